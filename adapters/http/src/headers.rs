@@ -1,0 +1,26 @@
+//! Headers every response carries.
+
+use warp::http::header::{HeaderName, HeaderValue};
+use warp::reply::Response;
+
+/// The security headers of the contract, on every response (errors and 404s
+/// included).
+const SECURITY_HEADERS: [(&str, &str); 5] = [
+    ("x-content-type-options", "nosniff"),
+    ("x-frame-options", "DENY"),
+    ("x-xss-protection", "1; mode=block"),
+    ("referrer-policy", "strict-origin-when-cross-origin"),
+    ("content-security-policy", "default-src 'self'"),
+];
+
+/// Adds the security headers to `response`.
+pub(crate) fn secure(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    for (name, value) in SECURITY_HEADERS {
+        headers.insert(
+            HeaderName::from_static(name),
+            HeaderValue::from_static(value),
+        );
+    }
+    response
+}

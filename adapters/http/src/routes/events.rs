@@ -1,0 +1,97 @@
+//! `/events`: publish (POST), list (GET), delete (DELETE), and `/events/{id}`.
+
+use std::convert::Infallible;
+use std::future::Future;
+
+use bytes::Buf;
+use ep_domain::{PublishRequest, QueryParams};
+use ep_ports::Role;
+use futures_util::Stream;
+use serde_json::json;
+use warp::http::{HeaderMap, StatusCode};
+use warp::reply::Response;
+use warp::Filter;
+
+use super::auth::authorize;
+use super::with_state;
+use crate::api_error::ApiError;
+use crate::body::read_json_body;
+use crate::reply::json;
+use crate::state::AppState;
+
+type Pairs = Vec<(String, String)>;
+
+/// The events routes.
+pub(super) fn routes(
+    state: AppState,
+) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
+    let collection = warp::path("events").and(warp::path::end());
+    let publish = warp::post()
+        .and(with_state(state.clone()))
+        .and(warp::header::headers_cloned())
+        .and(warp::body::stream())
+        .and_then(|state, headers, body| answer(publish(state, headers, body)));
+    let list = warp::get()
+        .and(with_state(state.clone()))
+        .and(warp::header::headers_cloned())
+        .and(warp::query::<Pairs>())
+        .and_then(|state, headers, pairs| answer(list(state, headers, pairs)));
+    let delete = warp::delete()
+        .and(with_state(state.clone()))
+        .and(warp::header::headers_cloned())
+        .and(warp::query::<Pairs>())
+        .and_then(|state, headers, pairs| answer(delete(state, headers, pairs)));
+    let one = warp::path!("events" / String)
+        .and(warp::get())
+        .and(with_state(state))
+        .and(warp::header::headers_cloned())
+        .and_then(|id, state, headers| answer(get_one(state, headers, id)));
+    collection
+        .and(publish.or(list).unify().or(delete).unify())
+        .or(one)
+        .unify()
+}
+
+/// Handlers answer their own errors; warp never sees a rejection from them.
+async fn answer(
+    handler: impl Future<Output = Result<Response, ApiError>>,
+) -> Result<Response, Infallible> {
+    Ok(handler.await.unwrap_or_else(ApiError::into_response))
+}
+
+async fn publish<S, B>(state: AppState, headers: HeaderMap, body: S) -> Result<Response, ApiError>
+where
+    S: Stream<Item = Result<B, warp::Error>>,
+    B: Buf,
+{
+    // Auth first: an unauthenticated client's body is never read.
+    authorize(&state, &headers, Role::Publish)?;
+    let body = read_json_body(&headers, body, state.config.max_body_bytes).await?;
+    let request = PublishRequest::from_json(&body).map_err(ep_domain::PublishError::Invalid)?;
+    let event = state.service.publish(request).await?;
+    Ok(json(StatusCode::CREATED, &*event))
+}
+
+async fn list(state: AppState, headers: HeaderMap, pairs: Pairs) -> Result<Response, ApiError> {
+    authorize(&state, &headers, Role::Read)?;
+    let events = state.service.query(QueryParams::from_pairs(pairs)).await?;
+    Ok(json(StatusCode::OK, &events))
+}
+
+async fn get_one(state: AppState, headers: HeaderMap, id: String) -> Result<Response, ApiError> {
+    authorize(&state, &headers, Role::Read)?;
+    let event = state.service.get(&id).await?;
+    Ok(json(StatusCode::OK, &event))
+}
+
+async fn delete(state: AppState, headers: HeaderMap, pairs: Pairs) -> Result<Response, ApiError> {
+    authorize(&state, &headers, Role::Admin)?;
+    let before = pairs
+        .into_iter()
+        .rev()
+        .find(|(k, _)| k == "before")
+        .map(|(_, v)| v);
+    let deleted = state.service.delete(before.as_deref()).await?;
+    tracing::info!(deleted, before = before.as_deref(), "events deleted");
+    Ok(json(StatusCode::OK, &json!({ "deleted": deleted })))
+}

@@ -1,0 +1,47 @@
+//! `GET /stats`: totals, the last hour, per-type figures and the router's state.
+
+use std::convert::Infallible;
+
+use ep_ports::Role;
+use serde_json::json;
+use warp::http::{HeaderMap, StatusCode};
+use warp::reply::Response;
+use warp::Filter;
+
+use super::auth::authorize;
+use super::with_state;
+use crate::api_error::ApiError;
+use crate::reply::json;
+use crate::state::AppState;
+
+/// The stats route.
+pub(super) fn routes(
+    state: AppState,
+) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
+    warp::path("stats")
+        .and(warp::path::end())
+        .and(warp::get())
+        .and(with_state(state))
+        .and(warp::header::headers_cloned())
+        .and_then(|state, headers| async move {
+            Ok::<_, Infallible>(
+                stats(state, headers)
+                    .await
+                    .unwrap_or_else(ApiError::into_response),
+            )
+        })
+}
+
+async fn stats(state: AppState, headers: HeaderMap) -> Result<Response, ApiError> {
+    authorize(&state, &headers, Role::Read)?;
+    let s = state.service.stats().await?;
+    Ok(json(
+        StatusCode::OK,
+        &json!({
+            "total_events": s.total_events,
+            "events_last_hour": s.events_last_hour,
+            "by_type": s.by_type,
+            "router": s.router,
+        }),
+    ))
+}

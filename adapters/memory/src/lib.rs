@@ -1,0 +1,174 @@
+//! An `EventStore` held in memory: nothing survives the process. For tests,
+//! experiments, and as the reference the conformance suite is written against.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use async_trait::async_trait;
+use ep_ports::{
+    Event, EventId, EventQuery, EventStore, NewEvent, Stats, StoreError, Timestamp, TypeStats,
+};
+
+/// Events in a map ordered by sequence number.
+#[derive(Default)]
+pub struct MemoryStore {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    events: BTreeMap<u64, Event>,
+    by_id: HashMap<EventId, u64>,
+    last_seq: u64,
+    /// When set, every operation fails with this error (fault injection).
+    failure: Option<StoreError>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Makes every following operation fail with `failure` (or succeed again
+    /// with `None`): lets tests see how the service behaves when its store is
+    /// unreachable.
+    pub fn inject_failure(&self, failure: Option<StoreError>) {
+        self.lock().failure = failure;
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // Every operation leaves the maps consistent before it can panic, so
+        // a poisoned lock still guards consistent data.
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn checked(&self) -> Result<MutexGuard<'_, Inner>, StoreError> {
+        let inner = self.lock();
+        match &inner.failure {
+            Some(e) => Err(e.clone()),
+            None => Ok(inner),
+        }
+    }
+}
+
+fn matches(event: &Event, query: &EventQuery) -> bool {
+    query.event_type.is_none_or(|t| t == event.event_type)
+        && query
+            .session_id
+            .as_ref()
+            .is_none_or(|s| event.session_id.as_ref() == Some(s))
+        && query
+            .user_id
+            .as_ref()
+            .is_none_or(|u| event.user_id.as_ref() == Some(u))
+        && query.since.is_none_or(|since| event.timestamp > since)
+}
+
+#[async_trait]
+impl EventStore for MemoryStore {
+    async fn append(&self, batch: Vec<NewEvent>) -> Result<Vec<Event>, StoreError> {
+        let mut inner = self.checked()?;
+        let mut seen = std::collections::HashSet::with_capacity(batch.len());
+        for e in &batch {
+            if inner.by_id.contains_key(&e.id) || !seen.insert(&e.id) {
+                return Err(StoreError::DuplicateId(e.id.clone()));
+            }
+        }
+        let mut stored = Vec::with_capacity(batch.len());
+        for new in batch {
+            inner.last_seq += 1;
+            let seq = inner.last_seq;
+            inner.by_id.insert(new.id.clone(), seq);
+            let event = new.into_event(seq);
+            inner.events.insert(seq, event.clone());
+            stored.push(event);
+        }
+        Ok(stored)
+    }
+
+    async fn get(&self, id: &EventId) -> Result<Option<Event>, StoreError> {
+        let inner = self.checked()?;
+        Ok(inner
+            .by_id
+            .get(id)
+            .and_then(|seq| inner.events.get(seq))
+            .cloned())
+    }
+
+    async fn query(&self, query: EventQuery) -> Result<Vec<Event>, StoreError> {
+        let inner = self.checked()?;
+        Ok(inner
+            .events
+            .values()
+            .rev()
+            .filter(|e| matches(e, &query))
+            .take(query.limit)
+            .cloned()
+            .collect())
+    }
+
+    async fn stats(&self, since: Timestamp) -> Result<Stats, StoreError> {
+        let inner = self.checked()?;
+        let mut by_type: HashMap<_, TypeStats> = HashMap::new();
+        let mut events_since = 0;
+        for e in inner.events.values() {
+            if e.timestamp > since {
+                events_since += 1;
+            }
+            let row = by_type.entry(e.event_type).or_insert(TypeStats {
+                event_type: e.event_type,
+                count: 0,
+                last_seen: e.timestamp,
+            });
+            row.count += 1;
+            row.last_seen = row.last_seen.max(e.timestamp);
+        }
+        let mut by_type: Vec<_> = by_type.into_values().collect();
+        TypeStats::sort(&mut by_type);
+        Ok(Stats {
+            total_events: inner.events.len() as u64,
+            events_since,
+            by_type,
+        })
+    }
+
+    async fn delete(&self, before: Option<Timestamp>) -> Result<u64, StoreError> {
+        let mut inner = self.checked()?;
+        let doomed: Vec<(u64, EventId)> = inner
+            .events
+            .values()
+            .filter(|e| before.is_none_or(|b| e.timestamp < b))
+            .map(|e| (e.seq, e.id.clone()))
+            .collect();
+        for (seq, id) in &doomed {
+            inner.events.remove(seq);
+            inner.by_id.remove(id);
+        }
+        Ok(doomed.len() as u64)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.checked().map(drop)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    ep_conformance::conformance_suite!(async { MemoryStore::new() });
+
+    #[tokio::test]
+    async fn an_injected_failure_fails_every_operation_until_cleared() {
+        let store = MemoryStore::new();
+        store.inject_failure(Some(StoreError::Unavailable("test".into())));
+        assert!(store.ping().await.is_err());
+        assert!(store.query(EventQuery::latest(1)).await.is_err());
+        store.inject_failure(None);
+        assert!(store.ping().await.is_ok());
+    }
+}

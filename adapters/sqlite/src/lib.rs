@@ -1,0 +1,22 @@
+//! An `EventStore` on SQLite: one writer connection that commits each batch in
+//! one transaction, one reader connection (WAL lets it read while the writer
+//! writes), a schema versioned with `PRAGMA user_version`.
+//!
+//! Durability: WAL with `synchronous=NORMAL`. A committed transaction is in
+//! the WAL file (the operating system's cache) before `append` returns, so it
+//! survives a crash or kill of the process. A power loss or kernel crash may
+//! lose the last transactions committed before it (the database stays
+//! consistent); `Durability::Full` (`synchronous=FULL`) closes that gap at
+//! the cost of an fsync per batch.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod error;
+mod open;
+mod rows;
+mod schema;
+mod store;
+
+pub use open::{Durability, OpenError};
+pub use store::SqliteStore;

@@ -1,0 +1,61 @@
+//! The schema and its migrations, tracked in `PRAGMA user_version`.
+
+use rusqlite::Connection;
+
+/// Migrations in order; migration `i` takes the schema from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[
+    // 1: the events table. `seq` is AUTOINCREMENT so numbers are never reused
+    // after deletes (subscribers resume from them). Each index ends in `seq`
+    // so that a filtered query walks it newest-first and stops at the limit.
+    "CREATE TABLE events (
+         seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+         id         TEXT NOT NULL UNIQUE,
+         event_type TEXT NOT NULL,
+         source     TEXT NOT NULL,
+         session_id TEXT,
+         user_id    TEXT,
+         payload    TEXT NOT NULL,
+         timestamp  TEXT NOT NULL
+     );
+     CREATE INDEX ix_events_type_seq    ON events (event_type, seq);
+     CREATE INDEX ix_events_session_seq ON events (session_id, seq);
+     CREATE INDEX ix_events_user_seq    ON events (user_id, seq);
+     CREATE INDEX ix_events_timestamp   ON events (timestamp);",
+];
+
+/// The schema version this build writes.
+pub(crate) const LATEST: i64 = MIGRATIONS.len() as i64;
+
+/// Why the schema could not be brought up to date.
+#[derive(Debug, thiserror::Error)]
+pub enum MigrationError {
+    /// The file was written by a newer build.
+    #[error("database schema version {found} is newer than this build supports ({LATEST}); upgrade event-pipeline")]
+    TooNew {
+        /// The version found in the file.
+        found: i64,
+    },
+    /// SQLite refused a statement.
+    #[error("schema migration failed: {0}")]
+    Sql(#[from] rusqlite::Error),
+}
+
+/// Runs every migration the file has not had yet, each in its own transaction.
+pub(crate) fn migrate(conn: &mut Connection) -> Result<i64, MigrationError> {
+    let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if found > LATEST {
+        return Err(MigrationError::TooNew { found });
+    }
+    for (i, sql) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .skip(usize::try_from(found).unwrap_or(0))
+    {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", i as i64 + 1)?;
+        tx.commit()?;
+        tracing::info!(version = i + 1, "database schema migrated");
+    }
+    Ok(LATEST)
+}

@@ -1,0 +1,299 @@
+//! The SQLite `EventStore`.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use ep_ports::{
+    Event, EventId, EventQuery, EventStore, NewEvent, Stats, StoreError, Timestamp, TypeStats,
+};
+use rusqlite::{params, params_from_iter, types::Value, OptionalExtension};
+use tokio_rusqlite::Connection;
+
+use crate::error::{call_error, is_unique_violation, store_error};
+use crate::open::{configure, file_identity, prepare_file, Durability, OpenError};
+use crate::rows::{event_from_row, COLUMNS};
+use crate::schema::migrate;
+
+/// Events in one SQLite file.
+pub struct SqliteStore {
+    /// Appends and deletes: one connection, so writes never wait on each other's locks.
+    writer: Connection,
+    /// Gets, queries, stats, ping: reads a snapshot while the writer writes.
+    reader: Connection,
+    path: PathBuf,
+    /// The file's (device, inode) when opened: if the path stops naming that
+    /// file (deleted or replaced), writes would go to a file nobody can find
+    /// again, so `ping` reports the store unavailable.
+    identity: (u64, u64),
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and migrates its schema.
+    ///
+    /// # Errors
+    /// `OpenError` naming the path and the cause.
+    pub async fn open(path: impl AsRef<Path>, durability: Durability) -> Result<Self, OpenError> {
+        let path = path.as_ref().to_owned();
+        let identity = prepare_file(&path)?;
+        let sqlite_err = |source| OpenError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let writer = Connection::open(&path).await.map_err(sqlite_err)?;
+        let closed = || OpenError::Sqlite {
+            path: path.clone(),
+            source: rusqlite::Error::InvalidPath(path.clone()),
+        };
+        writer
+            .call(move |conn| {
+                configure(conn, durability)?;
+                migrate(conn)
+            })
+            .await
+            .map_err(|e| match e {
+                tokio_rusqlite::Error::Error(source) => OpenError::Migration {
+                    path: path.clone(),
+                    source,
+                },
+                _ => closed(),
+            })?;
+        let reader = Connection::open(&path).await.map_err(sqlite_err)?;
+        reader
+            .call(move |conn| configure(conn, durability))
+            .await
+            .map_err(|e| match e {
+                tokio_rusqlite::Error::Error(source) => sqlite_err(source),
+                _ => closed(),
+            })?;
+        Ok(Self {
+            writer,
+            reader,
+            path,
+            identity,
+        })
+    }
+
+    /// Runs `f` on the reader connection.
+    async fn read<R, F>(&self, f: F) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut rusqlite::Connection) -> rusqlite::Result<R> + Send + 'static,
+    {
+        self.reader
+            .call(move |conn| f(conn).map_err(store_error))
+            .await
+            .map_err(call_error)
+    }
+}
+
+fn insert_batch(
+    conn: &mut rusqlite::Connection,
+    batch: Vec<NewEvent>,
+) -> Result<Vec<Event>, StoreError> {
+    let tx = conn.transaction().map_err(store_error)?;
+    let mut stored = Vec::with_capacity(batch.len());
+    {
+        let mut insert = tx
+            .prepare_cached(
+                "INSERT INTO events (id, event_type, source, session_id, user_id, payload, timestamp)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )
+            .map_err(store_error)?;
+        let mut ts = String::with_capacity(32);
+        for event in batch {
+            ts.clear();
+            // Writing into a String cannot fail.
+            let _ = write!(ts, "{}", event.timestamp);
+            let result = insert.execute(params![
+                event.id.as_str(),
+                event.event_type.as_str(),
+                event.source,
+                event.session_id,
+                event.user_id,
+                event.payload.as_str(),
+                ts,
+            ]);
+            match result {
+                Ok(_) => {}
+                Err(e) if is_unique_violation(&e) => return Err(StoreError::DuplicateId(event.id)),
+                Err(e) => return Err(store_error(e)),
+            }
+            let seq = tx.last_insert_rowid();
+            // AUTOINCREMENT rowids start at 1 and only grow.
+            stored.push(event.into_event(u64::try_from(seq).unwrap_or(0)));
+        }
+    }
+    tx.commit().map_err(store_error)?;
+    Ok(stored)
+}
+
+fn run_query(conn: &mut rusqlite::Connection, query: EventQuery) -> rusqlite::Result<Vec<Event>> {
+    // Only fixed SQL text is built here; every client value is a bound parameter.
+    let mut sql = format!("SELECT {COLUMNS} FROM events WHERE 1 = 1");
+    let mut args: Vec<Value> = Vec::with_capacity(5);
+    if let Some(t) = query.event_type {
+        sql.push_str(" AND event_type = ?");
+        args.push(Value::Text(t.as_str().to_owned()));
+    }
+    if let Some(s) = query.session_id {
+        sql.push_str(" AND session_id = ?");
+        args.push(Value::Text(s));
+    }
+    if let Some(u) = query.user_id {
+        sql.push_str(" AND user_id = ?");
+        args.push(Value::Text(u));
+    }
+    if let Some(since) = query.since {
+        sql.push_str(" AND timestamp > ?");
+        args.push(Value::Text(since.to_string()));
+    }
+    sql.push_str(" ORDER BY seq DESC LIMIT ?");
+    args.push(Value::Integer(
+        i64::try_from(query.limit).unwrap_or(i64::MAX),
+    ));
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(params_from_iter(args), event_from_row)?;
+    rows.collect()
+}
+
+fn read_stats(conn: &mut rusqlite::Connection, since: Timestamp) -> rusqlite::Result<Stats> {
+    // One read transaction: every figure comes from the same snapshot.
+    let tx = conn.transaction()?;
+    let mut by_type = Vec::new();
+    {
+        let mut groups = tx.prepare_cached(
+            "SELECT event_type, COUNT(*), MAX(seq) FROM events GROUP BY event_type",
+        )?;
+        let mut newest = tx.prepare_cached("SELECT timestamp FROM events WHERE seq = ?1")?;
+        let rows = groups.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })?;
+        for row in rows {
+            let (event_type, count, max_seq) = row?;
+            let last_seen: String = newest.query_row([max_seq], |r| r.get(0))?;
+            let conversion = |what: &str| {
+                rusqlite::Error::FromSqlConversionFailure(
+                    0,
+                    rusqlite::types::Type::Text,
+                    what.to_owned().into(),
+                )
+            };
+            by_type.push(TypeStats {
+                event_type: event_type
+                    .parse()
+                    .map_err(|_| conversion("unknown event type"))?,
+                count: u64::try_from(count).unwrap_or(0),
+                // Sequence order is timestamp order: the domain stamps and
+                // enqueues under one lock.
+                last_seen: Timestamp::parse_canonical(&last_seen)
+                    .ok_or_else(|| conversion("unreadable timestamp"))?,
+            });
+        }
+    }
+    let events_since: i64 = tx.query_row(
+        "SELECT COUNT(*) FROM events WHERE timestamp > ?1",
+        [since.to_string()],
+        |r| r.get(0),
+    )?;
+    tx.commit()?;
+    TypeStats::sort(&mut by_type);
+    Ok(Stats {
+        total_events: by_type.iter().map(|r| r.count).sum(),
+        events_since: u64::try_from(events_since).unwrap_or(0),
+        by_type,
+    })
+}
+
+#[async_trait]
+impl EventStore for SqliteStore {
+    async fn append(&self, batch: Vec<NewEvent>) -> Result<Vec<Event>, StoreError> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.writer
+            .call(move |conn| insert_batch(conn, batch))
+            .await
+            .map_err(call_error)
+    }
+
+    async fn get(&self, id: &EventId) -> Result<Option<Event>, StoreError> {
+        let id = id.as_str().to_owned();
+        self.read(move |conn| {
+            conn.prepare_cached(&format!("SELECT {COLUMNS} FROM events WHERE id = ?1"))?
+                .query_row([id], event_from_row)
+                .optional()
+        })
+        .await
+    }
+
+    async fn query(&self, query: EventQuery) -> Result<Vec<Event>, StoreError> {
+        self.read(move |conn| run_query(conn, query)).await
+    }
+
+    async fn stats(&self, since: Timestamp) -> Result<Stats, StoreError> {
+        self.read(move |conn| read_stats(conn, since)).await
+    }
+
+    async fn delete(&self, before: Option<Timestamp>) -> Result<u64, StoreError> {
+        let deleted = self
+            .writer
+            .call(move |conn| {
+                match before {
+                    None => conn.execute("DELETE FROM events", []),
+                    Some(b) => {
+                        conn.execute("DELETE FROM events WHERE timestamp < ?1", [b.to_string()])
+                    }
+                }
+                .map_err(store_error)
+            })
+            .await
+            .map_err(call_error)?;
+        Ok(deleted as u64)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        if file_identity(&self.path) != Some(self.identity) {
+            return Err(StoreError::Unavailable(format!(
+                "the database file {} was removed or replaced",
+                self.path.display()
+            )));
+        }
+        self.read(|conn| {
+            conn.query_row("SELECT COUNT(*) FROM sqlite_master", [], |r| {
+                r.get::<_, i64>(0)
+            })
+        })
+        .await
+        .map(drop)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn temp_store() -> SqliteStore {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // Keep the folder for the test's life by leaking its guard; the OS
+        // temp cleaner removes it.
+        let path = dir.keep().join("events.db");
+        SqliteStore::open(path, Durability::Normal)
+            .await
+            .expect("open")
+    }
+
+    ep_conformance::conformance_suite!(temp_store());
+}

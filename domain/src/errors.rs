@@ -1,0 +1,68 @@
+//! One error enum per domain operation. The http adapter maps each variant to
+//! a status code in one place.
+
+use ep_ports::StoreError;
+
+use crate::validation::ValidationErrors;
+
+/// Why an event was not published.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PublishError {
+    /// The event breaks a rule of the contract; nothing was queued.
+    #[error("invalid event: {0}")]
+    Invalid(ValidationErrors),
+    /// `MAX_QUEUE_SIZE` events are waiting to be committed; nothing was
+    /// queued. The client should retry after a short pause.
+    #[error("publish queue is full")]
+    QueueFull,
+    /// The service is shutting down and accepts nothing new.
+    #[error("service is shutting down")]
+    ShuttingDown,
+    /// The event was queued but the store could not commit it: it is not stored.
+    #[error("event not stored: {0}")]
+    Store(StoreError),
+}
+
+/// Why a query was not answered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum QueryError {
+    /// A parameter breaks a rule (length, `limit` range).
+    #[error("invalid query: {0}")]
+    Invalid(ValidationErrors),
+    /// The named parameter (`since`) is not an ISO 8601 instant.
+    #[error("Invalid ISO 8601 timestamp for '{0}'")]
+    BadTimestamp(&'static str),
+    /// The store failed.
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+/// Why an event could not be fetched by id.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GetError {
+    /// No event has this id (malformed ids included).
+    #[error("Event not found")]
+    NotFound,
+    /// The store failed.
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+/// Why stats could not be computed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StatsError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+/// Why a delete did not happen.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeleteError {
+    /// The named parameter (`before`) is not an ISO 8601 instant.
+    #[error("Invalid ISO 8601 timestamp for '{0}'")]
+    BadTimestamp(&'static str),
+    /// The store failed.
+    #[error(transparent)]
+    Store(StoreError),
+}

@@ -1,0 +1,29 @@
+//! The domain of the event pipeline: what makes an event valid, how accepted
+//! events reach the store (one bounded queue, one writer, group commit), and
+//! how queries, stats and deletes are checked before they reach it.
+//!
+//! It knows the outside world only through the traits of `ep-ports`.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod errors;
+mod limits;
+mod payload_check;
+mod publish_request;
+mod query_params;
+mod router;
+mod service;
+mod stamper;
+mod time_parse;
+mod validation;
+mod writer;
+
+pub use errors::{DeleteError, GetError, PublishError, QueryError, StatsError};
+pub use limits::Limits;
+pub use publish_request::PublishRequest;
+pub use query_params::QueryParams;
+pub use router::{EventRouter, RouterStatus};
+pub use service::{EventService, Readiness, StatsReport};
+pub use time_parse::parse_instant;
+pub use validation::{FieldError, ValidationErrors};

@@ -1,0 +1,36 @@
+//! The configurable limits the domain enforces.
+
+/// Limits on what is accepted, from configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Most top-level keys a payload may have (`MAX_PAYLOAD_KEYS`).
+    pub max_payload_keys: usize,
+    /// Most bytes a payload may take, serialized compactly (`MAX_PAYLOAD_BYTES`).
+    pub max_payload_bytes: usize,
+    /// Most events accepted but not yet committed (`MAX_QUEUE_SIZE`, at least 1).
+    pub max_queue_size: usize,
+    /// Most events the writer commits in one transaction.
+    pub max_batch: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_payload_keys: 50,
+            max_payload_bytes: 65_536,
+            max_queue_size: 10_000,
+            max_batch: 1_024,
+        }
+    }
+}
+
+/// Longest `source`, in characters.
+pub const MAX_SOURCE_CHARS: usize = 100;
+/// Longest `session_id` or `user_id`, in characters.
+pub const MAX_ID_CHARS: usize = 200;
+/// Longest `event_type` filter accepted by queries, in characters.
+pub const MAX_EVENT_TYPE_FILTER_CHARS: usize = 50;
+/// Largest `limit` a query may ask for.
+pub const MAX_QUERY_LIMIT: usize = 1_000;
+/// `limit` when a query gives none.
+pub const DEFAULT_QUERY_LIMIT: usize = 100;

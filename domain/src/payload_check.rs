@@ -1,0 +1,139 @@
+//! Checks a payload's JSON text (an object, within the key and size limits)
+//! without building a tree of it, and compacts it for storage.
+
+use std::fmt;
+
+use ep_ports::Payload;
+use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
+
+use crate::limits::Limits;
+
+/// Why a payload was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PayloadProblem {
+    /// It is not a JSON object.
+    NotAnObject,
+    /// It has this many top-level keys, more than allowed.
+    TooManyKeys(usize),
+    /// It takes this many bytes compacted, more than allowed.
+    TooLarge(usize),
+}
+
+/// Checks `raw` (valid JSON text, as the parser already guaranteed) and
+/// returns it compacted.
+pub(crate) fn check_payload(raw: &str, limits: &Limits) -> Result<Payload, PayloadProblem> {
+    if !raw.trim_start().starts_with('{') {
+        return Err(PayloadProblem::NotAnObject);
+    }
+    let compact = compact_json(raw);
+    if compact.len() > limits.max_payload_bytes {
+        return Err(PayloadProblem::TooLarge(compact.len()));
+    }
+    let keys = count_top_level_keys(&compact).ok_or(PayloadProblem::NotAnObject)?;
+    if keys > limits.max_payload_keys {
+        return Err(PayloadProblem::TooManyKeys(keys));
+    }
+    Payload::from_json(compact).map_err(|_| PayloadProblem::NotAnObject)
+}
+
+/// Removes the insignificant white space of valid JSON text (none is ever
+/// inside a string: string contents are kept byte for byte).
+fn compact_json(raw: &str) -> String {
+    let bytes = raw.as_bytes();
+    if !bytes
+        .iter()
+        .any(|b| matches!(b, b' ' | b'\n' | b'\r' | b'\t'))
+    {
+        return raw.to_owned();
+    }
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut in_string = false;
+    let mut escaped = false;
+    for &b in bytes {
+        if in_string {
+            out.push(b);
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+        } else if !matches!(b, b' ' | b'\n' | b'\r' | b'\t') {
+            if b == b'"' {
+                in_string = true;
+            }
+            out.push(b);
+        }
+    }
+    // Only ASCII white space outside strings was removed, so the bytes are
+    // still the UTF-8 they were.
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+/// Counts the entries of a JSON object without keeping any of them.
+fn count_top_level_keys(json: &str) -> Option<usize> {
+    struct Counter;
+    impl<'de> Visitor<'de> for Counter {
+        type Value = usize;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<usize, A::Error> {
+            let mut n = 0;
+            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {
+                n += 1;
+            }
+            Ok(n)
+        }
+    }
+    let mut de = serde_json::Deserializer::from_str(json);
+    de.deserialize_map(Counter).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compacting_keeps_strings_intact() {
+        assert_eq!(
+            compact_json("{ \"a b\" : \"x \\\" y\" ,\n \"c\": [1, 2] }"),
+            r#"{"a b":"x \" y","c":[1,2]}"#
+        );
+        assert_eq!(compact_json(r#"{"a":"\\"}"#), r#"{"a":"\\"}"#);
+    }
+
+    #[test]
+    fn keys_are_counted_at_the_top_level_only() {
+        assert_eq!(
+            count_top_level_keys(r#"{"a":{"b":1,"c":2},"d":[{"e":1}]}"#),
+            Some(2)
+        );
+        assert_eq!(count_top_level_keys("{}"), Some(0));
+        assert_eq!(count_top_level_keys("[1]"), None);
+    }
+
+    #[test]
+    fn non_objects_are_refused() {
+        for raw in ["null", "[1]", "\"x\"", "3", "true"] {
+            assert_eq!(
+                check_payload(raw, &Limits::default()),
+                Err(PayloadProblem::NotAnObject)
+            );
+        }
+    }
+
+    #[test]
+    fn size_is_measured_after_compacting() {
+        let limits = Limits {
+            max_payload_bytes: 11,
+            ..Limits::default()
+        };
+        assert!(check_payload("{ \"a\" :  12345 }", &limits).is_ok());
+        assert_eq!(
+            check_payload(r#"{"a":123456}"#, &limits),
+            Err(PayloadProblem::TooLarge(12))
+        );
+    }
+}

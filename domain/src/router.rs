@@ -1,0 +1,165 @@
+//! The event router: the bounded queue between publishers and the one writer,
+//! and the live figures (queue depth, subscribers) the readiness and stats
+//! routes report.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use ep_ports::{Broadcaster, Event, EventStore, NewEvent, StoreError, Timestamp};
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::errors::PublishError;
+use crate::limits::Limits;
+use crate::stamper::Stamper;
+use crate::validation::ValidEvent;
+use crate::writer::{run_writer, Pending};
+
+/// What the router reports under `router` in readiness and stats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct RouterStatus {
+    /// Confirmed live subscriptions.
+    pub active_subscribers: usize,
+    /// Events accepted but not yet committed.
+    pub queue_size: usize,
+}
+
+/// Publishers enqueue here; one writer task commits.
+pub struct EventRouter {
+    /// Stamping and enqueueing happen under one lock so that acceptance
+    /// order, id order, timestamp order and commit order are the same.
+    intake: Mutex<Intake>,
+    /// Events accepted and not yet committed (queued or in the writer's
+    /// current batch). Never exceeds `limits.max_queue_size`.
+    depth: Arc<AtomicUsize>,
+    /// Confirmed subscriptions, maintained by whoever serves subscribers.
+    subscribers: AtomicUsize,
+    limits: Limits,
+    writer: Mutex<Option<JoinHandle<()>>>,
+}
+
+struct Intake {
+    stamper: Stamper,
+    /// `None` once shutdown began: nothing new is accepted.
+    queue: Option<mpsc::Sender<Pending>>,
+}
+
+/// The answer to one accepted event: the stored event once it is committed.
+pub(crate) type Receipt = oneshot::Receiver<Result<Arc<Event>, StoreError>>;
+
+impl EventRouter {
+    /// Starts the writer task on the current tokio runtime.
+    pub fn start(
+        store: Arc<dyn EventStore>,
+        broadcaster: Arc<dyn Broadcaster>,
+        limits: Limits,
+    ) -> Self {
+        let limits = Limits {
+            max_queue_size: limits.max_queue_size.max(1),
+            max_batch: limits.max_batch.max(1),
+            ..limits
+        };
+        let (tx, rx) = mpsc::channel(limits.max_queue_size);
+        let depth = Arc::new(AtomicUsize::new(0));
+        let writer = tokio::spawn(run_writer(
+            rx,
+            store,
+            broadcaster,
+            Arc::clone(&depth),
+            limits.max_batch,
+        ));
+        Self {
+            intake: Mutex::new(Intake {
+                stamper: Stamper::default(),
+                queue: Some(tx),
+            }),
+            depth,
+            subscribers: AtomicUsize::new(0),
+            limits,
+            writer: Mutex::new(Some(writer)),
+        }
+    }
+
+    /// Stamps a validated event and queues it for the writer.
+    pub(crate) fn submit(&self, event: ValidEvent) -> Result<Receipt, PublishError> {
+        let now = Timestamp::now();
+        let (reply, receipt) = oneshot::channel();
+        // A panic while holding this lock cannot leave the intake half
+        // updated (each field is written once), so a poisoned lock is usable.
+        let mut intake = self.intake.lock().unwrap_or_else(PoisonError::into_inner);
+        let Intake { stamper, queue } = &mut *intake;
+        let queue = queue.as_ref().ok_or(PublishError::ShuttingDown)?;
+        if self.depth.load(Ordering::Acquire) >= self.limits.max_queue_size {
+            return Err(PublishError::QueueFull);
+        }
+        let (id, timestamp) = stamper.stamp(now);
+        let pending = Pending {
+            event: NewEvent {
+                id,
+                event_type: event.event_type,
+                source: event.source,
+                session_id: event.session_id,
+                user_id: event.user_id,
+                payload: event.payload,
+                timestamp,
+            },
+            reply,
+        };
+        // depth < capacity and depth counts everything in the channel, so
+        // there is room; `Closed` means the writer died.
+        match queue.try_send(pending) {
+            Ok(()) => {
+                self.depth.fetch_add(1, Ordering::AcqRel);
+                Ok(receipt)
+            }
+            Err(mpsc::error::TrySendError::Full(_)) => Err(PublishError::QueueFull),
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(PublishError::Store(
+                StoreError::Unavailable("the writer task has stopped".into()),
+            )),
+        }
+    }
+
+    /// The live figures.
+    pub fn status(&self) -> RouterStatus {
+        RouterStatus {
+            active_subscribers: self.subscribers.load(Ordering::Acquire),
+            queue_size: self.depth.load(Ordering::Acquire),
+        }
+    }
+
+    /// Records a confirmed subscription; call [`EventRouter::subscriber_left`] when it ends.
+    pub fn subscriber_joined(&self) {
+        self.subscribers.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Records the end of a confirmed subscription.
+    pub fn subscriber_left(&self) {
+        // Saturating: a stray extra call must not wrap the count.
+        let _ = self
+            .subscribers
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+    }
+
+    /// Stops accepting, then waits until the writer has committed (and
+    /// answered) everything accepted before. Idempotent.
+    pub async fn shutdown(&self) {
+        drop(
+            self.intake
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .queue
+                .take(),
+        );
+        let writer = self
+            .writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(writer) = writer {
+            if let Err(e) = writer.await {
+                tracing::error!(error = %e, "the writer task failed");
+            }
+        }
+    }
+}

@@ -1,0 +1,179 @@
+//! The facade the driving adapters (REST, WebSocket) call: one method per use
+//! case, each with its own error type.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ep_ports::{Broadcaster, Event, EventId, EventStore, StoreError, Timestamp, TypeStats};
+
+use crate::errors::{DeleteError, GetError, PublishError, QueryError, StatsError};
+use crate::limits::Limits;
+use crate::publish_request::PublishRequest;
+use crate::query_params::{CheckedQuery, QueryParams};
+use crate::router::{EventRouter, RouterStatus};
+use crate::time_parse::parse_instant;
+use crate::validation::validate;
+
+/// How long readiness waits for the store before calling it disconnected.
+const PING_TIMEOUT: Duration = Duration::from_secs(2);
+/// The window of `events_last_hour`.
+const LAST_HOUR_MICROS: i64 = 3_600 * 1_000_000;
+
+/// The answer of the stats use case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatsReport {
+    /// Every stored event.
+    pub total_events: u64,
+    /// Events stamped within the last 60 minutes.
+    pub events_last_hour: u64,
+    /// Per type, highest count first.
+    pub by_type: Vec<TypeStats>,
+    /// Queue and subscriber figures.
+    pub router: RouterStatus,
+}
+
+/// The answer of the readiness use case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Readiness {
+    /// Whether the store answered within the timeout.
+    pub store_ok: bool,
+    /// Queue and subscriber figures.
+    pub router: RouterStatus,
+}
+
+/// The event pipeline's use cases.
+pub struct EventService {
+    store: Arc<dyn EventStore>,
+    router: EventRouter,
+    limits: Limits,
+}
+
+impl EventService {
+    /// Wires the use cases to a store and a broadcaster and starts the writer
+    /// on the current tokio runtime.
+    pub fn start(
+        store: Arc<dyn EventStore>,
+        broadcaster: Arc<dyn Broadcaster>,
+        limits: Limits,
+    ) -> Self {
+        let router = EventRouter::start(Arc::clone(&store), broadcaster, limits);
+        Self {
+            store,
+            router,
+            limits,
+        }
+    }
+
+    /// Validates and queues an event; the returned future resolves once it is
+    /// committed. Queueing happens now, before the future is polled, so a
+    /// caller may queue many and await them in order (pipelining).
+    ///
+    /// # Errors
+    /// `Invalid` or `QueueFull` / `ShuttingDown` at once; `Store` from the
+    /// future if the commit failed.
+    pub fn enqueue(
+        &self,
+        request: PublishRequest,
+    ) -> Result<impl Future<Output = Result<Arc<Event>, PublishError>> + Send + 'static, PublishError>
+    {
+        let event = validate(request, &self.limits).map_err(PublishError::Invalid)?;
+        let receipt = self.router.submit(event)?;
+        Ok(async move {
+            match receipt.await {
+                Ok(Ok(event)) => Ok(event),
+                Ok(Err(e)) => Err(PublishError::Store(e)),
+                Err(_) => Err(PublishError::Store(StoreError::Unavailable(
+                    "the writer stopped before committing".into(),
+                ))),
+            }
+        })
+    }
+
+    /// Validates an event, queues it and waits until it is committed.
+    ///
+    /// # Errors
+    /// See [`EventService::enqueue`].
+    pub async fn publish(&self, request: PublishRequest) -> Result<Arc<Event>, PublishError> {
+        self.enqueue(request)?.await
+    }
+
+    /// The event with this id.
+    ///
+    /// # Errors
+    /// `NotFound` for an unknown or malformed id.
+    pub async fn get(&self, id: &str) -> Result<Event, GetError> {
+        if !id.starts_with(EventId::PREFIX) || id.len() > EventId::MAX_LEN {
+            return Err(GetError::NotFound);
+        }
+        self.store
+            .get(&EventId::new(id))
+            .await
+            .map_err(GetError::Store)?
+            .ok_or(GetError::NotFound)
+    }
+
+    /// The newest events matching the parameters.
+    ///
+    /// # Errors
+    /// `Invalid` (422) or `BadTimestamp` (400) for bad parameters.
+    pub async fn query(&self, params: QueryParams) -> Result<Vec<Event>, QueryError> {
+        match params.check()? {
+            CheckedQuery::NothingMatches => Ok(Vec::new()),
+            CheckedQuery::Run(query) => self.store.query(query).await.map_err(QueryError::Store),
+        }
+    }
+
+    /// Totals over the store plus the router's live figures.
+    ///
+    /// # Errors
+    /// `Store` when the store fails.
+    pub async fn stats(&self) -> Result<StatsReport, StatsError> {
+        let hour_ago = Timestamp::now().minus_micros(LAST_HOUR_MICROS);
+        let stats = self
+            .store
+            .stats(hour_ago)
+            .await
+            .map_err(StatsError::Store)?;
+        Ok(StatsReport {
+            total_events: stats.total_events,
+            events_last_hour: stats.events_since,
+            by_type: stats.by_type,
+            router: self.router.status(),
+        })
+    }
+
+    /// Deletes every event, or those stamped before `before`.
+    ///
+    /// # Errors
+    /// `BadTimestamp` when `before` is not an ISO 8601 instant.
+    pub async fn delete(&self, before: Option<&str>) -> Result<u64, DeleteError> {
+        let before = match before {
+            None => None,
+            Some(text) => Some(parse_instant(text).ok_or(DeleteError::BadTimestamp("before"))?),
+        };
+        self.store.delete(before).await.map_err(DeleteError::Store)
+    }
+
+    /// Whether the store answers, within a short timeout.
+    pub async fn readiness(&self) -> Readiness {
+        let store_ok = matches!(
+            tokio::time::timeout(PING_TIMEOUT, self.store.ping()).await,
+            Ok(Ok(()))
+        );
+        Readiness {
+            store_ok,
+            router: self.router.status(),
+        }
+    }
+
+    /// The router, for live figures and subscriber bookkeeping.
+    pub fn router(&self) -> &EventRouter {
+        &self.router
+    }
+
+    /// Stops accepting events and waits until every accepted one is committed.
+    pub async fn shutdown(&self) {
+        self.router.shutdown().await;
+    }
+}

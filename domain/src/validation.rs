@@ -1,0 +1,344 @@
+//! Validation of a publish request against the registry and the limits, with
+//! errors shaped like the old service's (`loc`, `msg`, `type`).
+
+use ep_ports::EventType;
+use serde::Serialize;
+
+use crate::limits::{Limits, MAX_ID_CHARS, MAX_SOURCE_CHARS};
+use crate::payload_check::{check_payload, PayloadProblem};
+use crate::publish_request::PublishRequest;
+use ep_ports::Payload;
+
+/// One reason input was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    /// Where: e.g. `["body", "source"]` or `["query", "limit"]`.
+    pub loc: Vec<String>,
+    /// What is wrong, for people.
+    pub msg: String,
+    /// What is wrong, for programs (pydantic's names, e.g. `string_too_long`).
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+}
+
+impl FieldError {
+    /// An error at `loc` (e.g. `&["body", "source"]`).
+    pub fn new(loc: &[&str], msg: impl Into<String>, kind: &'static str) -> Self {
+        Self {
+            loc: loc.iter().map(|s| (*s).to_owned()).collect(),
+            msg: msg.into(),
+            kind,
+        }
+    }
+}
+
+/// Every reason a request was refused (never empty).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", summary(.0))]
+pub struct ValidationErrors(pub Vec<FieldError>);
+
+fn summary(errors: &[FieldError]) -> String {
+    errors
+        .iter()
+        .map(|e| {
+            format!(
+                "{}: {}",
+                e.loc.last().map(String::as_str).unwrap_or("body"),
+                e.msg
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl ValidationErrors {
+    /// A single error.
+    pub fn one(error: FieldError) -> Self {
+        Self(vec![error])
+    }
+}
+
+/// A request that passed validation: what the router stamps and queues.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ValidEvent {
+    pub event_type: EventType,
+    pub source: String,
+    pub session_id: Option<String>,
+    pub user_id: Option<String>,
+    pub payload: Payload,
+}
+
+/// Checks every rule of the contract and returns all violations at once.
+pub(crate) fn validate(
+    req: PublishRequest,
+    limits: &Limits,
+) -> Result<ValidEvent, ValidationErrors> {
+    let mut errors = req.type_errors;
+
+    let event_type = match req.event_type {
+        Some(name) => match name.parse::<EventType>() {
+            Ok(t) => Some(t),
+            Err(_) => {
+                errors.push(FieldError::new(
+                    &["body", "event_type"],
+                    format!(
+                        "Value error, Invalid event_type '{}'. Must be one of: {}",
+                        truncate_for_message(&name),
+                        EventType::ALL.map(EventType::as_str).join(", ")
+                    ),
+                    "value_error",
+                ));
+                None
+            }
+        },
+        None => {
+            push_missing_unless_mistyped(&mut errors, "event_type");
+            None
+        }
+    };
+
+    let source = match req.source {
+        Some(s) => {
+            check_source(&s, &mut errors);
+            Some(s)
+        }
+        None => {
+            push_missing_unless_mistyped(&mut errors, "source");
+            None
+        }
+    };
+
+    for (field, value) in [("session_id", &req.session_id), ("user_id", &req.user_id)] {
+        if let Some(v) = value {
+            if v.chars().count() > MAX_ID_CHARS {
+                errors.push(too_long(field, MAX_ID_CHARS));
+            }
+        }
+    }
+
+    let payload = match req.payload {
+        None => Some(Payload::empty()),
+        Some(raw) => match check_payload(raw.get(), limits) {
+            Ok(p) => Some(p),
+            Err(problem) => {
+                errors.push(payload_error(problem, limits));
+                None
+            }
+        },
+    };
+
+    match (event_type, source, payload) {
+        (Some(event_type), Some(source), Some(payload)) if errors.is_empty() => Ok(ValidEvent {
+            event_type,
+            source,
+            session_id: req.session_id,
+            user_id: req.user_id,
+            payload,
+        }),
+        _ => Err(ValidationErrors(errors)),
+    }
+}
+
+fn check_source(source: &str, errors: &mut Vec<FieldError>) {
+    let chars = source.chars().count();
+    if chars == 0 {
+        errors.push(FieldError::new(
+            &["body", "source"],
+            "String should have at least 1 character",
+            "string_too_short",
+        ));
+    } else if chars > MAX_SOURCE_CHARS {
+        errors.push(too_long("source", MAX_SOURCE_CHARS));
+    } else if !source
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+    {
+        errors.push(FieldError::new(
+            &["body", "source"],
+            "String should match pattern '^[a-zA-Z0-9_.-]+$'",
+            "string_pattern_mismatch",
+        ));
+    }
+}
+
+/// A required field that is absent is `missing`; one that was present with the
+/// wrong JSON type already carries its type error.
+fn push_missing_unless_mistyped(errors: &mut Vec<FieldError>, field: &str) {
+    if !errors
+        .iter()
+        .any(|e| e.loc.get(1).map(String::as_str) == Some(field))
+    {
+        errors.push(FieldError::new(
+            &["body", field],
+            "Field required",
+            "missing",
+        ));
+    }
+}
+
+fn too_long(field: &str, max: usize) -> FieldError {
+    FieldError::new(
+        &["body", field],
+        format!("String should have at most {max} characters"),
+        "string_too_long",
+    )
+}
+
+fn payload_error(problem: PayloadProblem, limits: &Limits) -> FieldError {
+    let (msg, kind) = match problem {
+        PayloadProblem::NotAnObject => {
+            ("Input should be a valid dictionary".to_owned(), "dict_type")
+        }
+        PayloadProblem::TooManyKeys(n) => (
+            format!(
+                "Value error, Payload has {n} keys; at most {} are allowed",
+                limits.max_payload_keys
+            ),
+            "value_error",
+        ),
+        PayloadProblem::TooLarge(n) => (
+            format!(
+                "Value error, Payload is {n} bytes serialized; at most {} are allowed",
+                limits.max_payload_bytes
+            ),
+            "value_error",
+        ),
+    };
+    FieldError::new(&["body", "payload"], msg, kind)
+}
+
+/// Client text echoed in a message is cut short so a huge value cannot make a
+/// huge error body.
+pub(crate) fn truncate_for_message(s: &str) -> String {
+    const MAX: usize = 60;
+    match s.char_indices().nth(MAX) {
+        Some((i, _)) => format!("{}...", &s[..i]),
+        None => s.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(json: &str) -> PublishRequest {
+        PublishRequest::from_json(json.as_bytes()).expect("request parses")
+    }
+
+    fn errors_of(json: &str, limits: &Limits) -> Vec<FieldError> {
+        validate(req(json), limits)
+            .expect_err("should be invalid")
+            .0
+    }
+
+    #[test]
+    fn a_valid_event_passes_with_its_payload_compacted() {
+        let v = validate(
+            req(r#"{"event_type":"timer_tick","source":"timer-service","session_id":"sess-7f3a","payload":{ "remaining_seconds" : 1799 }}"#),
+            &Limits::default(),
+        )
+        .expect("valid");
+        assert_eq!(v.event_type, EventType::TimerTick);
+        assert_eq!(v.payload.as_str(), r#"{"remaining_seconds":1799}"#);
+        assert_eq!(v.user_id, None);
+    }
+
+    #[test]
+    fn unknown_event_type_names_the_value_and_lists_the_valid_ones() {
+        let errs = errors_of(
+            r#"{"event_type":"quiz_begun","source":"q"}"#,
+            &Limits::default(),
+        );
+        assert_eq!(errs.len(), 1);
+        assert_eq!(errs[0].loc, ["body", "event_type"]);
+        assert!(errs[0].msg.contains("quiz_begun"));
+        assert!(errs[0].msg.contains("timer_tick"));
+    }
+
+    #[test]
+    fn source_rules_are_length_and_pattern() {
+        let limits = Limits::default();
+        assert_eq!(
+            errors_of(r#"{"event_type":"timer_tick","source":""}"#, &limits)[0].kind,
+            "string_too_short"
+        );
+        let long = format!(
+            r#"{{"event_type":"timer_tick","source":"{}"}}"#,
+            "a".repeat(101)
+        );
+        assert_eq!(errors_of(&long, &limits)[0].kind, "string_too_long");
+        assert_eq!(
+            errors_of(r#"{"event_type":"timer_tick","source":"a b"}"#, &limits)[0].kind,
+            "string_pattern_mismatch"
+        );
+        let ok = format!(
+            r#"{{"event_type":"timer_tick","source":"{}"}}"#,
+            "a".repeat(100)
+        );
+        assert!(validate(req(&ok), &limits).is_ok());
+    }
+
+    #[test]
+    fn ids_longer_than_200_chars_are_refused_but_200_pass() {
+        let limits = Limits::default();
+        let at = format!(
+            r#"{{"event_type":"timer_tick","source":"s","session_id":"{}","user_id":"{}"}}"#,
+            "é".repeat(200),
+            "u".repeat(200)
+        );
+        assert!(validate(req(&at), &limits).is_ok());
+        let over = format!(
+            r#"{{"event_type":"timer_tick","source":"s","user_id":"{}"}}"#,
+            "u".repeat(201)
+        );
+        assert_eq!(errors_of(&over, &limits)[0].loc, ["body", "user_id"]);
+    }
+
+    #[test]
+    fn payload_limits_follow_configuration() {
+        let limits = Limits {
+            max_payload_keys: 3,
+            max_payload_bytes: 30,
+            ..Limits::default()
+        };
+        assert!(validate(
+            req(r#"{"event_type":"timer_tick","source":"s","payload":{"a":1,"b":2,"c":3}}"#),
+            &limits
+        )
+        .is_ok());
+        let errs = errors_of(
+            r#"{"event_type":"timer_tick","source":"s","payload":{"a":1,"b":2,"c":3,"d":4}}"#,
+            &limits,
+        );
+        assert_eq!(errs[0].loc, ["body", "payload"]);
+        let errs = errors_of(
+            r#"{"event_type":"timer_tick","source":"s","payload":{"a":"0123456789012345678901234567"}}"#,
+            &limits,
+        );
+        assert!(errs[0].msg.contains("bytes"));
+    }
+
+    #[test]
+    fn every_violation_is_reported_at_once() {
+        let errs = errors_of(
+            r#"{"event_type":"nope","source":"a b","payload":[1]}"#,
+            &Limits::default(),
+        );
+        let fields: Vec<_> = errs.iter().map(|e| e.loc[1].as_str()).collect();
+        assert_eq!(fields, ["event_type", "source", "payload"]);
+    }
+
+    #[test]
+    fn missing_required_fields_are_named() {
+        let errs = errors_of("{}", &Limits::default());
+        assert_eq!(errs.len(), 2);
+        assert!(errs.iter().all(|e| e.kind == "missing"));
+    }
+
+    #[test]
+    fn echoed_values_are_truncated() {
+        let long = "x".repeat(10_000);
+        assert!(truncate_for_message(&long).len() < 100);
+        assert_eq!(truncate_for_message("short"), "short");
+    }
+}

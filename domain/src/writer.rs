@@ -1,0 +1,55 @@
+//! The writer task: drains the queue, commits each batch in one transaction
+//! (group commit), answers the publishers, then broadcasts in sequence order.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use ep_ports::{Broadcaster, Event, EventBatch, EventStore, NewEvent, StoreError};
+use tokio::sync::{mpsc, oneshot};
+
+/// One accepted event and where to send its outcome.
+pub(crate) struct Pending {
+    pub event: NewEvent,
+    pub reply: oneshot::Sender<Result<Arc<Event>, StoreError>>,
+}
+
+/// Runs until the queue is closed and drained.
+///
+/// When idle, one event is committed as soon as it arrives; under load,
+/// whatever queued up during the previous commit (up to `max_batch`) goes into
+/// the next transaction, so batches grow with the load by themselves.
+pub(crate) async fn run_writer(
+    mut queue: mpsc::Receiver<Pending>,
+    store: Arc<dyn EventStore>,
+    broadcaster: Arc<dyn Broadcaster>,
+    depth: Arc<AtomicUsize>,
+    max_batch: usize,
+) {
+    let mut pending = Vec::with_capacity(max_batch);
+    while queue.recv_many(&mut pending, max_batch).await > 0 {
+        let n = pending.len();
+        let (events, replies): (Vec<NewEvent>, Vec<_>) =
+            pending.drain(..).map(|p| (p.event, p.reply)).unzip();
+        match store.append(events).await {
+            Ok(stored) => {
+                let batch: EventBatch = stored.into_iter().map(Arc::new).collect();
+                depth.fetch_sub(n, Ordering::AcqRel);
+                for (event, reply) in batch.iter().zip(replies) {
+                    // A publisher that went away still had its event stored.
+                    let _ = reply.send(Ok(Arc::clone(event)));
+                }
+                if let Err(e) = broadcaster.publish(batch).await {
+                    tracing::error!(error = %e, events = n, "committed events could not be broadcast");
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, events = n, "a batch could not be committed; its publishers get an error");
+                depth.fetch_sub(n, Ordering::AcqRel);
+                for reply in replies {
+                    let _ = reply.send(Err(e.clone()));
+                }
+            }
+        }
+    }
+    tracing::debug!("publish queue closed and drained; writer stops");
+}

@@ -1,0 +1,36 @@
+//! The ports of the event pipeline: the model types that cross the boundary and
+//! the three traits (`EventStore`, `Broadcaster`, `Authenticator`) that adapters
+//! implement and the domain drives.
+//!
+//! Nothing here knows about HTTP, SQL or any concrete technology; adapter errors
+//! are translated into the error enums defined here before they cross a port.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod auth;
+mod broadcaster;
+mod event;
+mod event_type;
+mod payload;
+mod query;
+mod stats;
+mod store;
+mod timestamp;
+
+pub use auth::{AuthError, Authenticator, Credential, Principal, Role};
+pub use broadcaster::{BroadcastError, Broadcaster, EventBatch, EventFeed};
+pub use event::{Event, EventId, NewEvent};
+pub use event_type::{EventType, UnknownEventType};
+pub use payload::Payload;
+pub use query::EventQuery;
+pub use stats::{Stats, TypeStats};
+pub use store::{EventStore, StoreError};
+pub use timestamp::Timestamp;
+
+#[cfg(any(test, feature = "mocks"))]
+pub use auth::MockAuthenticator;
+#[cfg(any(test, feature = "mocks"))]
+pub use broadcaster::MockBroadcaster;
+#[cfg(any(test, feature = "mocks"))]
+pub use store::MockEventStore;

@@ -1,0 +1,32 @@
+//! A validated query over stored events.
+
+use crate::{EventType, Timestamp};
+
+/// Which events to list. All present conditions must hold (AND). Results are
+/// newest first (highest `seq` first) and at most `limit` long.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventQuery {
+    /// Only events of this type.
+    pub event_type: Option<EventType>,
+    /// Only events of this session.
+    pub session_id: Option<String>,
+    /// Only events of this user.
+    pub user_id: Option<String>,
+    /// Only events strictly after this instant.
+    pub since: Option<Timestamp>,
+    /// At most this many events (the domain keeps it within 1..=1000).
+    pub limit: usize,
+}
+
+impl EventQuery {
+    /// A query for the newest `limit` events of any kind.
+    pub fn latest(limit: usize) -> Self {
+        Self {
+            event_type: None,
+            session_id: None,
+            user_id: None,
+            since: None,
+            limit,
+        }
+    }
+}

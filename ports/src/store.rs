@@ -1,0 +1,77 @@
+//! The `EventStore` port: durable storage of events.
+
+use async_trait::async_trait;
+
+use crate::{Event, EventId, EventQuery, NewEvent, Stats, Timestamp};
+
+/// Why a store operation failed. Adapter errors (SQL, I/O) are translated into
+/// these before they cross the port; the text is for operators' logs.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// The backend cannot be reached or refused the operation (I/O error,
+    /// database locked, connection closed). Retrying later may succeed.
+    #[error("event store unavailable: {0}")]
+    Unavailable(String),
+    /// The backend answered with data the store cannot read back (a row that
+    /// does not decode, a schema from an unknown future version).
+    #[error("event store holds unreadable data: {0}")]
+    Corrupt(String),
+    /// An event with this id is already stored. Ids are minted unique, so
+    /// this means a bug or a replayed batch; nothing of the batch was stored.
+    #[error("event id {0} is already stored")]
+    DuplicateId(EventId),
+}
+
+/// Durable storage of events.
+///
+/// Implementations MUST pass the shared conformance suite (crate
+/// `ep-conformance`).
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait EventStore: Send + Sync + 'static {
+    /// Appends a batch in ONE transaction and returns the stored events with
+    /// their sequence numbers, in batch order.
+    ///
+    /// Sequence numbers MUST be strictly increasing in commit order and MUST
+    /// never be reused, not even after every event was deleted. When this
+    /// returns `Ok`, the events MUST survive a crash of the process.
+    ///
+    /// # Errors
+    /// `DuplicateId` if any id is already stored; `Unavailable` if the batch
+    /// could not be committed. On any error nothing of the batch is stored.
+    async fn append(&self, batch: Vec<NewEvent>) -> Result<Vec<Event>, StoreError>;
+
+    /// The event with this id, or `None`.
+    ///
+    /// # Errors
+    /// `Unavailable` or `Corrupt`; an unknown id is `Ok(None)`, not an error.
+    async fn get(&self, id: &EventId) -> Result<Option<Event>, StoreError>;
+
+    /// The events matching every condition of `query`, highest `seq` first,
+    /// at most `query.limit` of them.
+    ///
+    /// # Errors
+    /// `Unavailable` or `Corrupt`.
+    async fn query(&self, query: EventQuery) -> Result<Vec<Event>, StoreError>;
+
+    /// Totals, with `events_since` counting events whose timestamp is strictly
+    /// after `since`. MUST reflect every committed append and delete.
+    ///
+    /// # Errors
+    /// `Unavailable` or `Corrupt`.
+    async fn stats(&self, since: Timestamp) -> Result<Stats, StoreError>;
+
+    /// Deletes every event (`before = None`) or those whose timestamp is
+    /// strictly before `before`; returns how many were deleted.
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    async fn delete(&self, before: Option<Timestamp>) -> Result<u64, StoreError>;
+
+    /// Checks that the backend answers. SHOULD be cheap and SHOULD NOT block
+    /// behind long-running writes.
+    ///
+    /// # Errors
+    /// `Unavailable` when the backend cannot serve requests.
+    async fn ping(&self) -> Result<(), StoreError>;
+}

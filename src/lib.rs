@@ -1,0 +1,13 @@
+//! The composition root of event-pipeline: reads the configuration, picks the
+//! adapters, wires them to the domain and serves HTTP. This is the only crate
+//! that names every concrete type.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod app;
+pub mod config;
+pub mod telemetry;
+
+pub use app::{start, Running, StartError};
+pub use config::Config;
