@@ -90,12 +90,26 @@ async fn open_store(config: &Config) -> Result<Arc<dyn EventStore>, StartError> 
     })
 }
 
-/// Opens the store, starts the domain and serves HTTP on the configured address.
+/// Opens the configured store, starts the domain and serves HTTP on the
+/// configured address.
 ///
 /// # Errors
 /// `StartError` when the store cannot be opened or the address bound.
 pub async fn start(config: Config) -> Result<Running, StartError> {
     let store = open_store(&config).await?;
+    start_with_store(config, store).await
+}
+
+/// Like [`start`], on a store the caller built (another adapter, or one
+/// with faults injected for tests). `EVENT_STORE` and `DATABASE_PATH` are
+/// ignored.
+///
+/// # Errors
+/// `StartError` when the address cannot be bound.
+pub async fn start_with_store(
+    config: Config,
+    store: Arc<dyn EventStore>,
+) -> Result<Running, StartError> {
     let broadcaster: Arc<dyn Broadcaster> = Arc::new(LocalBroadcaster::new());
     let auth: Arc<dyn Authenticator> = if config.require_auth {
         Arc::new(ApiKeyAuthenticator::with_key(&config.api_key)?)

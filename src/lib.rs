@@ -9,5 +9,5 @@ pub mod app;
 pub mod config;
 pub mod telemetry;
 
-pub use app::{start, Running, StartError};
+pub use app::{start, start_with_store, Running, StartError};
 pub use config::Config;

@@ -2,10 +2,11 @@
 //! per promise of the port, and a macro that turns them all into tests.
 //!
 //! ```ignore
-//! ep_conformance::conformance_suite!(async { MyStore::open_temp().await });
+//! ep_conformance::conformance_suite!(async { (MyStore::open_temp().await, ()) });
 //! ```
-//! The expression is evaluated once per test and must give a fresh, empty
-//! store. The calling crate needs `tokio` (macros, rt) as a dev-dependency.
+//! The expression is evaluated once per test and must give `(store, guard)`:
+//! a fresh, empty store and whatever must outlive it (a temporary folder, or
+//! `()`). The calling crate needs `tokio` (macros, rt) as a dev-dependency.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -68,7 +69,7 @@ async fn seed<S: EventStore>(store: &S) -> Vec<Event> {
 
 /// Append returns the batch in order with strictly increasing sequence
 /// numbers, every field as given.
-pub async fn append_assigns_increasing_seq_in_batch_order<S: EventStore>(store: S) {
+pub async fn append_assigns_increasing_seq_in_batch_order<S: EventStore>(store: &S) {
     let batch = vec![
         new_event(0, EventType::QuizStarted, Some("s1"), Some("u1")),
         new_event(1, EventType::ErrorOccurred, None, None),
@@ -88,8 +89,8 @@ pub async fn append_assigns_increasing_seq_in_batch_order<S: EventStore>(store: 
 
 /// Get finds a stored event by id, with every field intact, and answers
 /// `None` for an unknown id.
-pub async fn get_finds_by_id_and_answers_none_for_unknown<S: EventStore>(store: S) {
-    let stored = seed(&store).await;
+pub async fn get_finds_by_id_and_answers_none_for_unknown<S: EventStore>(store: &S) {
+    let stored = seed(store).await;
     for e in &stored {
         assert_eq!(store.get(&e.id).await.expect("get").as_ref(), Some(e));
     }
@@ -104,8 +105,8 @@ pub async fn get_finds_by_id_and_answers_none_for_unknown<S: EventStore>(store: 
 }
 
 /// Query lists newest first (highest seq first) and honours the limit.
-pub async fn query_is_newest_first_and_limited<S: EventStore>(store: S) {
-    let stored = seed(&store).await;
+pub async fn query_is_newest_first_and_limited<S: EventStore>(store: &S) {
+    let stored = seed(store).await;
     let all = store.query(query()).await.expect("query");
     let mut expected = ids(&stored);
     expected.reverse();
@@ -121,8 +122,8 @@ pub async fn query_is_newest_first_and_limited<S: EventStore>(store: S) {
 }
 
 /// Each filter alone, and all of them together (AND).
-pub async fn query_filters_combine_with_and<S: EventStore>(store: S) {
-    let stored = seed(&store).await;
+pub async fn query_filters_combine_with_and<S: EventStore>(store: &S) {
+    let stored = seed(store).await;
     let pick = |idx: &[usize]| -> Vec<String> {
         idx.iter()
             .rev()
@@ -174,8 +175,8 @@ pub async fn query_filters_combine_with_and<S: EventStore>(store: S) {
 }
 
 /// `since` is exclusive and compares instants.
-pub async fn query_since_is_exclusive<S: EventStore>(store: S) {
-    let stored = seed(&store).await;
+pub async fn query_since_is_exclusive<S: EventStore>(store: &S) {
+    let stored = seed(store).await;
     let after = store
         .query(EventQuery {
             since: Some(at(3)),
@@ -209,13 +210,13 @@ pub async fn query_since_is_exclusive<S: EventStore>(store: S) {
 
 /// Stats count by type (highest count first), give each type's newest
 /// timestamp, and count events after the given instant.
-pub async fn stats_count_by_type_and_since<S: EventStore>(store: S) {
+pub async fn stats_count_by_type_and_since<S: EventStore>(store: &S) {
     let empty = store.stats(at(0)).await.expect("stats");
     assert_eq!(
         (empty.total_events, empty.events_since, empty.by_type.len()),
         (0, 0, 0)
     );
-    seed(&store).await;
+    seed(store).await;
     let stats = store.stats(at(2)).await.expect("stats");
     assert_eq!(stats.total_events, 6);
     assert_eq!(stats.events_since, 3);
@@ -236,8 +237,8 @@ pub async fn stats_count_by_type_and_since<S: EventStore>(store: S) {
 }
 
 /// Delete with `before` removes only strictly older events; stats follow.
-pub async fn delete_before_removes_only_older_and_stats_follow<S: EventStore>(store: S) {
-    let stored = seed(&store).await;
+pub async fn delete_before_removes_only_older_and_stats_follow<S: EventStore>(store: &S) {
+    let stored = seed(store).await;
     assert_eq!(store.delete(Some(at(2))).await.expect("delete"), 2);
     assert_eq!(store.get(&stored[0].id).await.expect("get"), None);
     assert!(store.get(&stored[2].id).await.expect("get").is_some());
@@ -259,8 +260,8 @@ pub async fn delete_before_removes_only_older_and_stats_follow<S: EventStore>(st
 
 /// Deleting everything empties the store, and sequence numbers are never
 /// reused afterwards.
-pub async fn delete_all_never_reuses_seq<S: EventStore>(store: S) {
-    let stored = seed(&store).await;
+pub async fn delete_all_never_reuses_seq<S: EventStore>(store: &S) {
+    let stored = seed(store).await;
     let highest = stored.iter().map(|e| e.seq).max().unwrap_or(0);
     assert_eq!(store.delete(None).await.expect("delete"), 6);
     let stats = store.stats(at(-10)).await.expect("stats");
@@ -278,7 +279,7 @@ pub async fn delete_all_never_reuses_seq<S: EventStore>(store: S) {
 }
 
 /// A batch holding an id that is already stored is refused whole.
-pub async fn a_duplicate_id_refuses_the_whole_batch<S: EventStore>(store: S) {
+pub async fn a_duplicate_id_refuses_the_whole_batch<S: EventStore>(store: &S) {
     let first = new_event(0, EventType::TimerTick, None, None);
     store.append(vec![first.clone()]).await.expect("append");
     let batch = vec![
@@ -293,7 +294,7 @@ pub async fn a_duplicate_id_refuses_the_whole_batch<S: EventStore>(store: S) {
 }
 
 /// Client text that looks like SQL or JSON is stored and returned verbatim.
-pub async fn hostile_text_round_trips_verbatim<S: EventStore>(store: S) {
+pub async fn hostile_text_round_trips_verbatim<S: EventStore>(store: &S) {
     let mut e = new_event(
         0,
         EventType::ErrorOccurred,
@@ -325,7 +326,7 @@ pub async fn hostile_text_round_trips_verbatim<S: EventStore>(store: S) {
 }
 
 /// A large batch is stored whole and in order.
-pub async fn a_large_batch_is_stored_in_order<S: EventStore>(store: S) {
+pub async fn a_large_batch_is_stored_in_order<S: EventStore>(store: &S) {
     let batch: Vec<_> = (0..2_000)
         .map(|n| new_event(n, EventType::TimerTick, Some("s"), None))
         .collect();
@@ -338,12 +339,12 @@ pub async fn a_large_batch_is_stored_in_order<S: EventStore>(store: S) {
 }
 
 /// A working store answers ping.
-pub async fn ping_answers<S: EventStore>(store: S) {
+pub async fn ping_answers<S: EventStore>(store: &S) {
     store.ping().await.expect("ping");
 }
 
 /// Expands to one `#[tokio::test]` per conformance case. The argument is an
-/// expression (usually an `async` block) that yields a fresh, empty store.
+/// expression (usually an `async` block) that yields `(store, guard)`.
 #[macro_export]
 macro_rules! conformance_suite {
     ($factory:expr) => {
@@ -369,8 +370,10 @@ macro_rules! conformance_suite {
             $(
                 #[tokio::test]
                 async fn $case() {
-                    let store = $factory.await;
-                    $crate::$case(store).await;
+                    // The second element (e.g. a temporary folder) lives
+                    // until the case ends.
+                    let (store, _guard) = $factory.await;
+                    $crate::$case(&store).await;
                 }
             )*
         }

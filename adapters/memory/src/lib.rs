@@ -160,7 +160,7 @@ impl EventStore for MemoryStore {
 mod tests {
     use super::*;
 
-    ep_conformance::conformance_suite!(async { MemoryStore::new() });
+    ep_conformance::conformance_suite!(async { (MemoryStore::new(), ()) });
 
     #[tokio::test]
     async fn an_injected_failure_fails_every_operation_until_cleared() {

@@ -25,10 +25,12 @@ pub enum Durability {
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
     /// The missing folder of the database could not be created.
-    #[error("cannot create the database folder {path}: {source}")]
+    #[error("cannot create the folder {folder} for the database {path}: {source}")]
     CreateDir {
-        /// The folder.
+        /// The database file.
         path: PathBuf,
+        /// The folder.
+        folder: PathBuf,
         /// Why.
         source: io::Error,
     },
@@ -69,7 +71,8 @@ pub(crate) fn prepare_file(path: &Path) -> Result<(u64, u64), OpenError> {
                 .mode(0o700)
                 .create(dir)
                 .map_err(|source| OpenError::CreateDir {
-                    path: dir.to_owned(),
+                    path: path.to_owned(),
+                    folder: dir.to_owned(),
                     source,
                 })?;
         }

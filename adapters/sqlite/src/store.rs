@@ -285,14 +285,12 @@ impl EventStore for SqliteStore {
 mod tests {
     use super::*;
 
-    async fn temp_store() -> SqliteStore {
+    async fn temp_store() -> (SqliteStore, tempfile::TempDir) {
         let dir = tempfile::tempdir().expect("tempdir");
-        // Keep the folder for the test's life by leaking its guard; the OS
-        // temp cleaner removes it.
-        let path = dir.keep().join("events.db");
-        SqliteStore::open(path, Durability::Normal)
+        let store = SqliteStore::open(dir.path().join("events.db"), Durability::Normal)
             .await
-            .expect("open")
+            .expect("open");
+        (store, dir)
     }
 
     ep_conformance::conformance_suite!(temp_store());

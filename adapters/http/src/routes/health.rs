@@ -2,7 +2,8 @@
 
 use std::convert::Infallible;
 
-use serde_json::json;
+use ep_domain::RouterStatus;
+use serde::Serialize;
 use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::Filter;
@@ -22,7 +23,11 @@ pub(super) fn routes(
         .map(move || {
             json(
                 StatusCode::OK,
-                &json!({"status": "ok", "service": "event-pipeline", "version": version}),
+                &Health {
+                    status: "ok",
+                    service: "event-pipeline",
+                    version,
+                },
             )
         });
     let readiness = warp::path("readiness")
@@ -33,17 +38,33 @@ pub(super) fn routes(
     health.or(readiness).unify()
 }
 
+#[derive(Serialize)]
+struct Health {
+    status: &'static str,
+    service: &'static str,
+    version: &'static str,
+}
+
+#[derive(Serialize)]
+struct Ready {
+    ready: bool,
+    database: &'static str,
+    router: RouterStatus,
+}
+
 async fn readiness(state: AppState) -> Result<Response, Infallible> {
     let r = state.service.readiness().await;
-    Ok(if r.store_ok {
-        json(
-            StatusCode::OK,
-            &json!({"ready": true, "database": "connected", "router": r.router}),
-        )
+    let (status, ready, database) = if r.store_ok {
+        (StatusCode::OK, true, "connected")
     } else {
-        json(
-            StatusCode::SERVICE_UNAVAILABLE,
-            &json!({"ready": false, "database": "disconnected", "router": r.router}),
-        )
-    })
+        (StatusCode::SERVICE_UNAVAILABLE, false, "disconnected")
+    };
+    Ok(json(
+        status,
+        &Ready {
+            ready,
+            database,
+            router: r.router,
+        },
+    ))
 }

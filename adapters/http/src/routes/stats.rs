@@ -2,8 +2,10 @@
 
 use std::convert::Infallible;
 
+use ep_domain::RouterStatus;
 use ep_ports::Role;
-use serde_json::json;
+use ep_ports::TypeStats;
+use serde::Serialize;
 use warp::http::{HeaderMap, StatusCode};
 use warp::reply::Response;
 use warp::Filter;
@@ -37,11 +39,19 @@ async fn stats(state: AppState, headers: HeaderMap) -> Result<Response, ApiError
     let s = state.service.stats().await?;
     Ok(json(
         StatusCode::OK,
-        &json!({
-            "total_events": s.total_events,
-            "events_last_hour": s.events_last_hour,
-            "by_type": s.by_type,
-            "router": s.router,
-        }),
+        &StatsBody {
+            total_events: s.total_events,
+            events_last_hour: s.events_last_hour,
+            by_type: &s.by_type,
+            router: s.router,
+        },
     ))
+}
+
+#[derive(Serialize)]
+struct StatsBody<'a> {
+    total_events: u64,
+    events_last_hour: u64,
+    by_type: &'a [TypeStats],
+    router: RouterStatus,
 }

@@ -1,0 +1,131 @@
+//! What only the SQLite store promises: file permissions, the versioned
+//! schema, WAL, durability across reopen, and noticing a vanished file.
+
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+
+use ep_conformance::new_event;
+use ep_ports::{EventQuery, EventStore, EventType};
+use ep_store_sqlite::{Durability, OpenError, SqliteStore};
+
+fn mode(path: &std::path::Path) -> u32 {
+    std::fs::metadata(path)
+        .expect("metadata")
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+#[tokio::test]
+async fn a_missing_folder_is_created_0700_and_the_file_0600() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("a/b/events.db");
+    SqliteStore::open(&path, Durability::Normal)
+        .await
+        .expect("open");
+    assert_eq!(mode(&path), 0o600);
+    assert_eq!(mode(&dir.path().join("a/b")), 0o700);
+    assert_eq!(mode(&dir.path().join("a")), 0o700);
+}
+
+#[tokio::test]
+async fn an_existing_folder_keeps_its_mode() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let shared = dir.path().join("shared");
+    std::fs::DirBuilder::new()
+        .mode(0o755)
+        .create(&shared)
+        .expect("mkdir");
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).expect("chmod");
+    SqliteStore::open(shared.join("events.db"), Durability::Normal)
+        .await
+        .expect("open");
+    assert_eq!(
+        std::fs::metadata(&shared)
+            .expect("metadata")
+            .permissions()
+            .mode()
+            & 0o7777,
+        0o1777
+    );
+}
+
+#[tokio::test]
+async fn events_survive_reopening_and_the_schema_is_versioned_in_wal_mode() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("events.db");
+    let stored = {
+        let store = SqliteStore::open(&path, Durability::Full)
+            .await
+            .expect("open");
+        store
+            .append(vec![new_event(
+                0,
+                EventType::QuizStarted,
+                Some("s"),
+                Some("u"),
+            )])
+            .await
+            .expect("append")
+    };
+    let store = SqliteStore::open(&path, Durability::Normal)
+        .await
+        .expect("reopen");
+    assert_eq!(
+        store.query(EventQuery::latest(10)).await.expect("query"),
+        stored
+    );
+    let conn = rusqlite::Connection::open(&path).expect("raw open");
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .expect("version");
+    let journal: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .expect("journal");
+    assert_eq!((version, journal.as_str()), (1, "wal"));
+}
+
+#[tokio::test]
+async fn a_schema_from_a_newer_build_is_refused_not_overwritten() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("events.db");
+    rusqlite::Connection::open(&path)
+        .expect("raw open")
+        .execute_batch("PRAGMA user_version = 99")
+        .expect("set version");
+    let err = SqliteStore::open(&path, Durability::Normal)
+        .await
+        .expect_err("too new");
+    assert!(matches!(err, OpenError::Migration { .. }), "{err}");
+    assert!(err.to_string().contains("99"), "{err}");
+}
+
+#[tokio::test]
+async fn a_file_that_is_not_a_database_is_refused_with_its_path() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("events.db");
+    std::fs::write(&path, vec![b'x'; 8192]).expect("write junk");
+    let err = SqliteStore::open(&path, Durability::Normal)
+        .await
+        .expect_err("junk");
+    assert!(err.to_string().contains("events.db"), "{err}");
+}
+
+#[tokio::test]
+async fn ping_fails_once_the_database_file_is_removed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("events.db");
+    let store = SqliteStore::open(&path, Durability::Normal)
+        .await
+        .expect("open");
+    store.ping().await.expect("ping");
+    std::fs::remove_file(&path).expect("remove");
+    assert!(store.ping().await.is_err());
+}
+
+#[tokio::test]
+async fn an_unwritable_location_is_an_error_naming_the_path() {
+    let err = SqliteStore::open("/proc/definitely/not/here/events.db", Durability::Normal)
+        .await
+        .expect_err("cannot create");
+    assert!(err.to_string().contains("/proc/definitely"), "{err}");
+}

@@ -1,0 +1,355 @@
+//! The domain's use cases against fakes of its ports: mockall mocks where a
+//! call count or argument matters, a small gated store where timing does.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use ep_domain::{
+    EventService, GetError, Limits, PublishError, PublishRequest, QueryError, QueryParams,
+};
+use ep_ports::{
+    Event, EventId, EventQuery, EventStore, MockBroadcaster, MockEventStore, NewEvent, Stats,
+    StoreError, Timestamp,
+};
+use mockall::predicate::eq;
+use tokio::sync::Semaphore;
+
+const TICK: &str = r#"{"event_type":"timer_tick","source":"timer-service","session_id":"sess-7f3a","user_id":"stu-1042","payload":{"remaining_seconds":1799,"elapsed_seconds":1}}"#;
+
+fn request(json: &str) -> PublishRequest {
+    PublishRequest::from_json(json.as_bytes()).expect("parses")
+}
+
+fn committing_store() -> MockEventStore {
+    let mut store = MockEventStore::new();
+    let next = Mutex::new(0u64);
+    store.expect_append().returning(move |batch| {
+        let mut next = next.lock().expect("lock");
+        Ok(batch
+            .into_iter()
+            .map(|e| {
+                *next += 1;
+                e.into_event(*next)
+            })
+            .collect())
+    });
+    store
+}
+
+fn quiet_broadcaster() -> MockBroadcaster {
+    let mut b = MockBroadcaster::new();
+    b.expect_publish().returning(|_| Ok(()));
+    b
+}
+
+fn service(store: impl EventStore, broadcaster: MockBroadcaster, limits: Limits) -> EventService {
+    EventService::start(Arc::new(store), Arc::new(broadcaster), limits)
+}
+
+#[tokio::test]
+async fn an_invalid_event_never_reaches_the_store() {
+    let mut store = MockEventStore::new();
+    store.expect_append().never();
+    let mut broadcaster = MockBroadcaster::new();
+    broadcaster.expect_publish().never();
+    let svc = service(store, broadcaster, Limits::default());
+    let err = svc
+        .publish(request(
+            r#"{"event_type":"quiz_begun","source":"quiz-engine"}"#,
+        ))
+        .await
+        .expect_err("invalid");
+    assert!(matches!(err, PublishError::Invalid(_)));
+    svc.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_valid_event_is_committed_once_then_broadcast() {
+    let mut broadcaster = MockBroadcaster::new();
+    broadcaster
+        .expect_publish()
+        .times(1)
+        .withf(|batch| batch.len() == 1 && batch[0].seq == 1)
+        .returning(|_| Ok(()));
+    let svc = service(committing_store(), broadcaster, Limits::default());
+    let event = svc.publish(request(TICK)).await.expect("published");
+    assert_eq!(event.seq, 1);
+    assert_eq!(event.session_id.as_deref(), Some("sess-7f3a"));
+    assert_eq!(
+        event.payload.as_str(),
+        r#"{"remaining_seconds":1799,"elapsed_seconds":1}"#
+    );
+    assert!(event.id.as_str().starts_with("evt_"));
+    // Shutdown waits for the writer, so the broadcast has happened when the
+    // mocks are checked on drop.
+    svc.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_store_failure_becomes_a_store_error_and_nothing_is_broadcast() {
+    let mut store = MockEventStore::new();
+    store
+        .expect_append()
+        .times(1)
+        .returning(|_| Err(StoreError::Unavailable("disk full".into())));
+    let mut broadcaster = MockBroadcaster::new();
+    broadcaster.expect_publish().never();
+    let svc = service(store, broadcaster, Limits::default());
+    let err = svc.publish(request(TICK)).await.expect_err("store failed");
+    assert_eq!(
+        err,
+        PublishError::Store(StoreError::Unavailable("disk full".into()))
+    );
+    assert_eq!(svc.router().status().queue_size, 0);
+    svc.shutdown().await;
+}
+
+#[tokio::test]
+async fn events_are_committed_in_acceptance_order_with_increasing_ids_and_timestamps() {
+    let committed = Arc::new(Mutex::new(Vec::<NewEvent>::new()));
+    let mut store = MockEventStore::new();
+    let seen = Arc::clone(&committed);
+    store.expect_append().returning(move |batch| {
+        let mut seen = seen.lock().expect("lock");
+        let base = seen.len() as u64;
+        seen.extend(batch.iter().cloned());
+        Ok(batch
+            .into_iter()
+            .enumerate()
+            .map(|(i, e)| e.into_event(base + i as u64 + 1))
+            .collect())
+    });
+    let svc = service(store, quiet_broadcaster(), Limits::default());
+    let receipts: Vec<_> = (0..50)
+        .map(|_| svc.enqueue(request(TICK)).expect("accepted"))
+        .collect();
+    for (i, receipt) in receipts.into_iter().enumerate() {
+        assert_eq!(receipt.await.expect("committed").seq, i as u64 + 1);
+    }
+    svc.shutdown().await;
+    let committed = committed.lock().expect("lock");
+    assert!(committed
+        .windows(2)
+        .all(|w| w[0].id < w[1].id && w[0].timestamp <= w[1].timestamp));
+}
+
+/// A store whose appends wait until the test lets them through.
+struct GatedStore {
+    gate: Arc<Semaphore>,
+    stored: Mutex<Vec<Event>>,
+}
+
+impl GatedStore {
+    fn new() -> (Self, Arc<Semaphore>) {
+        let gate = Arc::new(Semaphore::new(0));
+        (
+            Self {
+                gate: Arc::clone(&gate),
+                stored: Mutex::new(Vec::new()),
+            },
+            gate,
+        )
+    }
+}
+
+#[async_trait]
+impl EventStore for GatedStore {
+    async fn append(&self, batch: Vec<NewEvent>) -> Result<Vec<Event>, StoreError> {
+        self.gate.acquire().await.expect("gate open").forget();
+        let mut stored = self.stored.lock().expect("lock");
+        let out: Vec<Event> = batch
+            .into_iter()
+            .map(|e| e.into_event(stored.len() as u64 + 1))
+            .collect();
+        stored.extend(out.iter().cloned());
+        Ok(out)
+    }
+    async fn get(&self, _: &EventId) -> Result<Option<Event>, StoreError> {
+        Ok(None)
+    }
+    async fn query(&self, _: EventQuery) -> Result<Vec<Event>, StoreError> {
+        Ok(Vec::new())
+    }
+    async fn stats(&self, _: Timestamp) -> Result<Stats, StoreError> {
+        Ok(Stats {
+            total_events: 0,
+            events_since: 0,
+            by_type: Vec::new(),
+        })
+    }
+    async fn delete(&self, _: Option<Timestamp>) -> Result<u64, StoreError> {
+        Ok(0)
+    }
+    async fn ping(&self) -> Result<(), StoreError> {
+        // A ping that never answers: the store is hung.
+        std::future::pending().await
+    }
+}
+
+#[tokio::test]
+async fn a_full_queue_answers_queue_full_and_frees_up_after_commits() {
+    let (store, gate) = GatedStore::new();
+    let limits = Limits {
+        max_queue_size: 3,
+        ..Limits::default()
+    };
+    let svc = service(store, quiet_broadcaster(), limits);
+    let accepted: Vec<_> = (0..3)
+        .map(|_| svc.enqueue(request(TICK)).expect("room"))
+        .collect();
+    assert_eq!(svc.router().status().queue_size, 3);
+    assert!(matches!(
+        svc.enqueue(request(TICK)),
+        Err(PublishError::QueueFull)
+    ));
+    gate.add_permits(100);
+    for receipt in accepted {
+        receipt.await.expect("committed");
+    }
+    assert_eq!(svc.router().status().queue_size, 0);
+    svc.publish(request(TICK)).await.expect("room again");
+    svc.shutdown().await;
+}
+
+#[tokio::test]
+async fn shutdown_commits_everything_accepted_then_refuses_new_events() {
+    let (store, gate) = GatedStore::new();
+    let svc = Arc::new(service(store, quiet_broadcaster(), Limits::default()));
+    let accepted: Vec<_> = (0..5)
+        .map(|_| svc.enqueue(request(TICK)).expect("room"))
+        .collect();
+    let stopping = tokio::spawn({
+        let svc = Arc::clone(&svc);
+        async move { svc.shutdown().await }
+    });
+    // Wait until shutdown has closed the intake, then let the writer go on.
+    while svc.enqueue(request(TICK)).is_ok() {
+        tokio::task::yield_now().await;
+    }
+    gate.add_permits(100);
+    stopping.await.expect("shutdown");
+    for receipt in accepted {
+        receipt.await.expect("committed before exit");
+    }
+    assert!(matches!(
+        svc.enqueue(request(TICK)),
+        Err(PublishError::ShuttingDown)
+    ));
+}
+
+#[tokio::test(start_paused = true)]
+async fn readiness_reports_a_hung_store_as_not_ready_after_a_bounded_wait() {
+    let (store, _gate) = GatedStore::new();
+    let svc = service(store, quiet_broadcaster(), Limits::default());
+    let started = tokio::time::Instant::now();
+    let readiness = svc.readiness().await;
+    assert!(!readiness.store_ok);
+    assert!(started.elapsed() <= Duration::from_secs(3));
+}
+
+#[tokio::test]
+async fn readiness_reports_a_failing_store() {
+    let mut store = MockEventStore::new();
+    store
+        .expect_ping()
+        .returning(|| Err(StoreError::Unavailable("gone".into())));
+    let svc = service(store, quiet_broadcaster(), Limits::default());
+    assert!(!svc.readiness().await.store_ok);
+}
+
+#[tokio::test]
+async fn a_query_for_an_unregistered_type_or_a_bad_since_never_reaches_the_store() {
+    let mut store = MockEventStore::new();
+    store.expect_query().never();
+    let svc = service(store, quiet_broadcaster(), Limits::default());
+    let unknown = QueryParams {
+        event_type: Some("quiz_begun".into()),
+        ..QueryParams::default()
+    };
+    assert_eq!(svc.query(unknown).await, Ok(Vec::new()));
+    let bad_since = QueryParams {
+        since: Some("last tuesday".into()),
+        ..QueryParams::default()
+    };
+    assert_eq!(
+        svc.query(bad_since).await,
+        Err(QueryError::BadTimestamp("since"))
+    );
+}
+
+#[tokio::test]
+async fn a_malformed_id_never_reaches_the_store() {
+    let mut store = MockEventStore::new();
+    store.expect_get().never();
+    let svc = service(store, quiet_broadcaster(), Limits::default());
+    for id in ["abc", "", &format!("evt_{}", "0".repeat(100))] {
+        assert_eq!(svc.get(id).await, Err(GetError::NotFound));
+    }
+}
+
+#[tokio::test]
+async fn a_query_reaches_the_store_with_parsed_filters() {
+    let mut store = MockEventStore::new();
+    store
+        .expect_query()
+        .withf(|q| {
+            q.event_type == Some(ep_ports::EventType::TimerTick)
+                && q.session_id.as_deref() == Some("sess-7f3a")
+                && q.limit == 5
+                && q.since.map(|t| t.to_string()) == Some("2026-11-27T08:00:00.000000Z".into())
+        })
+        .times(1)
+        .returning(|_| Ok(Vec::new()));
+    let svc = service(store, quiet_broadcaster(), Limits::default());
+    let params = QueryParams {
+        event_type: Some("timer_tick".into()),
+        session_id: Some("sess-7f3a".into()),
+        limit: Some("5".into()),
+        since: Some("2026-11-27T10:00:00+02:00".into()),
+        ..QueryParams::default()
+    };
+    svc.query(params).await.expect("query");
+}
+
+#[tokio::test]
+async fn stats_count_the_last_sixty_minutes() {
+    let mut store = MockEventStore::new();
+    store
+        .expect_stats()
+        .withf(|since| {
+            let age = Timestamp::now().as_micros() - since.as_micros();
+            (3_599_000_000..=3_601_000_000).contains(&age)
+        })
+        .times(1)
+        .returning(|_| {
+            Ok(Stats {
+                total_events: 7,
+                events_since: 2,
+                by_type: Vec::new(),
+            })
+        });
+    let svc = service(store, quiet_broadcaster(), Limits::default());
+    let stats = svc.stats().await.expect("stats");
+    assert_eq!((stats.total_events, stats.events_last_hour), (7, 2));
+}
+
+#[tokio::test]
+async fn delete_passes_the_instant_of_an_offset_timestamp() {
+    let mut store = MockEventStore::new();
+    let instant = Timestamp::parse_canonical("2026-11-27T08:00:00Z").expect("instant");
+    store
+        .expect_delete()
+        .with(eq(Some(instant)))
+        .times(1)
+        .returning(|_| Ok(4));
+    store
+        .expect_delete()
+        .with(eq(None))
+        .times(1)
+        .returning(|_| Ok(9));
+    let svc = service(store, quiet_broadcaster(), Limits::default());
+    assert_eq!(svc.delete(Some("2026-11-27T10:00:00+02:00")).await, Ok(4));
+    assert_eq!(svc.delete(None).await, Ok(9));
+    assert!(svc.delete(Some("soon")).await.is_err());
+}

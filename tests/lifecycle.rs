@@ -1,0 +1,242 @@
+//! The service as operators run it: start-up refusals, readiness when the
+//! store fails, back-pressure when the queue is full, graceful shutdown on
+//! SIGTERM and restart on the same database.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use ep_ports::{Event, EventId, EventQuery, EventStore, NewEvent, Stats, StoreError, Timestamp};
+use ep_store_memory::MemoryStore;
+use serde_json::{json, Value};
+use support::{example, TestServer};
+use tokio::sync::Semaphore;
+
+const BIN: &str = env!("CARGO_BIN_EXE_event-pipeline");
+
+#[test]
+fn a_bad_variable_stops_start_up_naming_it_without_a_panic() {
+    for (var, value) in [
+        ("PORT", "abc"),
+        ("RATE_LIMIT_PUBLISH", "lots"),
+        ("LOG_LEVEL", "chatty"),
+        ("MAX_QUEUE_SIZE", "0"),
+    ] {
+        let out = Command::new(BIN).env(var, value).output().expect("runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{var}={value}: {stderr}");
+        assert!(
+            stderr.contains(var) && stderr.contains("expected"),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+    let out = Command::new(BIN)
+        .env("REQUIRE_AUTH", "true")
+        .env_remove("API_KEY")
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("API_KEY"));
+}
+
+#[test]
+fn an_unusable_database_path_stops_start_up_with_a_message() {
+    let out = Command::new(BIN)
+        .env("DATABASE_PATH", "/proc/nope/events.db")
+        .env("PORT", "0")
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("/proc/nope/events.db"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// The binary, started on a free port; its address is read from its log.
+struct Process {
+    child: Child,
+    base: String,
+}
+
+impl Process {
+    fn start(db: &std::path::Path) -> Self {
+        let mut child = Command::new(BIN)
+            .env("HOST", "127.0.0.1")
+            .env("PORT", "0")
+            .env("DATABASE_PATH", db)
+            .env("LOG_FORMAT", "json")
+            .env("LOG_LEVEL", "INFO")
+            .env("RATE_LIMIT_PUBLISH", "100000/second")
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let stderr = child.stderr.take().expect("stderr");
+        let mut lines = BufReader::new(stderr).lines();
+        let addr = loop {
+            let line = lines
+                .next()
+                .expect("server logs before exiting")
+                .expect("log line");
+            let Ok(entry) = serde_json::from_str::<Value>(&line) else {
+                continue;
+            };
+            if entry["message"] == "event-pipeline listening" {
+                break entry["addr"].as_str().expect("addr").to_owned();
+            }
+        };
+        // Keep draining the log so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Self {
+            child,
+            base: format!("http://{addr}"),
+        }
+    }
+
+    fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.child.id().to_string())
+            .status();
+        assert!(status.expect("kill runs").success());
+    }
+}
+
+#[tokio::test]
+async fn sigterm_commits_everything_acknowledged_and_exits_zero_then_a_restart_serves_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("events.db");
+    let mut process = Process::start(&db);
+    let client = reqwest::Client::new();
+    let mut acknowledged = Vec::new();
+    for _ in 0..25 {
+        let response = client
+            .post(format!("{}/api/v1/events", process.base))
+            .json(&example("timer_tick"))
+            .send()
+            .await
+            .expect("publish");
+        assert_eq!(response.status(), 201);
+        let event: Value = response.json().await.expect("json");
+        acknowledged.push(event["id"].as_str().expect("id").to_owned());
+    }
+    process.signal("TERM");
+    let status = tokio::task::spawn_blocking(move || process.child.wait())
+        .await
+        .expect("join")
+        .expect("wait");
+    assert_eq!(status.code(), Some(0));
+
+    let mut again = Process::start(&db);
+    for id in &acknowledged {
+        let response = client
+            .get(format!("{}/api/v1/events/{id}", again.base))
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(response.status(), 200, "{id} lost across restart");
+    }
+    again.signal("INT");
+    let status = tokio::task::spawn_blocking(move || again.child.wait())
+        .await
+        .expect("join")
+        .expect("wait");
+    assert_eq!(status.code(), Some(0));
+}
+
+#[tokio::test]
+async fn readiness_is_503_while_the_store_is_unreachable() {
+    let store = Arc::new(MemoryStore::new());
+    let server = TestServer::with_store(&[], store.clone()).await;
+    assert_eq!(server.get("/readiness").await.0, 200);
+    store.inject_failure(Some(StoreError::Unavailable("disk detached".into())));
+    let (status, body) = server.get("/api/v1/readiness").await;
+    assert_eq!(status, 503);
+    assert_eq!(
+        (&body["ready"], &body["database"]),
+        (&json!(false), &json!("disconnected"))
+    );
+    let (status, body) = server.get("/api/v1/events").await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body["detail"].is_string());
+    let (status, body) = server.post("/api/v1/events", &example("timer_tick")).await;
+    assert_eq!(status, 503, "{body}");
+    store.inject_failure(None);
+    assert_eq!(server.get("/readiness").await.0, 200);
+    server.publish(&example("timer_tick")).await;
+}
+
+/// A store whose appends wait for the test to let them through.
+struct GatedStore {
+    inner: MemoryStore,
+    gate: Arc<Semaphore>,
+}
+
+#[async_trait]
+impl EventStore for GatedStore {
+    async fn append(&self, batch: Vec<NewEvent>) -> Result<Vec<Event>, StoreError> {
+        self.gate.acquire().await.expect("gate").forget();
+        self.inner.append(batch).await
+    }
+    async fn get(&self, id: &EventId) -> Result<Option<Event>, StoreError> {
+        self.inner.get(id).await
+    }
+    async fn query(&self, q: EventQuery) -> Result<Vec<Event>, StoreError> {
+        self.inner.query(q).await
+    }
+    async fn stats(&self, since: Timestamp) -> Result<Stats, StoreError> {
+        self.inner.stats(since).await
+    }
+    async fn delete(&self, before: Option<Timestamp>) -> Result<u64, StoreError> {
+        self.inner.delete(before).await
+    }
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.inner.ping().await
+    }
+}
+
+#[tokio::test]
+async fn a_full_queue_answers_503_with_retry_after_and_accepted_events_still_commit() {
+    let gate = Arc::new(Semaphore::new(0));
+    let store = Arc::new(GatedStore {
+        inner: MemoryStore::new(),
+        gate: gate.clone(),
+    });
+    let server = Arc::new(TestServer::with_store(&[("MAX_QUEUE_SIZE", "2")], store).await);
+    let waiting: Vec<_> = (0..2)
+        .map(|_| {
+            let server = Arc::clone(&server);
+            tokio::spawn(async move { server.post("/api/v1/events", &example("timer_tick")).await })
+        })
+        .collect();
+    // Wait until both are accepted (the queue reports them), not for a time.
+    loop {
+        let (_, ready) = server.get("/readiness").await;
+        if ready["router"]["queue_size"] == 2 {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    let response = server
+        .client
+        .post(server.url("/api/v1/events"))
+        .json(&example("timer_tick"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 503);
+    assert_eq!(response.headers()["retry-after"], "1");
+    let body: Value = response.json().await.expect("json");
+    assert!(
+        body["detail"].as_str().is_some_and(|d| d.contains("queue")),
+        "{body}"
+    );
+    gate.add_permits(1_000);
+    for task in waiting {
+        assert_eq!(task.await.expect("join").0, 201);
+    }
+    assert_eq!(server.get("/stats").await.1["total_events"], 2);
+}

@@ -1,0 +1,131 @@
+//! Shared helpers for the end-to-end tests: a real server on 127.0.0.1:0 and
+//! an HTTP client pointed at it.
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use ep_ports::EventStore;
+use event_pipeline::{Config, Running};
+use serde_json::Value;
+
+/// The realistic example events, one per type (from shared/examples).
+pub fn examples() -> Vec<Value> {
+    include_str!("../fixtures/events.jsonl")
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).expect("example is JSON"))
+        .collect()
+}
+
+/// The example of one type.
+pub fn example(event_type: &str) -> Value {
+    examples()
+        .into_iter()
+        .find(|e| e["event_type"] == event_type)
+        .expect("an example of every type")
+}
+
+/// A running server and a client for it.
+pub struct TestServer {
+    pub base: String,
+    pub client: reqwest::Client,
+    running: Option<Running>,
+    pub dir: tempfile::TempDir,
+}
+
+impl TestServer {
+    /// A server on a fresh SQLite file with these extra variables.
+    pub async fn start(vars: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = dir.path().join("events.db");
+        let config = Self::config(vars, db.to_str().expect("utf-8 path"));
+        let running = event_pipeline::start(config).await.expect("server starts");
+        Self::around(running, dir)
+    }
+
+    /// A server on the given store.
+    pub async fn with_store(vars: &[(&str, &str)], store: Arc<dyn EventStore>) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = Self::config(vars, "unused.db");
+        let running = event_pipeline::start_with_store(config, store)
+            .await
+            .expect("server starts");
+        Self::around(running, dir)
+    }
+
+    fn config(vars: &[(&str, &str)], db: &str) -> Config {
+        let mut all = vec![("HOST", "127.0.0.1"), ("PORT", "0"), ("DATABASE_PATH", db)];
+        all.extend_from_slice(vars);
+        Config::from_vars(all).expect("test config is valid")
+    }
+
+    fn around(running: Running, dir: tempfile::TempDir) -> Self {
+        Self {
+            base: format!("http://{}", running.local_addr()),
+            client: reqwest::Client::new(),
+            running: Some(running),
+            dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        Self::answer(
+            self.client
+                .get(self.url(path))
+                .send()
+                .await
+                .expect("request"),
+        )
+        .await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        Self::answer(
+            self.client
+                .post(self.url(path))
+                .json(body)
+                .send()
+                .await
+                .expect("request"),
+        )
+        .await
+    }
+
+    pub async fn delete(&self, path: &str) -> (u16, Value) {
+        Self::answer(
+            self.client
+                .delete(self.url(path))
+                .send()
+                .await
+                .expect("request"),
+        )
+        .await
+    }
+
+    /// Publishes and returns the stored event, asserting 201.
+    pub async fn publish(&self, body: &Value) -> Value {
+        let (status, event) = self.post("/api/v1/events", body).await;
+        assert_eq!(status, 201, "publish failed: {event}");
+        event
+    }
+
+    pub async fn answer(response: reqwest::Response) -> (u16, Value) {
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("body");
+        let value = serde_json::from_str(&text)
+            .unwrap_or_else(|_| panic!("body is not JSON ({status}): {text:?}"));
+        (status, value)
+    }
+
+    /// Graceful shutdown, as on SIGTERM.
+    pub async fn stop(mut self) {
+        if let Some(running) = self.running.take() {
+            running.shutdown().await;
+        }
+    }
+}
