@@ -7,8 +7,10 @@ use crate::config::{Config, LogFormat};
 /// Installs the global subscriber. `RUST_LOG`, when set, overrides
 /// `LOG_LEVEL` with a full filter (e.g. `ep_domain=trace,info`).
 pub fn init(config: &Config) {
-    // Dependencies log their own internals at debug; keep them at warn unless asked.
-    let default = format!("{},hyper=warn,hyper_util=warn,warp=warn", config.log_level);
+    // Dependencies log their own internals at debug; keep them at warn unless
+    // asked. warp logs every client that hangs up mid-request as an ERROR;
+    // those are not the operator's problem, so its server target is off.
+    let default = format!("{},hyper=warn,hyper_util=warn,warp=warn,warp::server=off", config.log_level);
     let filter = std::env::var("RUST_LOG")
         .ok()
         .and_then(|f| EnvFilter::try_new(f).ok())
