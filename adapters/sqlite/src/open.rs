@@ -100,7 +100,8 @@ pub(crate) fn file_identity(path: &Path) -> Option<(u64, u64)> {
     std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
-/// Settings every connection gets.
+/// Settings every connection gets. Checkpoints are left to the
+/// checkpointer (see `checkpoint.rs`), never done by the writer.
 pub(crate) fn configure(conn: &Connection, durability: Durability) -> rusqlite::Result<()> {
     let synchronous = match durability {
         Durability::Normal => "NORMAL",
@@ -111,6 +112,7 @@ pub(crate) fn configure(conn: &Connection, durability: Durability) -> rusqlite::
          PRAGMA synchronous = {synchronous};
          PRAGMA busy_timeout = 5000;
          PRAGMA temp_store = MEMORY;
-         PRAGMA cache_size = -16384;"
+         PRAGMA cache_size = -16384;
+         PRAGMA wal_autocheckpoint = 1000;"
     ))
 }

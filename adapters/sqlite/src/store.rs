@@ -10,6 +10,7 @@ use ep_ports::{
 use rusqlite::{params, params_from_iter, types::Value, OptionalExtension};
 use tokio_rusqlite::Connection;
 
+use crate::checkpoint::{self, Checkpointer};
 use crate::error::{call_error, is_unique_violation, store_error};
 use crate::open::{configure, file_identity, prepare_file, Durability, OpenError};
 use crate::rows::{event_from_row, COLUMNS};
@@ -26,6 +27,8 @@ pub struct SqliteStore {
     /// file (deleted or replaced), writes would go to a file nobody can find
     /// again, so `ping` reports the store unavailable.
     identity: (u64, u64),
+    /// Keeps the WAL bounded; stops when the store is dropped.
+    _checkpointer: Checkpointer,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -74,11 +77,20 @@ impl SqliteStore {
                 tokio_rusqlite::Error::Error(source) => sqlite_err(source),
                 _ => closed(),
             })?;
+        let checkpointer = Connection::open(&path).await.map_err(sqlite_err)?;
+        checkpointer
+            .call(move |conn| configure(conn, durability))
+            .await
+            .map_err(|e| match e {
+                tokio_rusqlite::Error::Error(source) => sqlite_err(source),
+                _ => closed(),
+            })?;
         Ok(Self {
             writer,
             reader,
             path,
             identity,
+            _checkpointer: checkpoint::spawn(checkpointer),
         })
     }
 
