@@ -10,7 +10,10 @@ pub fn init(config: &Config) {
     // Dependencies log their own internals at debug; keep them at warn unless
     // asked. warp logs every client that hangs up mid-request as an ERROR;
     // those are not the operator's problem, so its server target is off.
-    let default = format!("{},hyper=warn,hyper_util=warn,warp=warn,warp::server=off", config.log_level);
+    let default = format!(
+        "{},hyper=warn,hyper_util=warn,warp=warn,warp::server=off",
+        config.log_level
+    );
     let filter = std::env::var("RUST_LOG")
         .ok()
         .and_then(|f| EnvFilter::try_new(f).ok())

@@ -9,7 +9,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use ep_ports::{Event, EventId, EventQuery, EventStore, NewEvent, Stats, StoreError, Timestamp};
+use ep_ports::{
+    Event, EventFilter, EventId, EventQuery, EventStore, NewEvent, Stats, StoreError, Timestamp,
+};
 use ep_store_memory::MemoryStore;
 use serde_json::{json, Value};
 use support::{example, TestServer};
@@ -186,6 +188,14 @@ impl EventStore for GatedStore {
     }
     async fn query(&self, q: EventQuery) -> Result<Vec<Event>, StoreError> {
         self.inner.query(q).await
+    }
+    async fn after(
+        &self,
+        after_seq: u64,
+        filter: EventFilter,
+        limit: usize,
+    ) -> Result<Vec<Event>, StoreError> {
+        self.inner.after(after_seq, filter, limit).await
     }
     async fn stats(&self, since: Timestamp) -> Result<Stats, StoreError> {
         self.inner.stats(since).await

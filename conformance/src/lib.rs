@@ -12,7 +12,8 @@
 #![warn(missing_docs)]
 
 use ep_ports::{
-    Event, EventId, EventQuery, EventStore, EventType, NewEvent, Payload, StoreError, Timestamp,
+    Event, EventFilter, EventId, EventQuery, EventStore, EventType, NewEvent, Payload, StoreError,
+    Timestamp,
 };
 
 /// 2026-11-27T10:00:00Z, the base instant of the suite's events.
@@ -338,6 +339,61 @@ pub async fn a_large_batch_is_stored_in_order<S: EventStore>(store: &S) {
     assert_eq!(newest[0].id, stored[1_999].id);
 }
 
+/// `after` lists matching events oldest first, strictly after the given
+/// seq, and paging with the last seq neither skips nor repeats.
+pub async fn after_pages_oldest_first_without_gaps<S: EventStore>(store: &S) {
+    let stored = seed(store).await;
+    let all = store
+        .after(0, EventFilter::default(), 1_000)
+        .await
+        .expect("after");
+    assert_eq!(ids(&all), ids(&stored));
+    let mut paged = Vec::new();
+    let mut cursor = 0;
+    loop {
+        let page = store
+            .after(cursor, EventFilter::default(), 4)
+            .await
+            .expect("after");
+        let Some(last) = page.last() else { break };
+        cursor = last.seq;
+        paged.extend(page);
+    }
+    assert_eq!(ids(&paged), ids(&stored));
+    let ticks_and_errors = EventFilter {
+        event_types: Some(vec![EventType::TimerTick, EventType::ErrorOccurred]),
+        ..EventFilter::default()
+    };
+    let found = store
+        .after(stored[1].seq, ticks_and_errors, 10)
+        .await
+        .expect("after");
+    assert_eq!(
+        ids(&found),
+        vec![stored[3].id.to_string(), stored[5].id.to_string()]
+    );
+    let session_user = EventFilter {
+        session_id: Some("s2".into()),
+        user_id: Some("u1".into()),
+        ..EventFilter::default()
+    };
+    assert_eq!(
+        ids(&store.after(0, session_user, 10).await.expect("after")),
+        vec![stored[4].id.to_string()]
+    );
+    let nothing = EventFilter {
+        event_types: Some(Vec::new()),
+        ..EventFilter::default()
+    };
+    assert!(store.after(0, nothing, 10).await.expect("after").is_empty());
+    let last = stored.last().map_or(0, |e| e.seq);
+    assert!(store
+        .after(last, EventFilter::default(), 10)
+        .await
+        .expect("after")
+        .is_empty());
+}
+
 /// A working store answers ping.
 pub async fn ping_answers<S: EventStore>(store: &S) {
     store.ping().await.expect("ping");
@@ -360,6 +416,7 @@ macro_rules! conformance_suite {
             a_duplicate_id_refuses_the_whole_batch,
             hostile_text_round_trips_verbatim,
             a_large_batch_is_stored_in_order,
+            after_pages_oldest_first_without_gaps,
             ping_answers,
         );
     };

@@ -8,6 +8,8 @@
 #![warn(missing_docs)]
 
 mod errors;
+mod gauge;
+mod hub;
 mod limits;
 mod payload_check;
 mod publish_request;
@@ -15,15 +17,21 @@ mod query_params;
 mod router;
 mod service;
 mod stamper;
+mod subscribe_request;
+mod subscription;
 mod time_parse;
 mod validation;
 mod writer;
 
 pub use errors::{DeleteError, GetError, PublishError, QueryError, StatsError};
+pub use gauge::SubscriberGauge;
+pub use hub::{AtCapacity, Encoder, Hub, HubConfig};
 pub use limits::Limits;
 pub use publish_request::PublishRequest;
 pub use query_params::QueryParams;
 pub use router::{EventRouter, RouterStatus};
 pub use service::{EventService, Readiness, StatsReport};
+pub use subscribe_request::{FilterError, Resume, SubscribeRequest, MAX_FILTER_TYPES};
+pub use subscription::{Next, Subscription};
 pub use time_parse::parse_instant;
 pub use validation::{FieldError, ValidationErrors};

@@ -11,6 +11,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::errors::PublishError;
+use crate::gauge::SubscriberGauge;
 use crate::limits::Limits;
 use crate::stamper::Stamper;
 use crate::validation::ValidEvent;
@@ -33,8 +34,8 @@ pub struct EventRouter {
     /// Events accepted and not yet committed (queued or in the writer's
     /// current batch). Never exceeds `limits.max_queue_size`.
     depth: Arc<AtomicUsize>,
-    /// Confirmed subscriptions, maintained by whoever serves subscribers.
-    subscribers: AtomicUsize,
+    /// Confirmed subscriptions, maintained by the fan-out hub.
+    subscribers: SubscriberGauge,
     limits: Limits,
     writer: Mutex<Option<JoinHandle<()>>>,
 }
@@ -75,7 +76,7 @@ impl EventRouter {
                 queue: Some(tx),
             }),
             depth,
-            subscribers: AtomicUsize::new(0),
+            subscribers: SubscriberGauge::default(),
             limits,
             writer: Mutex::new(Some(writer)),
         }
@@ -123,22 +124,14 @@ impl EventRouter {
     /// The live figures.
     pub fn status(&self) -> RouterStatus {
         RouterStatus {
-            active_subscribers: self.subscribers.load(Ordering::Acquire),
+            active_subscribers: self.subscribers.get(),
             queue_size: self.depth.load(Ordering::Acquire),
         }
     }
 
-    /// Records a confirmed subscription; call [`EventRouter::subscriber_left`] when it ends.
-    pub fn subscriber_joined(&self) {
-        self.subscribers.fetch_add(1, Ordering::AcqRel);
-    }
-
-    /// Records the end of a confirmed subscription.
-    pub fn subscriber_left(&self) {
-        // Saturating: a stray extra call must not wrap the count.
-        let _ = self
-            .subscribers
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+    /// The subscriber count this router reports, for the fan-out to maintain.
+    pub fn subscriber_gauge(&self) -> SubscriberGauge {
+        self.subscribers.clone()
     }
 
     /// Stops accepting, then waits until the writer has committed (and

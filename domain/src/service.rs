@@ -8,10 +8,12 @@ use std::time::Duration;
 use ep_ports::{Broadcaster, Event, EventId, EventStore, StoreError, Timestamp, TypeStats};
 
 use crate::errors::{DeleteError, GetError, PublishError, QueryError, StatsError};
+use crate::gauge::SubscriberGauge;
 use crate::limits::Limits;
 use crate::publish_request::PublishRequest;
 use crate::query_params::{CheckedQuery, QueryParams};
 use crate::router::{EventRouter, RouterStatus};
+use crate::subscribe_request::Resume;
 use crate::time_parse::parse_instant;
 use crate::validation::validate;
 
@@ -167,7 +169,23 @@ impl EventService {
         }
     }
 
-    /// The router, for live figures and subscriber bookkeeping.
+    /// The seq a resuming subscriber's replay starts after.
+    ///
+    /// # Errors
+    /// `NotFound` when `last_event_id` names no stored event.
+    pub async fn resume_point(&self, resume: &Resume) -> Result<u64, GetError> {
+        match resume {
+            Resume::AfterSeq(seq) => Ok(*seq),
+            Resume::AfterEvent(id) => self.get(id).await.map(|e| e.seq),
+        }
+    }
+
+    /// The live-subscription count this service reports, for the fan-out hub.
+    pub fn subscriber_gauge(&self) -> SubscriberGauge {
+        self.router.subscriber_gauge()
+    }
+
+    /// The router, for live figures.
     pub fn router(&self) -> &EventRouter {
         &self.router
     }

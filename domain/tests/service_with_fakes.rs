@@ -9,8 +9,8 @@ use ep_domain::{
     EventService, GetError, Limits, PublishError, PublishRequest, QueryError, QueryParams,
 };
 use ep_ports::{
-    Event, EventId, EventQuery, EventStore, MockBroadcaster, MockEventStore, NewEvent, Stats,
-    StoreError, Timestamp,
+    Event, EventFilter, EventId, EventQuery, EventStore, MockBroadcaster, MockEventStore, NewEvent,
+    Stats, StoreError, Timestamp,
 };
 use mockall::predicate::eq;
 use tokio::sync::Semaphore;
@@ -169,6 +169,9 @@ impl EventStore for GatedStore {
         Ok(None)
     }
     async fn query(&self, _: EventQuery) -> Result<Vec<Event>, StoreError> {
+        Ok(Vec::new())
+    }
+    async fn after(&self, _: u64, _: EventFilter, _: usize) -> Result<Vec<Event>, StoreError> {
         Ok(Vec::new())
     }
     async fn stats(&self, _: Timestamp) -> Result<Stats, StoreError> {

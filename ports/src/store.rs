@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 
-use crate::{Event, EventId, EventQuery, NewEvent, Stats, Timestamp};
+use crate::{Event, EventFilter, EventId, EventQuery, NewEvent, Stats, Timestamp};
 
 /// Why a store operation failed. Adapter errors (SQL, I/O) are translated into
 /// these before they cross the port; the text is for operators' logs.
@@ -53,6 +53,19 @@ pub trait EventStore: Send + Sync + 'static {
     /// # Errors
     /// `Unavailable` or `Corrupt`.
     async fn query(&self, query: EventQuery) -> Result<Vec<Event>, StoreError>;
+
+    /// The events with `seq` greater than `after_seq` that match `filter`,
+    /// LOWEST `seq` first, at most `limit` of them. Subscribers resume with it:
+    /// paging with the last `seq` returned MUST neither skip nor repeat events.
+    ///
+    /// # Errors
+    /// `Unavailable` or `Corrupt`.
+    async fn after(
+        &self,
+        after_seq: u64,
+        filter: EventFilter,
+        limit: usize,
+    ) -> Result<Vec<Event>, StoreError>;
 
     /// Totals, with `events_since` counting events whose timestamp is strictly
     /// after `since`. MUST reflect every committed append and delete.

@@ -9,7 +9,8 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 use ep_ports::{
-    Event, EventId, EventQuery, EventStore, NewEvent, Stats, StoreError, Timestamp, TypeStats,
+    Event, EventFilter, EventId, EventQuery, EventStore, NewEvent, Stats, StoreError, Timestamp,
+    TypeStats,
 };
 
 /// Events in a map ordered by sequence number.
@@ -107,6 +108,23 @@ impl EventStore for MemoryStore {
             .rev()
             .filter(|e| matches(e, &query))
             .take(query.limit)
+            .cloned()
+            .collect())
+    }
+
+    async fn after(
+        &self,
+        after_seq: u64,
+        filter: EventFilter,
+        limit: usize,
+    ) -> Result<Vec<Event>, StoreError> {
+        let inner = self.checked()?;
+        Ok(inner
+            .events
+            .range(after_seq.saturating_add(1)..)
+            .map(|(_, e)| e)
+            .filter(|e| filter.matches(e))
+            .take(limit)
             .cloned()
             .collect())
     }

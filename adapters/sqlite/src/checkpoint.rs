@@ -35,7 +35,9 @@ pub(crate) fn spawn(conn: Connection) -> Checkpointer {
             let result = conn
                 .call(|c| {
                     let _: (i64, i64, i64) =
-                        c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+                        c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                        })?;
                     Ok::<_, rusqlite::Error>(())
                 })
                 .await;

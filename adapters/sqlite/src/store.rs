@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use ep_ports::{
-    Event, EventId, EventQuery, EventStore, NewEvent, Stats, StoreError, Timestamp, TypeStats,
+    Event, EventFilter, EventId, EventQuery, EventStore, NewEvent, Stats, StoreError, Timestamp,
+    TypeStats,
 };
 use rusqlite::{params, params_from_iter, types::Value, OptionalExtension};
 use tokio_rusqlite::Connection;
@@ -177,6 +178,35 @@ fn run_query(conn: &mut rusqlite::Connection, query: EventQuery) -> rusqlite::Re
     rows.collect()
 }
 
+fn run_after(
+    conn: &mut rusqlite::Connection,
+    after_seq: u64,
+    filter: EventFilter,
+    limit: usize,
+) -> rusqlite::Result<Vec<Event>> {
+    // Only fixed SQL text is built here; every client value is a bound parameter.
+    let mut sql = format!("SELECT {COLUMNS} FROM events WHERE seq > ?");
+    let mut args: Vec<Value> = vec![Value::Integer(i64::try_from(after_seq).unwrap_or(i64::MAX))];
+    if let Some(types) = &filter.event_types {
+        let marks = vec!["?"; types.len()].join(", ");
+        sql.push_str(&format!(" AND event_type IN ({marks})"));
+        args.extend(types.iter().map(|t| Value::Text(t.as_str().to_owned())));
+    }
+    if let Some(s) = filter.session_id {
+        sql.push_str(" AND session_id = ?");
+        args.push(Value::Text(s));
+    }
+    if let Some(u) = filter.user_id {
+        sql.push_str(" AND user_id = ?");
+        args.push(Value::Text(u));
+    }
+    sql.push_str(" ORDER BY seq ASC LIMIT ?");
+    args.push(Value::Integer(i64::try_from(limit).unwrap_or(i64::MAX)));
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(params_from_iter(args), event_from_row)?;
+    rows.collect()
+}
+
 fn read_stats(conn: &mut rusqlite::Connection, since: Timestamp) -> rusqlite::Result<Stats> {
     // One read transaction: every figure comes from the same snapshot.
     let tx = conn.transaction()?;
@@ -253,6 +283,19 @@ impl EventStore for SqliteStore {
 
     async fn query(&self, query: EventQuery) -> Result<Vec<Event>, StoreError> {
         self.read(move |conn| run_query(conn, query)).await
+    }
+
+    async fn after(
+        &self,
+        after_seq: u64,
+        filter: EventFilter,
+        limit: usize,
+    ) -> Result<Vec<Event>, StoreError> {
+        if filter.matches_nothing() || limit == 0 {
+            return Ok(Vec::new());
+        }
+        self.read(move |conn| run_after(conn, after_seq, filter, limit))
+            .await
     }
 
     async fn stats(&self, since: Timestamp) -> Result<Stats, StoreError> {

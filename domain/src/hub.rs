@@ -1,0 +1,370 @@
+//! The fan-out hub: live subscriptions indexed by what they filter on, and
+//! the dispatcher that hands each committed event to the subscriptions it
+//! matches, without ever waiting on one.
+//!
+//! Each subscription is indexed under its most selective condition: its
+//! `session_id` if it has one, else its `user_id`, else each of its event
+//! types, else it is a wildcard. An event therefore costs a few hash lookups
+//! plus the subscriptions it may match, not a scan of all of them: a
+//! classroom of 10,000 per-session subscribers costs one lookup per event.
+//!
+//! Each subscription has its own bounded queue. The dispatcher only ever
+//! `try_send`s; a live subscription whose queue is full is evicted (its
+//! session closes it with a "slow consumer" code and the seq to resume
+//! from). A subscription still replaying stored events is never evicted: it
+//! notes that it lagged and replays again from the store.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
+
+use ep_ports::{Event, EventBatch, EventFeed, EventFilter, EventStore, EventType};
+use tokio::sync::mpsc;
+
+use crate::gauge::SubscriberGauge;
+use crate::subscription::Subscription;
+
+/// Turns an event into what subscribers are sent (serialized once per event,
+/// shared by every subscriber it goes to).
+pub type Encoder<F> = Box<dyn Fn(&Event) -> F + Send + Sync>;
+
+/// Settings of the hub.
+#[derive(Debug, Clone, Copy)]
+pub struct HubConfig {
+    /// Most live subscriptions (`MAX_SUBSCRIBERS`).
+    pub max_subscribers: usize,
+    /// Events a subscription may have queued before it counts as slow.
+    pub queue_len: usize,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        Self {
+            max_subscribers: 5_000,
+            queue_len: 1_024,
+        }
+    }
+}
+
+/// An event on its way to one subscriber.
+pub(crate) struct Delivery<F> {
+    pub event: Arc<Event>,
+    pub frame: F,
+}
+
+/// Flags the dispatcher and a subscription share.
+#[derive(Default)]
+pub(crate) struct SubState {
+    /// The subscription is still replaying stored events.
+    pub replaying: AtomicBool,
+    /// Its queue overflowed while replaying: live events were dropped.
+    pub lagged: AtomicBool,
+}
+
+struct Entry<F> {
+    filter: EventFilter,
+    tx: mpsc::Sender<Delivery<F>>,
+    state: Arc<SubState>,
+}
+
+/// Where an entry is indexed.
+#[derive(Clone, PartialEq, Eq)]
+enum Key {
+    Session(String),
+    User(String),
+    Types(Vec<EventType>),
+    Wildcard,
+}
+
+impl Key {
+    fn of(filter: &EventFilter) -> Self {
+        match (&filter.session_id, &filter.user_id, &filter.event_types) {
+            (Some(s), _, _) => Key::Session(s.clone()),
+            (None, Some(u), _) => Key::User(u.clone()),
+            (None, None, Some(types)) => Key::Types(types.clone()),
+            (None, None, None) => Key::Wildcard,
+        }
+    }
+}
+
+#[derive(Default)]
+struct Index {
+    by_session: HashMap<String, Vec<u64>>,
+    by_user: HashMap<String, Vec<u64>>,
+    by_type: HashMap<EventType, Vec<u64>>,
+    wildcard: Vec<u64>,
+}
+
+fn remove_from(list: &mut Vec<u64>, id: u64) {
+    if let Some(i) = list.iter().position(|x| *x == id) {
+        list.swap_remove(i);
+    }
+}
+
+fn remove_keyed<K: std::hash::Hash + Eq>(map: &mut HashMap<K, Vec<u64>>, key: &K, id: u64) {
+    if let Some(list) = map.get_mut(key) {
+        remove_from(list, id);
+        if list.is_empty() {
+            map.remove(key);
+        }
+    }
+}
+
+impl Index {
+    fn insert(&mut self, key: Key, id: u64) {
+        match key {
+            Key::Session(s) => self.by_session.entry(s).or_default().push(id),
+            Key::User(u) => self.by_user.entry(u).or_default().push(id),
+            Key::Types(types) => {
+                for t in types {
+                    self.by_type.entry(t).or_default().push(id);
+                }
+            }
+            Key::Wildcard => self.wildcard.push(id),
+        }
+    }
+
+    fn remove(&mut self, key: &Key, id: u64) {
+        match key {
+            Key::Session(s) => remove_keyed(&mut self.by_session, s, id),
+            Key::User(u) => remove_keyed(&mut self.by_user, u, id),
+            Key::Types(types) => {
+                for t in types {
+                    remove_keyed(&mut self.by_type, t, id);
+                }
+            }
+            Key::Wildcard => remove_from(&mut self.wildcard, id),
+        }
+    }
+
+    /// Every subscription that may match `event`; each at most once (an
+    /// entry lives under one key, and an event has one type).
+    fn candidates<'a>(&'a self, event: &Event) -> impl Iterator<Item = u64> + 'a {
+        let session = event
+            .session_id
+            .as_deref()
+            .and_then(|s| self.by_session.get(s));
+        let user = event.user_id.as_deref().and_then(|u| self.by_user.get(u));
+        let types = self.by_type.get(&event.event_type);
+        session
+            .into_iter()
+            .chain(user)
+            .chain(types)
+            .flatten()
+            .chain(self.wildcard.iter())
+            .copied()
+    }
+}
+
+#[derive(Default)]
+struct Registry<F> {
+    entries: HashMap<u64, Entry<F>>,
+    index: Index,
+}
+
+pub(crate) struct HubInner<F> {
+    registry: RwLock<Registry<F>>,
+    config: HubConfig,
+    pub(crate) encode: Encoder<F>,
+    pub(crate) store: Arc<dyn EventStore>,
+    gauge: SubscriberGauge,
+    next_id: AtomicU64,
+}
+
+/// The hub is full: `MAX_SUBSCRIBERS` subscriptions are live.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("Server at subscriber capacity")]
+pub struct AtCapacity;
+
+/// Live subscriptions and the dispatcher that feeds them.
+pub struct Hub<F> {
+    inner: Arc<HubInner<F>>,
+}
+
+impl<F> Clone for Hub<F> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<F: Clone + Send + Sync + 'static> Hub<F> {
+    /// A hub that replays from `store`, counts subscriptions in `gauge`, and
+    /// encodes each event once with `encode`.
+    pub fn new(
+        store: Arc<dyn EventStore>,
+        gauge: SubscriberGauge,
+        config: HubConfig,
+        encode: Encoder<F>,
+    ) -> Self {
+        Self {
+            inner: Arc::new(HubInner {
+                registry: RwLock::new(Registry {
+                    entries: HashMap::new(),
+                    index: Index::default(),
+                }),
+                config,
+                encode,
+                store,
+                gauge,
+                next_id: AtomicU64::new(1),
+            }),
+        }
+    }
+
+    /// Delivers every batch of `feed` until it ends. Run it as a task.
+    pub async fn run(self, mut feed: EventFeed) {
+        while let Some(batch) = std::future::poll_fn(|cx| feed.as_mut().poll_next(cx)).await {
+            self.dispatch(&batch);
+        }
+        tracing::debug!("event feed ended; dispatcher stops");
+    }
+
+    /// How many subscriptions are live.
+    pub fn len(&self) -> usize {
+        self.inner.read().entries.len()
+    }
+
+    /// True when no subscription is live.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Registers a subscription. It is live when this returns: every event
+    /// dispatched from now on that matches `filter` reaches it. With
+    /// `resume_after = Some(seq)` it first replays stored events after `seq`.
+    ///
+    /// # Errors
+    /// `AtCapacity` when `MAX_SUBSCRIBERS` are live.
+    pub fn subscribe(
+        &self,
+        filter: EventFilter,
+        resume_after: Option<u64>,
+    ) -> Result<Subscription<F>, AtCapacity> {
+        let (tx, rx) = mpsc::channel(self.inner.config.queue_len.max(1));
+        let state = Arc::new(SubState::default());
+        state
+            .replaying
+            .store(resume_after.is_some(), Ordering::Release);
+        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        {
+            let mut registry = self.inner.write();
+            if registry.entries.len() >= self.inner.config.max_subscribers {
+                return Err(AtCapacity);
+            }
+            registry.index.insert(Key::of(&filter), id);
+            registry.entries.insert(
+                id,
+                Entry {
+                    filter: filter.clone(),
+                    tx,
+                    state: Arc::clone(&state),
+                },
+            );
+        }
+        self.inner.gauge.increment();
+        Ok(Subscription::new(
+            id,
+            Arc::clone(&self.inner),
+            rx,
+            state,
+            filter,
+            resume_after,
+        ))
+    }
+
+    /// Hands each event of the batch to the queues of the subscriptions it
+    /// matches. Never waits: a full queue marks its subscription as lagged
+    /// (replaying) or evicts it (live).
+    pub fn dispatch(&self, batch: &EventBatch) {
+        let mut evicted = Vec::new();
+        {
+            let registry = self.inner.read();
+            if registry.entries.is_empty() {
+                return;
+            }
+            for event in batch.iter() {
+                let mut frame: Option<F> = None;
+                for id in registry.index.candidates(event) {
+                    let Some(entry) = registry.entries.get(&id) else {
+                        continue;
+                    };
+                    if !entry.filter.matches(event) {
+                        continue;
+                    }
+                    let frame = frame
+                        .get_or_insert_with(|| (self.inner.encode)(event))
+                        .clone();
+                    match entry.tx.try_send(Delivery {
+                        event: Arc::clone(event),
+                        frame,
+                    }) {
+                        Ok(()) => {}
+                        Err(mpsc::error::TrySendError::Full(_)) => {
+                            if entry.state.replaying.load(Ordering::Acquire) {
+                                entry.state.lagged.store(true, Ordering::Release);
+                            } else {
+                                evicted.push(id);
+                            }
+                        }
+                        Err(mpsc::error::TrySendError::Closed(_)) => evicted.push(id),
+                    }
+                }
+            }
+        }
+        if !evicted.is_empty() {
+            evicted.sort_unstable();
+            evicted.dedup();
+            for id in evicted {
+                // Dropping the entry drops its sender: the subscription
+                // drains what was queued, then learns it was evicted.
+                if self.inner.remove(id) {
+                    tracing::info!(
+                        subscriber = id,
+                        "slow subscriber evicted: its queue was full"
+                    );
+                }
+            }
+        }
+    }
+}
+
+impl<F> HubInner<F> {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Registry<F>> {
+        // Registry updates cannot panic halfway, so a poisoned lock still
+        // guards a consistent registry.
+        self.registry.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Registry<F>> {
+        self.registry
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Removes a subscription; true if it was still registered.
+    pub(crate) fn remove(&self, id: u64) -> bool {
+        let mut registry = self.write();
+        let Some(entry) = registry.entries.remove(&id) else {
+            return false;
+        };
+        registry.index.remove(&Key::of(&entry.filter), id);
+        drop(registry);
+        self.gauge.decrement();
+        true
+    }
+
+    /// Replaces a subscription's filter; false if it is no longer registered.
+    pub(crate) fn update_filter(&self, id: u64, filter: EventFilter) -> bool {
+        let mut registry = self.write();
+        let Registry { entries, index } = &mut *registry;
+        let Some(entry) = entries.get_mut(&id) else {
+            return false;
+        };
+        index.remove(&Key::of(&entry.filter), id);
+        index.insert(Key::of(&filter), id);
+        entry.filter = filter;
+        true
+    }
+}

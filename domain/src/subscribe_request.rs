@@ -1,0 +1,162 @@
+//! A subscriber's filter message, parsed and type-checked: which events it
+//! wants and where to resume from.
+
+use ep_ports::{EventFilter, EventType};
+use serde_json::{Map, Value};
+
+use crate::limits::{MAX_EVENT_TYPE_FILTER_CHARS, MAX_ID_CHARS};
+
+/// Most entries an `event_types` list may have.
+pub const MAX_FILTER_TYPES: usize = 64;
+
+/// Where a resuming subscriber left off.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resume {
+    /// Deliver stored events with a greater `seq` first.
+    AfterSeq(u64),
+    /// Deliver stored events committed after the event with this id first.
+    AfterEvent(String),
+}
+
+/// A filter as a subscriber sent it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SubscribeRequest {
+    /// What to deliver.
+    pub filter: EventFilter,
+    /// Where to resume from, if asked.
+    pub resume: Option<Resume>,
+}
+
+/// Why a filter was refused: the text for the client's error reply.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct FilterError(pub String);
+
+fn optional_string(
+    obj: &Map<String, Value>,
+    key: &str,
+    max: usize,
+) -> Result<Option<String>, FilterError> {
+    match obj.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.chars().count() <= max => Ok(Some(s.clone())),
+        Some(Value::String(_)) => Err(FilterError(format!(
+            "{key} must be at most {max} characters"
+        ))),
+        Some(_) => Err(FilterError(format!("{key} must be a string"))),
+    }
+}
+
+impl SubscribeRequest {
+    /// Parses a filter object. Each key is optional; `{}` wants everything.
+    /// A value of the wrong type (a string where a list belongs) is an
+    /// error, never a looser match. Unregistered type names match nothing.
+    ///
+    /// # Errors
+    /// `FilterError` saying which key is wrong and why.
+    pub fn from_object(obj: &Map<String, Value>) -> Result<Self, FilterError> {
+        let event_types = match obj.get("event_types") {
+            None | Some(Value::Null) => None,
+            Some(Value::Array(items)) if items.is_empty() => None,
+            Some(Value::Array(items)) => {
+                if items.len() > MAX_FILTER_TYPES {
+                    return Err(FilterError(format!(
+                        "event_types may list at most {MAX_FILTER_TYPES} types"
+                    )));
+                }
+                let mut types = Vec::with_capacity(items.len());
+                for item in items {
+                    let Value::String(name) = item else {
+                        return Err(FilterError("event_types must be a list of strings".into()));
+                    };
+                    if name.chars().count() > MAX_EVENT_TYPE_FILTER_CHARS {
+                        return Err(FilterError(format!(
+                            "event type names are at most {MAX_EVENT_TYPE_FILTER_CHARS} characters"
+                        )));
+                    }
+                    if let Ok(t) = name.parse::<EventType>() {
+                        if !types.contains(&t) {
+                            types.push(t);
+                        }
+                    }
+                }
+                Some(types)
+            }
+            Some(_) => return Err(FilterError("event_types must be a list of strings".into())),
+        };
+        let filter = EventFilter {
+            event_types,
+            session_id: optional_string(obj, "session_id", MAX_ID_CHARS)?,
+            user_id: optional_string(obj, "user_id", MAX_ID_CHARS)?,
+        };
+        let since_seq =
+            match obj.get("since_seq") {
+                None | Some(Value::Null) => None,
+                Some(v) => Some(v.as_u64().ok_or_else(|| {
+                    FilterError("since_seq must be a non-negative integer".into())
+                })?),
+            };
+        let last_event_id = optional_string(obj, "last_event_id", ep_ports::EventId::MAX_LEN)?;
+        let resume = match (since_seq, last_event_id) {
+            (Some(seq), _) => Some(Resume::AfterSeq(seq)),
+            (None, Some(id)) => Some(Resume::AfterEvent(id)),
+            (None, None) => None,
+        };
+        Ok(Self { filter, resume })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(v: Value) -> Result<SubscribeRequest, FilterError> {
+        SubscribeRequest::from_object(v.as_object().expect("object"))
+    }
+
+    #[test]
+    fn an_empty_filter_wants_everything() {
+        assert_eq!(parse(json!({})).expect("ok").filter, EventFilter::default());
+        assert_eq!(
+            parse(json!({"event_types": []})).expect("ok").filter,
+            EventFilter::default()
+        );
+    }
+
+    #[test]
+    fn every_key_is_parsed() {
+        let r = parse(json!({"event_types": ["timer_tick", "quiz_started", "timer_tick"], "session_id": "s", "user_id": "u", "since_seq": 41}))
+            .expect("ok");
+        assert_eq!(
+            r.filter.event_types,
+            Some(vec![EventType::TimerTick, EventType::QuizStarted])
+        );
+        assert_eq!(
+            (r.filter.session_id.as_deref(), r.filter.user_id.as_deref()),
+            (Some("s"), Some("u"))
+        );
+        assert_eq!(r.resume, Some(Resume::AfterSeq(41)));
+    }
+
+    #[test]
+    fn wrong_types_are_errors_not_substring_matches() {
+        for bad in [
+            json!({"event_types": "timer_tick"}),
+            json!({"event_types": [1]}),
+            json!({"session_id": ["s"]}),
+            json!({"user_id": 7}),
+            json!({"since_seq": -1}),
+            json!({"since_seq": "5"}),
+            json!({"session_id": "x".repeat(201)}),
+        ] {
+            assert!(parse(bad.clone()).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn only_unregistered_type_names_match_nothing() {
+        let r = parse(json!({"event_types": ["quiz_begun"]})).expect("ok");
+        assert!(r.filter.matches_nothing());
+    }
+}

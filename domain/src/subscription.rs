@@ -1,0 +1,157 @@
+//! One subscriber's view of the hub: replay of stored events when resuming,
+//! then live events, in seq order, with no gap and no duplicate between the
+//! two.
+
+use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use ep_ports::{Event, EventFilter, StoreError};
+use tokio::sync::mpsc;
+
+use crate::hub::{Delivery, HubInner, SubState};
+
+/// Stored events fetched per replay query.
+const REPLAY_PAGE: usize = 500;
+
+/// What a subscription yields next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Next<F> {
+    /// An event to send, already encoded, and its seq.
+    Event {
+        /// The encoded event.
+        frame: F,
+        /// Its store sequence number.
+        seq: u64,
+    },
+    /// The subscription fell too far behind and was evicted. Everything up to
+    /// `last_seq` was delivered; resuming from it loses nothing.
+    Evicted {
+        /// The seq of the last event delivered (0 if none).
+        last_seq: u64,
+    },
+}
+
+/// A live subscription. Dropping it unsubscribes.
+pub struct Subscription<F> {
+    id: u64,
+    hub: Arc<HubInner<F>>,
+    rx: mpsc::Receiver<Delivery<F>>,
+    state: Arc<SubState>,
+    filter: EventFilter,
+    /// The seq of the last event delivered (or the resume point).
+    last_seq: u64,
+    /// While catching up from the store: the fetched page not yet delivered,
+    /// and whether the store had more.
+    replay: Option<Replay>,
+}
+
+struct Replay {
+    page: VecDeque<Event>,
+    more: bool,
+}
+
+impl<F: Clone + Send + Sync + 'static> Subscription<F> {
+    pub(crate) fn new(
+        id: u64,
+        hub: Arc<HubInner<F>>,
+        rx: mpsc::Receiver<Delivery<F>>,
+        state: Arc<SubState>,
+        filter: EventFilter,
+        resume_after: Option<u64>,
+    ) -> Self {
+        Self {
+            id,
+            hub,
+            rx,
+            state,
+            filter,
+            last_seq: resume_after.unwrap_or(0),
+            replay: resume_after.map(|_| Replay {
+                page: VecDeque::new(),
+                more: true,
+            }),
+        }
+    }
+
+    /// The public id, `sub_` and a number.
+    pub fn public_id(&self) -> String {
+        format!("sub_{:08x}", self.id)
+    }
+
+    /// The next event to send. Cancel-safe: dropping the future before it
+    /// completes loses nothing.
+    ///
+    /// # Errors
+    /// A store error while replaying.
+    pub async fn next(&mut self) -> Result<Next<F>, StoreError> {
+        loop {
+            if let Some(replay) = &mut self.replay {
+                if let Some(event) = replay.page.pop_front() {
+                    self.last_seq = event.seq;
+                    return Ok(Next::Event {
+                        frame: (self.hub.encode)(&event),
+                        seq: event.seq,
+                    });
+                }
+                if replay.more {
+                    let page = self
+                        .hub
+                        .store
+                        .after(self.last_seq, self.filter.clone(), REPLAY_PAGE)
+                        .await?;
+                    replay.more = page.len() == REPLAY_PAGE;
+                    replay.page = page.into();
+                    continue;
+                }
+                // Caught up with the store. Go live, unless live events were
+                // dropped meanwhile: then catch up from the store again.
+                self.state.replaying.store(false, Ordering::Release);
+                if self.state.lagged.swap(false, Ordering::AcqRel) {
+                    self.state.replaying.store(true, Ordering::Release);
+                    while self.rx.try_recv().is_ok() {}
+                    replay.more = true;
+                    continue;
+                }
+                self.replay = None;
+            }
+            match self.rx.recv().await {
+                Some(d) => {
+                    // Already replayed, or queued under a filter since replaced.
+                    if d.event.seq <= self.last_seq || !self.filter.matches(&d.event) {
+                        continue;
+                    }
+                    self.last_seq = d.event.seq;
+                    return Ok(Next::Event {
+                        frame: d.frame,
+                        seq: d.event.seq,
+                    });
+                }
+                // Only the hub drops the sender, and only to evict.
+                None => {
+                    return Ok(Next::Evicted {
+                        last_seq: self.last_seq,
+                    })
+                }
+            }
+        }
+    }
+
+    /// Replaces the filter; in force for every event delivered after this
+    /// returns (queued events that no longer match are skipped).
+    pub fn update_filter(&mut self, filter: EventFilter) {
+        self.hub.update_filter(self.id, filter.clone());
+        self.filter = filter;
+    }
+
+    /// The seq of the last event delivered, or the resume point.
+    pub fn last_seq(&self) -> u64 {
+        self.last_seq
+    }
+}
+
+impl<F> Drop for Subscription<F> {
+    fn drop(&mut self) {
+        self.hub.remove(self.id);
+    }
+}

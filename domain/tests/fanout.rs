@@ -1,0 +1,284 @@
+//! The fan-out hub and subscriptions: who receives what, capacity, slow
+//! subscribers, filter updates, and resume without gap or duplicate.
+
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use ep_domain::{AtCapacity, Hub, HubConfig, Next, SubscriberGauge, Subscription};
+use ep_ports::{
+    Event, EventBatch, EventFilter, EventId, EventQuery, EventStore, EventType, NewEvent, Payload,
+    Stats, StoreError, Timestamp,
+};
+
+/// A store that only holds events and answers `after`.
+#[derive(Default)]
+struct Log(Mutex<Vec<Event>>);
+
+#[async_trait]
+impl EventStore for Log {
+    async fn append(&self, _: Vec<NewEvent>) -> Result<Vec<Event>, StoreError> {
+        unreachable!("the hub never appends")
+    }
+    async fn get(&self, _: &EventId) -> Result<Option<Event>, StoreError> {
+        Ok(None)
+    }
+    async fn query(&self, _: EventQuery) -> Result<Vec<Event>, StoreError> {
+        Ok(Vec::new())
+    }
+    async fn after(
+        &self,
+        after_seq: u64,
+        filter: EventFilter,
+        limit: usize,
+    ) -> Result<Vec<Event>, StoreError> {
+        let log = self.0.lock().expect("lock");
+        Ok(log
+            .iter()
+            .filter(|e| e.seq > after_seq && filter.matches(e))
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+    async fn stats(&self, _: Timestamp) -> Result<Stats, StoreError> {
+        Ok(Stats {
+            total_events: 0,
+            events_since: 0,
+            by_type: Vec::new(),
+        })
+    }
+    async fn delete(&self, _: Option<Timestamp>) -> Result<u64, StoreError> {
+        Ok(0)
+    }
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+fn event(seq: u64, event_type: EventType, session: &str, user: &str) -> Arc<Event> {
+    Arc::new(Event {
+        id: EventId::new(format!("evt_{seq:032x}")),
+        event_type,
+        source: "quiz-engine".into(),
+        session_id: Some(session.into()),
+        user_id: Some(user.into()),
+        payload: Payload::empty(),
+        timestamp: Timestamp::from_micros(seq as i64),
+        seq,
+    })
+}
+
+fn hub(log: Arc<Log>, config: HubConfig) -> (Hub<u64>, SubscriberGauge) {
+    let gauge = SubscriberGauge::default();
+    (
+        Hub::new(log, gauge.clone(), config, Box::new(|e: &Event| e.seq)),
+        gauge,
+    )
+}
+
+fn batch(events: &[Arc<Event>]) -> EventBatch {
+    events.to_vec().into()
+}
+
+/// Everything a subscription has ready now. Time is paused, so the timeout
+/// fires only once nothing else can make progress: no real waiting.
+async fn ready(sub: &mut Subscription<u64>) -> Vec<Next<u64>> {
+    let mut out = Vec::new();
+    loop {
+        match tokio::time::timeout(std::time::Duration::from_millis(20), sub.next()).await {
+            Ok(next) => {
+                let next = next.expect("no store error");
+                let evicted = matches!(next, Next::Evicted { .. });
+                out.push(next);
+                if evicted {
+                    return out;
+                }
+            }
+            Err(_) => return out,
+        }
+    }
+}
+
+fn seqs(nexts: &[Next<u64>]) -> Vec<u64> {
+    nexts
+        .iter()
+        .filter_map(|n| match n {
+            Next::Event { seq, .. } => Some(*seq),
+            Next::Evicted { .. } => None,
+        })
+        .collect()
+}
+
+fn filter(types: Option<&[EventType]>, session: Option<&str>, user: Option<&str>) -> EventFilter {
+    EventFilter {
+        event_types: types.map(<[EventType]>::to_vec),
+        session_id: session.map(str::to_owned),
+        user_id: user.map(str::to_owned),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn each_subscriber_receives_exactly_the_events_its_filter_matches() {
+    let (hub, _) = hub(Arc::default(), HubConfig::default());
+    let mut by_session = hub
+        .subscribe(filter(None, Some("s1"), None), None)
+        .expect("room");
+    let mut by_user = hub
+        .subscribe(filter(None, None, Some("u2")), None)
+        .expect("room");
+    let mut by_types = hub
+        .subscribe(
+            filter(
+                Some(&[EventType::QuizStarted, EventType::AnswerSubmitted]),
+                None,
+                None,
+            ),
+            None,
+        )
+        .expect("room");
+    let mut combined = hub
+        .subscribe(
+            filter(Some(&[EventType::TimerTick]), Some("s1"), Some("u1")),
+            None,
+        )
+        .expect("room");
+    let mut everything = hub.subscribe(EventFilter::default(), None).expect("room");
+    let mut nothing = hub
+        .subscribe(filter(Some(&[]), None, None), None)
+        .expect("room");
+    hub.dispatch(&batch(&[
+        event(1, EventType::QuizStarted, "s1", "u1"),
+        event(2, EventType::TimerTick, "s1", "u1"),
+        event(3, EventType::TimerTick, "s2", "u2"),
+        event(4, EventType::AnswerSubmitted, "s2", "u1"),
+        event(5, EventType::TimerTick, "s1", "u2"),
+    ]));
+    assert_eq!(seqs(&ready(&mut by_session).await), [1, 2, 5]);
+    assert_eq!(seqs(&ready(&mut by_user).await), [3, 5]);
+    assert_eq!(seqs(&ready(&mut by_types).await), [1, 4]);
+    assert_eq!(seqs(&ready(&mut combined).await), [2]);
+    assert_eq!(seqs(&ready(&mut everything).await), [1, 2, 3, 4, 5]);
+    assert!(ready(&mut nothing).await.is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn capacity_is_enforced_and_freed_when_a_subscription_ends() {
+    let (hub, gauge) = hub(
+        Arc::default(),
+        HubConfig {
+            max_subscribers: 1,
+            ..HubConfig::default()
+        },
+    );
+    let first = hub.subscribe(EventFilter::default(), None).expect("room");
+    assert_eq!(gauge.get(), 1);
+    assert!(matches!(
+        hub.subscribe(EventFilter::default(), None),
+        Err(AtCapacity)
+    ));
+    drop(first);
+    assert_eq!(gauge.get(), 0);
+    assert!(hub.subscribe(EventFilter::default(), None).is_ok());
+
+    let (zero, _) = self::hub(
+        Arc::default(),
+        HubConfig {
+            max_subscribers: 0,
+            ..HubConfig::default()
+        },
+    );
+    assert!(matches!(
+        zero.subscribe(EventFilter::default(), None),
+        Err(AtCapacity)
+    ));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_slow_subscriber_is_evicted_after_its_queue_and_does_not_hold_back_others() {
+    let (hub, gauge) = hub(
+        Arc::default(),
+        HubConfig {
+            queue_len: 2,
+            ..HubConfig::default()
+        },
+    );
+    let mut slow = hub.subscribe(EventFilter::default(), None).expect("room");
+    let mut fast = hub.subscribe(EventFilter::default(), None).expect("room");
+    for seq in 1..=5 {
+        hub.dispatch(&batch(&[event(seq, EventType::TimerTick, "s", "u")]));
+        // The fast one reads as events come.
+        assert_eq!(seqs(&ready(&mut fast).await), [seq]);
+    }
+    let got = ready(&mut slow).await;
+    assert_eq!(seqs(&got), [1, 2]);
+    assert_eq!(got.last(), Some(&Next::Evicted { last_seq: 2 }));
+    assert_eq!(gauge.get(), 1, "the evicted one no longer counts");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_updated_filter_is_in_force_for_everything_delivered_after() {
+    let (hub, _) = hub(Arc::default(), HubConfig::default());
+    let mut sub = hub
+        .subscribe(filter(None, Some("s1"), None), None)
+        .expect("room");
+    hub.dispatch(&batch(&[event(1, EventType::TimerTick, "s1", "u")]));
+    sub.update_filter(filter(None, Some("s2"), None));
+    hub.dispatch(&batch(&[
+        event(2, EventType::TimerTick, "s1", "u"),
+        event(3, EventType::TimerTick, "s2", "u"),
+    ]));
+    // Event 1 was queued under the old filter and no longer matches.
+    assert_eq!(seqs(&ready(&mut sub).await), [3]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn resuming_replays_stored_events_then_continues_live_without_gap_or_duplicate() {
+    let log = Arc::new(Log::default());
+    let stored: Vec<_> = (1..=10)
+        .map(|s| event(s, EventType::TimerTick, "s", "u"))
+        .collect();
+    log.0
+        .lock()
+        .expect("lock")
+        .extend(stored.iter().map(|e| (**e).clone()));
+    let (hub, _) = hub(log.clone(), HubConfig::default());
+    let mut sub = hub
+        .subscribe(EventFilter::default(), Some(3))
+        .expect("room");
+    // Events 9 and 10 are also broadcast after the subscription is live
+    // (committed around the hand-over), then 11 arrives.
+    hub.dispatch(&batch(&stored[8..]));
+    let e11 = event(11, EventType::TimerTick, "s", "u");
+    log.0.lock().expect("lock").push((*e11).clone());
+    hub.dispatch(&batch(&[e11]));
+    assert_eq!(seqs(&ready(&mut sub).await), (4..=11).collect::<Vec<_>>());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_subscriber_that_lags_while_replaying_catches_up_from_the_store() {
+    let log = Arc::new(Log::default());
+    let (hub, _) = hub(
+        log.clone(),
+        HubConfig {
+            queue_len: 1,
+            ..HubConfig::default()
+        },
+    );
+    for s in 1..=3 {
+        log.0
+            .lock()
+            .expect("lock")
+            .push((*event(s, EventType::TimerTick, "s", "u")).clone());
+    }
+    let mut sub = hub
+        .subscribe(EventFilter::default(), Some(0))
+        .expect("room");
+    // While it has not read anything, more events commit than its queue holds.
+    for s in 4..=8 {
+        let e = event(s, EventType::TimerTick, "s", "u");
+        log.0.lock().expect("lock").push((*e).clone());
+        hub.dispatch(&batch(&[e]));
+    }
+    let got = ready(&mut sub).await;
+    assert_eq!(seqs(&got), (1..=8).collect::<Vec<_>>());
+    assert!(!got.iter().any(|n| matches!(n, Next::Evicted { .. })));
+}
