@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use ep_auth_apikey::ApiKeyAuthenticator;
 use ep_broadcast_local::LocalBroadcaster;
-use ep_domain::EventService;
-use ep_http::{AppState, HttpConfig};
+use ep_domain::{EventService, Hub, HubConfig};
+use ep_http::{AppState, HttpConfig, WsShared};
 use ep_ports::{Authenticator, Broadcaster, EventStore};
 use ep_store_memory::MemoryStore;
 use ep_store_sqlite::{Durability, SqliteStore};
@@ -20,6 +20,8 @@ use crate::config::{Config, StoreKind};
 
 /// How long shutdown waits for open HTTP requests before it stops waiting.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long shutdown waits for WebSocket sessions to close.
+const WS_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +29,9 @@ pub enum StartError {
     /// The store could not be opened.
     #[error(transparent)]
     Store(#[from] ep_store_sqlite::OpenError),
+    /// The broadcaster gave no feed for the fan-out.
+    #[error(transparent)]
+    Broadcast(#[from] ep_ports::BroadcastError),
     /// The API key configuration is unusable.
     #[error(transparent)]
     Auth(#[from] ep_auth_apikey::EmptyKey),
@@ -44,6 +49,7 @@ pub enum StartError {
 pub struct Running {
     addr: SocketAddr,
     service: Arc<EventService>,
+    ws: Arc<WsShared>,
     stop: oneshot::Sender<()>,
     server: JoinHandle<()>,
 }
@@ -54,10 +60,18 @@ impl Running {
         self.addr
     }
 
-    /// Stops accepting connections, lets open requests finish (at most
-    /// [`DRAIN_TIMEOUT`]), then commits every event already accepted.
+    /// Open WebSocket sessions and per-address connection counts.
+    pub fn websockets(&self) -> &WsShared {
+        &self.ws
+    }
+
+    /// Stops accepting connections, closes WebSocket sessions with 1001 (a
+    /// publisher first gets the replies to everything it sent), lets open
+    /// requests finish (at most [`DRAIN_TIMEOUT`]), then commits every event
+    /// already accepted.
     pub async fn shutdown(self) {
         let _ = self.stop.send(());
+        self.ws.sessions.close_all(WS_CLOSE_TIMEOUT).await;
         let mut server = self.server;
         if tokio::time::timeout(DRAIN_TIMEOUT, &mut server)
             .await
@@ -116,14 +130,34 @@ pub async fn start_with_store(
     } else {
         Arc::new(ApiKeyAuthenticator::open())
     };
-    let service = Arc::new(EventService::start(store, broadcaster, config.limits()));
+    let service = Arc::new(EventService::start(
+        Arc::clone(&store),
+        Arc::clone(&broadcaster),
+        config.limits(),
+    ));
+    let hub = Hub::new(
+        store,
+        service.subscriber_gauge(),
+        HubConfig {
+            max_subscribers: config.max_subscribers,
+            queue_len: config.ws_subscriber_queue,
+        },
+        Box::new(ep_http::event_frame),
+    );
+    tokio::spawn(hub.clone().run(broadcaster.subscribe()?));
+    let ws = Arc::new(WsShared::new(config.max_ws_connections_per_ip));
     let state = AppState {
         service: Arc::clone(&service),
+        hub,
         auth,
         config: Arc::new(HttpConfig {
             max_body_bytes: config.max_body_bytes,
+            max_ws_message_bytes: config.max_ws_message_bytes,
+            ws_filter_timeout: config.ws_filter_timeout,
+            ws_keepalive: config.ws_keepalive,
             version: env!("CARGO_PKG_VERSION"),
         }),
+        ws: Arc::clone(&ws),
     };
     let addr = SocketAddr::new(config.host, config.port);
     let listener = TcpListener::bind(addr)
@@ -145,6 +179,7 @@ pub async fn start_with_store(
     Ok(Running {
         addr,
         service,
+        ws,
         stop,
         server,
     })

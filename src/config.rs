@@ -70,6 +70,13 @@ pub struct Config {
     pub max_ws_message_bytes: usize,
     /// `MAX_WS_CONNECTIONS_PER_IP`.
     pub max_ws_connections_per_ip: usize,
+    /// `WS_FILTER_TIMEOUT_SECONDS`: time a subscriber has to send its filter.
+    pub ws_filter_timeout: Duration,
+    /// `WS_KEEPALIVE_SECONDS`: subscriber silence after which a keepalive is sent.
+    pub ws_keepalive: Duration,
+    /// `WS_SUBSCRIBER_QUEUE`: events queued for one subscriber before it
+    /// counts as slow and is closed with 4008.
+    pub ws_subscriber_queue: usize,
     /// `MAX_PAYLOAD_KEYS`.
     pub max_payload_keys: usize,
     /// `MAX_PAYLOAD_BYTES`.
@@ -318,6 +325,11 @@ impl Config {
             max_subscribers: raw.count("MAX_SUBSCRIBERS", 5_000, 0)?,
             max_ws_message_bytes: raw.count("MAX_WS_MESSAGE_BYTES", 1_048_576, 1)?,
             max_ws_connections_per_ip: raw.count("MAX_WS_CONNECTIONS_PER_IP", 20, 0)?,
+            ws_filter_timeout: Duration::from_secs(
+                raw.count("WS_FILTER_TIMEOUT_SECONDS", 10, 1)? as u64
+            ),
+            ws_keepalive: Duration::from_secs(raw.count("WS_KEEPALIVE_SECONDS", 30, 1)? as u64),
+            ws_subscriber_queue: raw.count("WS_SUBSCRIBER_QUEUE", 1_024, 1)?,
             max_payload_keys: raw.count("MAX_PAYLOAD_KEYS", 50, 0)?,
             max_payload_bytes: raw.count("MAX_PAYLOAD_BYTES", 65_536, 2)?,
             max_body_bytes: raw.count("MAX_BODY_BYTES", 1_048_576, 1_024)?,

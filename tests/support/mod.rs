@@ -69,6 +69,16 @@ impl TestServer {
         }
     }
 
+    /// The running service (WebSocket bookkeeping, address).
+    pub fn running(&self) -> &Running {
+        self.running.as_ref().expect("running until stopped")
+    }
+
+    /// `ws://host:port{path}`.
+    pub fn ws_url(&self, path: &str) -> String {
+        format!("ws://{}{}", self.running().local_addr(), path)
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }

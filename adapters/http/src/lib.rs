@@ -1,6 +1,6 @@
-//! The REST adapter: warp routes that authenticate, parse and hand requests to
-//! the domain's `EventService`, and turn every outcome into the contract's
-//! status codes and JSON bodies.
+//! The driving adapter: warp routes (REST and WebSocket) that authenticate,
+//! parse and hand requests to the domain, and turn every outcome into the
+//! contract's status codes, JSON bodies, replies and close codes.
 //!
 //! Every `/api/v1/X` route is also served as `/X`. Every failure, unknown
 //! routes and wrong methods included, answers JSON with a `detail`.
@@ -14,6 +14,11 @@ mod headers;
 mod reply;
 mod routes;
 mod state;
+mod ws;
 
 pub use routes::routes;
-pub use state::{AppState, HttpConfig};
+pub use state::{AppState, HttpConfig, WsShared};
+pub use ws::{event_frame, ConnectionLimiter, WsSessions};
+
+/// The fan-out hub as this adapter uses it: events encoded once as JSON text frames.
+pub type WsHub = ep_domain::Hub<tokio_tungstenite::tungstenite::Utf8Bytes>;

@@ -1,16 +1,27 @@
-//! What every handler needs: the domain service, the authenticator, settings.
+//! What every handler needs: the domain service, the fan-out hub, the
+//! authenticator, settings, and the WebSocket bookkeeping.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use ep_domain::EventService;
 use ep_ports::Authenticator;
 
-/// Settings of the HTTP layer.
+use crate::ws::{ConnectionLimiter, WsSessions};
+use crate::WsHub;
+
+/// Settings of the HTTP and WebSocket layer.
 #[derive(Debug, Clone)]
 pub struct HttpConfig {
     /// Largest request body accepted, in bytes (413 above it). Sits well
     /// above the payload limit so an over-large payload is a 422 that says why.
     pub max_body_bytes: usize,
+    /// Largest WebSocket message answered normally (`MAX_WS_MESSAGE_BYTES`).
+    pub max_ws_message_bytes: usize,
+    /// How long a subscriber has to send its filter (contract: 10 s).
+    pub ws_filter_timeout: Duration,
+    /// Silence from a subscriber after which it is sent a keepalive (contract: 30 s).
+    pub ws_keepalive: Duration,
     /// The version reported by `/health`.
     pub version: &'static str,
 }
@@ -19,7 +30,29 @@ impl Default for HttpConfig {
     fn default() -> Self {
         Self {
             max_body_bytes: 1024 * 1024,
+            max_ws_message_bytes: 1024 * 1024,
+            ws_filter_timeout: Duration::from_secs(10),
+            ws_keepalive: Duration::from_secs(30),
             version: env!("CARGO_PKG_VERSION"),
+        }
+    }
+}
+
+/// WebSocket bookkeeping shared by every connection.
+#[derive(Debug)]
+pub struct WsShared {
+    /// Connections per client address.
+    pub limiter: Arc<ConnectionLimiter>,
+    /// Open sessions, for shutdown.
+    pub sessions: Arc<WsSessions>,
+}
+
+impl WsShared {
+    /// Bookkeeping allowing `max_per_ip` connections per address.
+    pub fn new(max_per_ip: usize) -> Self {
+        Self {
+            limiter: Arc::new(ConnectionLimiter::new(max_per_ip)),
+            sessions: Arc::new(WsSessions::default()),
         }
     }
 }
@@ -29,8 +62,12 @@ impl Default for HttpConfig {
 pub struct AppState {
     /// The use cases.
     pub service: Arc<EventService>,
+    /// Live subscriptions.
+    pub hub: WsHub,
     /// Who may do what.
     pub auth: Arc<dyn Authenticator>,
     /// HTTP settings.
     pub config: Arc<HttpConfig>,
+    /// WebSocket bookkeeping.
+    pub ws: Arc<WsShared>,
 }

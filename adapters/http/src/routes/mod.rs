@@ -7,6 +7,8 @@ mod events;
 mod health;
 mod stats;
 
+pub(crate) use auth::API_KEY_HEADER;
+
 use std::convert::Infallible;
 
 use warp::reply::Response;
@@ -25,7 +27,9 @@ pub fn routes(
         .unify()
         .or(events::routes(state.clone()))
         .unify()
-        .or(stats::routes(state))
+        .or(stats::routes(state.clone()))
+        .unify()
+        .or(crate::ws::routes(state))
         .unify();
     let versioned = warp::path("api").and(warp::path("v1")).and(api.clone());
     versioned

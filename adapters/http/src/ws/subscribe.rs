@@ -1,0 +1,253 @@
+//! `/ws/subscribe`: the filter handshake, then events as bare JSON objects,
+//! `ping`/`pong`, `update_filters`, keepalives, and resume from a `seq`.
+
+use std::time::Duration;
+
+use ep_domain::{GetError, Next, SubscribeRequest, Subscription};
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{FutureExt, SinkExt, StreamExt};
+use serde_json::{json, Map, Value};
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
+
+use super::close::Close;
+use super::upgrade::Socket;
+use super::{error_message, json_message, send, WRITE_TIMEOUT};
+use crate::state::AppState;
+
+/// Events written before one flush, at most.
+const WRITE_BATCH: usize = 256;
+
+type Sink = SplitSink<Socket, Message>;
+type Stream = SplitStream<Socket>;
+
+/// What a client message turned out to be.
+enum Incoming {
+    /// A text (or binary) message.
+    Data(Vec<u8>),
+    /// Nothing to act on (ping/pong frames).
+    Skip,
+    /// The client closed or the connection failed; `Some` to answer with a code.
+    Gone(Option<Close>),
+}
+
+async fn receive(stream: &mut Stream) -> Incoming {
+    match stream.next().await {
+        Some(Ok(Message::Text(text))) => Incoming::Data(text.as_bytes().to_vec()),
+        Some(Ok(Message::Binary(data))) => Incoming::Data(data.to_vec()),
+        Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => Incoming::Skip,
+        Some(Ok(Message::Close(_))) | None => Incoming::Gone(None),
+        Some(Err(tokio_tungstenite::tungstenite::Error::Capacity(_))) => {
+            Incoming::Gone(Some(Close::TooLarge))
+        }
+        Some(Err(e)) => {
+            tracing::debug!(error = %e, "WebSocket subscriber read failed");
+            Incoming::Gone(None)
+        }
+    }
+}
+
+/// Refuses the subscription with an error reply, then a close.
+async fn refuse(sink: &mut Sink, text: &str, close: Close) {
+    if send(sink, error_message(text)).await {
+        send(sink, close.message()).await;
+    }
+}
+
+/// Serves one subscriber until it leaves, falls behind, or the server stops.
+pub(super) async fn run(socket: Socket, state: AppState, mut closing: watch::Receiver<bool>) {
+    let (mut sink, mut stream) = socket.split();
+    let limits = &state.config;
+
+    // 1. The filter message, within the time allowed.
+    let first = loop {
+        let incoming = tokio::select! {
+            biased;
+            _ = closing.changed() => { send(&mut sink, Close::GoingAway.message()).await; return; }
+            r = tokio::time::timeout(limits.ws_filter_timeout, receive(&mut stream)) => r,
+        };
+        match incoming {
+            Err(_) => {
+                send(&mut sink, Close::FilterTimeout.message()).await;
+                return;
+            }
+            Ok(Incoming::Skip) => continue,
+            Ok(Incoming::Gone(close)) => {
+                if let Some(close) = close {
+                    refuse(&mut sink, "Message too large", close).await;
+                }
+                return;
+            }
+            Ok(Incoming::Data(data)) => break data,
+        }
+    };
+    if first.len() > limits.max_ws_message_bytes {
+        refuse(&mut sink, "Message too large", Close::TooLarge).await;
+        return;
+    }
+    let Ok(value) = serde_json::from_slice::<Value>(&first) else {
+        refuse(&mut sink, "Invalid JSON", Close::InvalidJson).await;
+        return;
+    };
+    let Value::Object(filters) = value else {
+        refuse(
+            &mut sink,
+            "The filter must be a JSON object",
+            Close::BadFilter,
+        )
+        .await;
+        return;
+    };
+    let request = match SubscribeRequest::from_object(&filters) {
+        Ok(request) => request,
+        Err(e) => return refuse(&mut sink, &e.0, Close::BadFilter).await,
+    };
+    let resume_after = match &request.resume {
+        None => None,
+        Some(resume) => match state.service.resume_point(resume).await {
+            Ok(seq) => Some(seq),
+            Err(GetError::NotFound) => {
+                return refuse(&mut sink, "Unknown last_event_id", Close::BadFilter).await
+            }
+            Err(GetError::Store(e)) => {
+                tracing::warn!(error = %e, "cannot resolve a resume point");
+                return refuse(&mut sink, "Event store unavailable", Close::ServerError).await;
+            }
+        },
+    };
+    let mut subscription = match state.hub.subscribe(request.filter, resume_after) {
+        Ok(s) => s,
+        Err(e) => return refuse(&mut sink, &e.to_string(), Close::AtCapacity).await,
+    };
+
+    // 2. Live: the ack is sent after the subscription is registered.
+    let ack = json!({"status": "subscribed", "subscriber_id": subscription.public_id(), "filters": Value::Object(filters)});
+    if !send(&mut sink, json_message(&ack)).await {
+        return;
+    }
+    tracing::debug!(subscriber = %subscription.public_id(), ?resume_after, "subscribed");
+    let close = serve(
+        &mut sink,
+        &mut stream,
+        &mut subscription,
+        &state,
+        &mut closing,
+    )
+    .await;
+    if let Some(close) = close {
+        send(&mut sink, close.message()).await;
+    }
+}
+
+/// The subscribed phase. Returns the close to send, if any.
+async fn serve(
+    sink: &mut Sink,
+    stream: &mut Stream,
+    subscription: &mut Subscription<Utf8Bytes>,
+    state: &AppState,
+    closing: &mut watch::Receiver<bool>,
+) -> Option<Close> {
+    let keepalive: Duration = state.config.ws_keepalive;
+    let mut quiet_since = Instant::now();
+    loop {
+        tokio::select! {
+            biased;
+            _ = closing.changed() => return Some(Close::GoingAway),
+            incoming = receive(stream) => match incoming {
+                Incoming::Gone(close) => return close,
+                Incoming::Skip => {}
+                Incoming::Data(data) => {
+                    quiet_since = Instant::now();
+                    if let Some(reply) = on_message(&data, subscription, state) {
+                        if !send(sink, reply).await {
+                            return None;
+                        }
+                    }
+                }
+            },
+            next = subscription.next() => match next {
+                Ok(Next::Event { frame, .. }) => {
+                    if !write_batch(sink, frame, subscription).await {
+                        return None;
+                    }
+                }
+                Ok(Next::Evicted { last_seq }) => {
+                    tracing::info!(subscriber = %subscription.public_id(), last_seq, "closing a slow subscriber");
+                    return Some(Close::SlowConsumer { last_seq });
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "replay for a resuming subscriber failed");
+                    return Some(Close::ServerError);
+                }
+            },
+            _ = tokio::time::sleep_until(quiet_since + keepalive) => {
+                quiet_since = Instant::now();
+                if !send(sink, json_message(&json!({"type": "keepalive"}))).await {
+                    return None;
+                }
+            }
+        }
+    }
+}
+
+/// Writes `first` and whatever else is ready (up to [`WRITE_BATCH`]) with
+/// one flush. `false` when the client is gone or does not read.
+async fn write_batch(
+    sink: &mut Sink,
+    first: Utf8Bytes,
+    subscription: &mut Subscription<Utf8Bytes>,
+) -> bool {
+    let write = async {
+        sink.feed(Message::Text(first)).await?;
+        for _ in 1..WRITE_BATCH {
+            match subscription.next().now_or_never() {
+                Some(Ok(Next::Event { frame, .. })) => sink.feed(Message::Text(frame)).await?,
+                // Eviction or an error: flush what we have; the next call sees it again.
+                _ => break,
+            }
+        }
+        sink.flush().await
+    };
+    matches!(tokio::time::timeout(WRITE_TIMEOUT, write).await, Ok(Ok(())))
+}
+
+/// The reply to a message of a subscribed client, if it needs one. Invalid
+/// JSON, non-objects and unknown types are ignored; none ends the subscription.
+fn on_message(
+    data: &[u8],
+    subscription: &mut Subscription<Utf8Bytes>,
+    state: &AppState,
+) -> Option<Message> {
+    if data.len() > state.config.max_ws_message_bytes {
+        return Some(error_message("Message too large"));
+    }
+    let Ok(Value::Object(message)) = serde_json::from_slice::<Value>(data) else {
+        return None;
+    };
+    match message.get("type").and_then(Value::as_str) {
+        Some("ping") => Some(json_message(&json!({"type": "pong"}))),
+        Some("update_filters") => Some(update_filters(&message, subscription)),
+        _ => None,
+    }
+}
+
+fn update_filters(
+    message: &Map<String, Value>,
+    subscription: &mut Subscription<Utf8Bytes>,
+) -> Message {
+    let filters = match message.get("filters") {
+        Some(Value::Object(filters)) => filters,
+        None | Some(Value::Null) => return error_message("update_filters needs a filters object"),
+        Some(_) => return error_message("filters must be a JSON object"),
+    };
+    match SubscribeRequest::from_object(filters) {
+        Ok(request) => {
+            subscription.update_filter(request.filter);
+            json_message(
+                &json!({"status": "filters_updated", "filters": Value::Object(filters.clone())}),
+            )
+        }
+        Err(e) => error_message(&e.0),
+    }
+}

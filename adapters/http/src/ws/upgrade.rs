@@ -1,0 +1,179 @@
+//! The WebSocket handshake: checks the upgrade request, answers 101, and
+//! refuses (with a close frame, as clients expect) a wrong key or an address
+//! over its connection limit.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use ep_ports::Credential;
+use hyper::upgrade::OnUpgrade;
+use hyper_util::rt::TokioIo;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tokio_tungstenite::WebSocketStream;
+use warp::http::header::{
+    HeaderValue, CONNECTION, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_VERSION,
+    UPGRADE,
+};
+use warp::http::{HeaderMap, StatusCode};
+use warp::reply::Response;
+use warp::Filter;
+
+use super::close::Close;
+use super::{publish, send, subscribe};
+use crate::reply::detail;
+use crate::routes::API_KEY_HEADER;
+use crate::state::AppState;
+
+type Pairs = Vec<(String, String)>;
+
+/// Which endpoint.
+#[derive(Debug, Clone, Copy)]
+enum Endpoint {
+    Publish,
+    Subscribe,
+}
+
+/// A connection's socket once upgraded.
+pub(crate) type Socket = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
+
+/// `/ws/publish` and `/ws/subscribe`.
+pub(crate) fn routes(
+    state: AppState,
+) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
+    let endpoint = |name: &'static str, kind: Endpoint| {
+        let state = state.clone();
+        warp::path("ws")
+            .and(warp::path(name))
+            .and(warp::path::end())
+            .and(warp::get())
+            .and(warp::header::headers_cloned())
+            .and(warp::query::<Pairs>())
+            .and(warp::addr::remote())
+            .and(warp::ext::optional::<OnUpgrade>())
+            .map(move |headers, pairs, remote, upgrade| {
+                handshake(state.clone(), kind, headers, pairs, remote, upgrade)
+            })
+    };
+    endpoint("publish", Endpoint::Publish)
+        .or(endpoint("subscribe", Endpoint::Subscribe))
+        .unify()
+}
+
+fn is_websocket_request(headers: &HeaderMap) -> bool {
+    let has_token = |name, token: &str| {
+        headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case(token))
+    };
+    has_token(UPGRADE, "websocket")
+        && has_token(CONNECTION, "upgrade")
+        && headers
+            .get(SEC_WEBSOCKET_VERSION)
+            .is_some_and(|v| v == "13")
+        && headers.contains_key(SEC_WEBSOCKET_KEY)
+}
+
+/// Sizes of the connection's buffers and the largest message tungstenite
+/// accepts. Messages between `max_ws_message_bytes` and this are answered
+/// "Message too large" and the connection stays open; beyond it the
+/// connection is closed with 1009.
+fn socket_config(max_ws_message_bytes: usize) -> WebSocketConfig {
+    let hard_cap = max_ws_message_bytes
+        .saturating_mul(2)
+        .max(max_ws_message_bytes + 64 * 1024);
+    WebSocketConfig::default()
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(16 * 1024)
+        .max_write_buffer_size(hard_cap + 64 * 1024)
+        .max_message_size(Some(hard_cap))
+        .max_frame_size(Some(hard_cap))
+}
+
+fn handshake(
+    state: AppState,
+    endpoint: Endpoint,
+    headers: HeaderMap,
+    pairs: Pairs,
+    remote: Option<SocketAddr>,
+    upgrade: Option<OnUpgrade>,
+) -> Response {
+    let (Some(upgrade), true) = (upgrade, is_websocket_request(&headers)) else {
+        let mut response = detail(
+            StatusCode::UPGRADE_REQUIRED,
+            "This endpoint speaks WebSocket only",
+        );
+        response
+            .headers_mut()
+            .insert(UPGRADE, HeaderValue::from_static("websocket"));
+        return response;
+    };
+    let Some(key) = headers.get(SEC_WEBSOCKET_KEY) else {
+        return detail(StatusCode::BAD_REQUEST, "Missing Sec-WebSocket-Key");
+    };
+    let accept = derive_accept_key(key.as_bytes());
+
+    // Refusals are decided now, at the handshake, and sent as the first frame.
+    let query_key = pairs
+        .iter()
+        .rev()
+        .find(|(k, _)| k == "api_key")
+        .map(|(_, v)| v.as_str());
+    let api_key = headers
+        .get(API_KEY_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .or(query_key);
+    let authorized = state.auth.authenticate(Credential { api_key }).is_ok();
+    let ip = remote.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip());
+    let slot = if authorized {
+        state.ws.limiter.try_acquire(ip)
+    } else {
+        None
+    };
+    let ticket = state.ws.sessions.open();
+
+    let config = socket_config(state.config.max_ws_message_bytes);
+    tokio::spawn(async move {
+        let upgraded = match upgrade.await {
+            Ok(upgraded) => upgraded,
+            Err(e) => {
+                tracing::debug!(error = %e, "WebSocket upgrade failed");
+                return;
+            }
+        };
+        let mut socket =
+            WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config))
+                .await;
+        let refusal = match (authorized, &slot, &ticket) {
+            (false, _, _) => Some(Close::Unauthorized),
+            (true, None, _) => Some(Close::TooManyConnections),
+            (true, Some(_), None) => Some(Close::GoingAway),
+            _ => None,
+        };
+        if let Some(close) = refusal {
+            tracing::debug!(%ip, ?close, "WebSocket refused");
+            send(&mut socket, close.message()).await;
+            return;
+        }
+        let Some((_ticket, closing)) = ticket else {
+            return;
+        };
+        match endpoint {
+            Endpoint::Publish => publish::run(socket, state, closing).await,
+            Endpoint::Subscribe => subscribe::run(socket, state, closing).await,
+        }
+        drop(slot);
+    });
+
+    let mut response = Response::new(warp::hyper::body::Bytes::new().into());
+    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let headers = response.headers_mut();
+    headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
+    headers.insert(UPGRADE, HeaderValue::from_static("websocket"));
+    if let Ok(accept) = HeaderValue::from_str(&accept) {
+        headers.insert(SEC_WEBSOCKET_ACCEPT, accept);
+    }
+    response
+}
