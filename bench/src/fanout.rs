@@ -1,0 +1,159 @@
+//! Fan-out: N subscribers that all match a stream of events published at a
+//! fixed rate. Reports deliveries per second, publish-to-delivery latency
+//! and how many deliveries never arrived.
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::json;
+use tokio::sync::watch;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::report::{find_u64, now_us, print, tick, Latency};
+use crate::ws;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Subscribers, each filtering on the benchmark's session.
+    #[arg(long, default_value_t = 1_000)]
+    subscribers: usize,
+    /// Events published per second.
+    #[arg(long, default_value_t = 200)]
+    rate: u64,
+    /// Seconds of publishing.
+    #[arg(long, default_value_t = 10)]
+    duration: u64,
+    /// Seconds to wait after publishing for the last deliveries.
+    #[arg(long, default_value_t = 5)]
+    grace: u64,
+}
+
+/// What one subscriber saw.
+struct Seen {
+    latencies: Vec<u64>,
+    closed_early: bool,
+}
+
+pub async fn run(base: &str, args: Args) -> Result<(), String> {
+    let session = format!("bench-fanout-{}", now_us());
+    let filter = json!({"session_id": session}).to_string();
+    let mut subscribers = Vec::with_capacity(args.subscribers);
+    for _ in 0..args.subscribers {
+        subscribers.push(ws::subscribe(base, &filter).await?);
+    }
+    // `expected` is set once publishing is over: the count of acked events.
+    let (expected_tx, expected_rx) = watch::channel(u64::MAX);
+    let readers: Vec<_> = subscribers
+        .into_iter()
+        .map(|mut sub| {
+            let mut expected = expected_rx.clone();
+            tokio::spawn(async move {
+                let mut seen = Seen {
+                    latencies: Vec::new(),
+                    closed_early: false,
+                };
+                loop {
+                    if seen.latencies.len() as u64 >= *expected.borrow() {
+                        break;
+                    }
+                    let frame = tokio::select! {
+                        frame = sub.next() => frame,
+                        _ = expected.changed() => continue,
+                    };
+                    match frame {
+                        Some(Ok(Message::Text(text))) => {
+                            if let Some(sent) = find_u64(&text, "\"sent_us\":") {
+                                seen.latencies.push(now_us().saturating_sub(sent));
+                            }
+                        }
+                        Some(Ok(Message::Close(_))) | None | Some(Err(_)) => {
+                            seen.closed_early = true;
+                            break;
+                        }
+                        Some(Ok(_)) => {}
+                    }
+                }
+                seen
+            })
+        })
+        .collect();
+
+    let (mut sink, mut acks) = ws::publisher(base).await?.split();
+    let total = args.rate * args.duration;
+    // Counts replies until every message has one (closing earlier would drop
+    // the replies still in flight, as the WebSocket protocol says).
+    let ack_counter = tokio::spawn(async move {
+        let (mut ok, mut replies) = (0u64, 0u64);
+        while replies < total {
+            match acks.next().await {
+                Some(Ok(Message::Text(t))) => {
+                    replies += 1;
+                    ok += u64::from(t.contains("\"ok\""));
+                }
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => break,
+            }
+        }
+        ok
+    });
+    let started = std::time::Instant::now();
+    let mut sent = 0u64;
+    let mut ticker = tokio::time::interval(Duration::from_millis(1));
+    while sent < total {
+        ticker.tick().await;
+        let due = ((started.elapsed().as_secs_f64() * args.rate as f64) as u64).min(total);
+        while sent < due {
+            sink.feed(Message::text(tick(&session, "stu-bench", sent)))
+                .await
+                .map_err(|e| e.to_string())?;
+            sent += 1;
+        }
+        sink.flush().await.map_err(|e| e.to_string())?;
+    }
+    let publish_secs = started.elapsed().as_secs_f64();
+    let acked = ack_counter.await.map_err(|e| e.to_string())?;
+    let _ = sink.send(Message::Close(None)).await;
+    let _ = expected_tx.send(acked);
+
+    let mut all = Vec::new();
+    let mut closed_early = 0;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(args.grace);
+    for reader in readers {
+        match tokio::time::timeout_at(deadline, reader).await {
+            Ok(Ok(seen)) => {
+                closed_early += usize::from(seen.closed_early);
+                all.extend(seen.latencies);
+            }
+            _ => closed_early += 1,
+        }
+    }
+    let delivered = all.len() as u64;
+    let expected = acked * args.subscribers as u64;
+    let latency = Latency::of(all);
+    let rate = delivered as f64 / publish_secs;
+    print(
+        &format!(
+            "fan-out: {} subscribers, {} events/s for {} s",
+            args.subscribers, args.rate, args.duration
+        ),
+        &[
+            ("published (acked)", format!("{acked} of {sent}")),
+            ("deliveries", format!("{delivered} of {expected} expected")),
+            ("missing", format!("{}", expected.saturating_sub(delivered))),
+            ("subscribers closed early", format!("{closed_early}")),
+            ("deliveries/s", format!("{rate:.0}")),
+            (
+                "latency p50 / p99 / p999 / max",
+                format!(
+                    "{:.2} / {:.2} / {:.2} / {:.2} ms",
+                    latency.p50_ms, latency.p99_ms, latency.p999_ms, latency.max_ms
+                ),
+            ),
+        ],
+        json!({"scenario": "fanout", "subscribers": args.subscribers, "rate": args.rate, "duration_s": args.duration,
+               "published": acked, "deliveries": delivered, "expected": expected,
+               "missing": expected.saturating_sub(delivered), "closed_early": closed_early,
+               "deliveries_per_s": rate.round(), "latency": latency.json()}),
+    );
+    Ok(())
+}

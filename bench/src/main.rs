@@ -1,0 +1,60 @@
+//! `event-pipeline-bench`: a load generator for a running event-pipeline.
+//!
+//! Each scenario prints a human-readable table and one JSON line (for
+//! scripts). Run the service with limits raised for load, e.g.
+//! `RATE_LIMIT_PUBLISH=1000000/second MAX_WS_CONNECTIONS_PER_IP=100000`.
+
+mod fanout;
+mod idle;
+mod report;
+mod rest;
+mod ws;
+mod ws_publish;
+
+use clap::{Parser, Subcommand};
+
+/// Load generator for event-pipeline.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    /// Base URL of the service.
+    #[arg(long, default_value = "http://127.0.0.1:8001", global = true)]
+    url: String,
+    #[command(subcommand)]
+    scenario: Scenario,
+}
+
+#[derive(Subcommand)]
+enum Scenario {
+    /// REST publish, closed loop over keep-alive connections.
+    Rest(rest::Args),
+    /// WebSocket publish with many events in flight per connection.
+    WsPublish(ws_publish::Args),
+    /// N subscribers all matching a paced stream of events: delivery rate and latency.
+    Fanout(fanout::Args),
+    /// N idle subscribers: the server's memory per connection.
+    Idle(idle::Args),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| {
+            eprintln!("cannot start the async runtime: {e}");
+            std::process::exit(1)
+        });
+    let result = runtime.block_on(async {
+        match cli.scenario {
+            Scenario::Rest(args) => rest::run(&cli.url, args).await,
+            Scenario::WsPublish(args) => ws_publish::run(&cli.url, args).await,
+            Scenario::Fanout(args) => fanout::run(&cli.url, args).await,
+            Scenario::Idle(args) => idle::run(&cli.url, args).await,
+        }
+    });
+    if let Err(e) = result {
+        eprintln!("event-pipeline-bench: {e}");
+        std::process::exit(1);
+    }
+}

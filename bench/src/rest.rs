@@ -1,0 +1,152 @@
+//! REST publish: C keep-alive connections in a closed loop (each sends the
+//! next request when the previous answer arrived). A minimal HTTP/1.1 client
+//! so that the load generator costs as little CPU as possible.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::report::{now_us, print, tick, Latency};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Keep-alive connections.
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
+    /// Seconds of publishing.
+    #[arg(long, default_value_t = 10)]
+    duration: u64,
+    /// Path to post to.
+    #[arg(long, default_value = "/api/v1/events")]
+    path: String,
+}
+
+struct Outcome {
+    created: u64,
+    other: u64,
+    latencies: Vec<u64>,
+}
+
+/// Reads one response; returns its status code.
+async fn read_response(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<u16, String> {
+    buf.clear();
+    let mut chunk = [0u8; 4096];
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = std::str::from_utf8(&buf[..end]).map_err(|e| e.to_string())?;
+            let status: u16 = head
+                .get(9..12)
+                .and_then(|s| s.parse().ok())
+                .ok_or("bad status line")?;
+            let length: usize = head
+                .lines()
+                .find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    k.eq_ignore_ascii_case("content-length")
+                        .then(|| v.trim().parse().ok())?
+                })
+                .unwrap_or(0);
+            while buf.len() < end + 4 + length {
+                let n = stream.read(&mut chunk).await.map_err(|e| e.to_string())?;
+                if n == 0 {
+                    return Err("connection closed".into());
+                }
+                buf.extend_from_slice(&chunk[..n]);
+            }
+            return Ok(status);
+        }
+        let n = stream.read(&mut chunk).await.map_err(|e| e.to_string())?;
+        if n == 0 {
+            return Err("connection closed".into());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+async fn connection(
+    addr: String,
+    path: String,
+    n: usize,
+    until: Instant,
+) -> Result<Outcome, String> {
+    let mut stream = TcpStream::connect(&addr)
+        .await
+        .map_err(|e| format!("connect {addr}: {e}"))?;
+    stream.set_nodelay(true).map_err(|e| e.to_string())?;
+    let mut out = Outcome {
+        created: 0,
+        other: 0,
+        latencies: Vec::new(),
+    };
+    let mut buf = Vec::with_capacity(4096);
+    let mut i = 0u64;
+    while Instant::now() < until {
+        let body = tick(
+            &format!("bench-rest-{}", (n as u64 * 1_000 + i) % 5_000),
+            "stu-bench",
+            i,
+        );
+        let request = format!(
+            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let sent = now_us();
+        stream
+            .write_all(request.as_bytes())
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = read_response(&mut stream, &mut buf).await?;
+        out.latencies.push(now_us().saturating_sub(sent));
+        if status == 201 {
+            out.created += 1;
+        } else {
+            out.other += 1;
+        }
+        i += 1;
+    }
+    Ok(out)
+}
+
+pub async fn run(base: &str, args: Args) -> Result<(), String> {
+    let addr = base
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let started = Instant::now();
+    let until = started + Duration::from_secs(args.duration);
+    let tasks: Vec<_> = (0..args.connections)
+        .map(|n| tokio::spawn(connection(addr.clone(), args.path.clone(), n, until)))
+        .collect();
+    let (mut created, mut other, mut all) = (0, 0, Vec::new());
+    for t in tasks {
+        let o = t.await.map_err(|e| e.to_string())??;
+        created += o.created;
+        other += o.other;
+        all.extend(o.latencies);
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let rate = created as f64 / secs;
+    let latency = Latency::of(all);
+    print(
+        &format!(
+            "REST publish: {} connections, {} s",
+            args.connections, args.duration
+        ),
+        &[
+            ("201 responses/s", format!("{rate:.0}")),
+            ("201 / other", format!("{created} / {other}")),
+            (
+                "latency p50 / p99 / p999",
+                format!(
+                    "{:.2} / {:.2} / {:.2} ms",
+                    latency.p50_ms, latency.p99_ms, latency.p999_ms
+                ),
+            ),
+        ],
+        json!({"scenario": "rest", "connections": args.connections, "created": created, "other": other,
+               "per_s": rate.round(), "latency": latency.json()}),
+    );
+    Ok(())
+}

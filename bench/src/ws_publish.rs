@@ -1,0 +1,123 @@
+//! WebSocket publish: W connections, each keeping `in_flight` events sent
+//! but not yet acknowledged. Reports acknowledged events per second and the
+//! time from send to acknowledgement.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use futures_util::{FutureExt, SinkExt, StreamExt};
+use serde_json::json;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::report::{now_us, print, tick, Latency};
+use crate::ws;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// WebSocket connections.
+    #[arg(long, default_value_t = 4)]
+    connections: usize,
+    /// Events in flight per connection.
+    #[arg(long, default_value_t = 256)]
+    in_flight: usize,
+    /// Seconds of publishing.
+    #[arg(long, default_value_t = 10)]
+    duration: u64,
+}
+
+struct Outcome {
+    acked: u64,
+    errors: u64,
+    latencies: Vec<u64>,
+}
+
+async fn connection(
+    base: String,
+    n: usize,
+    window: usize,
+    until: Instant,
+) -> Result<Outcome, String> {
+    let mut ws = ws::publisher(&base).await?;
+    let session = format!("bench-wspub-{n}");
+    let mut sent_at: VecDeque<u64> = VecDeque::with_capacity(window);
+    let mut out = Outcome {
+        acked: 0,
+        errors: 0,
+        latencies: Vec::new(),
+    };
+    let mut seq = 0u64;
+    loop {
+        let running = Instant::now() < until;
+        while running && sent_at.len() < window {
+            ws.feed(Message::text(tick(&session, "stu-bench", seq)))
+                .await
+                .map_err(|e| e.to_string())?;
+            sent_at.push_back(now_us());
+            seq += 1;
+        }
+        ws.flush().await.map_err(|e| e.to_string())?;
+        if sent_at.is_empty() {
+            break;
+        }
+        let mut reply = ws.next().await;
+        loop {
+            match reply {
+                Some(Ok(Message::Text(t))) => {
+                    let sent = sent_at.pop_front().unwrap_or_else(now_us);
+                    out.latencies.push(now_us().saturating_sub(sent));
+                    if t.contains("\"ok\"") {
+                        out.acked += 1;
+                    } else {
+                        out.errors += 1;
+                    }
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(e.to_string()),
+                None => return Err("connection closed".into()),
+            }
+            match ws.next().now_or_never() {
+                Some(next) => reply = next,
+                None => break,
+            }
+        }
+    }
+    Ok(out)
+}
+
+pub async fn run(base: &str, args: Args) -> Result<(), String> {
+    let started = Instant::now();
+    let until = started + Duration::from_secs(args.duration);
+    let tasks: Vec<_> = (0..args.connections)
+        .map(|n| tokio::spawn(connection(base.to_owned(), n, args.in_flight, until)))
+        .collect();
+    let (mut acked, mut errors, mut all) = (0, 0, Vec::new());
+    for t in tasks {
+        let o = t.await.map_err(|e| e.to_string())??;
+        acked += o.acked;
+        errors += o.errors;
+        all.extend(o.latencies);
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let rate = acked as f64 / secs;
+    let latency = Latency::of(all);
+    print(
+        &format!(
+            "WebSocket publish: {} connections x {} in flight, {} s",
+            args.connections, args.in_flight, args.duration
+        ),
+        &[
+            ("acknowledged events/s", format!("{rate:.0}")),
+            ("acknowledged / errors", format!("{acked} / {errors}")),
+            (
+                "ack latency p50 / p99 / p999",
+                format!(
+                    "{:.2} / {:.2} / {:.2} ms",
+                    latency.p50_ms, latency.p99_ms, latency.p999_ms
+                ),
+            ),
+        ],
+        json!({"scenario": "ws-publish", "connections": args.connections, "in_flight": args.in_flight,
+               "acked": acked, "errors": errors, "events_per_s": rate.round(), "latency": latency.json()}),
+    );
+    Ok(())
+}
