@@ -7,12 +7,12 @@ use std::time::Duration;
 
 use ep_auth_apikey::ApiKeyAuthenticator;
 use ep_broadcast_local::LocalBroadcaster;
-use ep_domain::{EventService, Hub, HubConfig};
-use ep_http::{AppState, HttpConfig, WsShared};
+use ep_domain::{ClientRateLimits, EventService, Hub, HubConfig};
+use ep_http::{AppState, CorsPolicy, HttpConfig, WsShared};
 use ep_ports::{Authenticator, Broadcaster, EventStore};
 use ep_store_memory::MemoryStore;
 use ep_store_sqlite::{Durability, SqliteStore};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -85,6 +85,22 @@ impl Running {
     }
 }
 
+/// Binds the listening socket with `TCP_NODELAY` set, which Linux passes on
+/// to every accepted connection: small frames (WebSocket replies and events)
+/// must leave at once, not wait for the previous one's acknowledgement.
+/// warp's server does not set it on the connections it accepts.
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.set_nodelay(true)?;
+    socket.bind(addr)?;
+    socket.listen(1024)
+}
+
 async fn open_store(config: &Config) -> Result<Arc<dyn EventStore>, StartError> {
     Ok(match config.event_store {
         StoreKind::Sqlite => {
@@ -126,7 +142,10 @@ pub async fn start_with_store(
 ) -> Result<Running, StartError> {
     let broadcaster: Arc<dyn Broadcaster> = Arc::new(LocalBroadcaster::new());
     let auth: Arc<dyn Authenticator> = if config.require_auth {
-        Arc::new(ApiKeyAuthenticator::with_key(&config.api_key)?)
+        Arc::new(ApiKeyAuthenticator::with_keys(
+            &config.api_key,
+            config.admin_api_key.as_deref(),
+        )?)
     } else {
         Arc::new(ApiKeyAuthenticator::open())
     };
@@ -150,19 +169,20 @@ pub async fn start_with_store(
         service: Arc::clone(&service),
         hub,
         auth,
+        rate_limits: Arc::new(ClientRateLimits::new(config.rate_limits())),
         config: Arc::new(HttpConfig {
             max_body_bytes: config.max_body_bytes,
             max_ws_message_bytes: config.max_ws_message_bytes,
             ws_filter_timeout: config.ws_filter_timeout,
             ws_keepalive: config.ws_keepalive,
+            cors: CorsPolicy::new(&config.cors_origins),
+            trusted_proxies: config.trusted_proxies.clone(),
             version: env!("CARGO_PKG_VERSION"),
         }),
         ws: Arc::clone(&ws),
     };
     let addr = SocketAddr::new(config.host, config.port);
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|source| StartError::Bind { addr, source })?;
+    let listener = listen(addr).map_err(|source| StartError::Bind { addr, source })?;
     let addr = listener
         .local_addr()
         .map_err(|source| StartError::Bind { addr, source })?;

@@ -8,7 +8,9 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use ep_domain::Limits;
+pub use ep_domain::RateLimit;
+use ep_domain::{Limits, RateLimitConfig};
+use ep_http::TrustedProxies;
 
 /// Which `EventStore` adapter to run on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,16 +28,6 @@ pub enum LogFormat {
     Text,
     /// One JSON object per line.
     Json,
-}
-
-/// A rate limit written `N/second|minute|hour|day`: a burst of `count`
-/// requests, refilled evenly over `per`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RateLimit {
-    /// Requests allowed back to back.
-    pub count: u32,
-    /// The period over which `count` requests are refilled.
-    pub per: Duration,
 }
 
 /// Every setting of the service.
@@ -58,6 +50,11 @@ pub struct Config {
     pub require_auth: bool,
     /// `API_KEY` (never printed).
     pub api_key: String,
+    /// `ADMIN_API_KEY` (never printed): when set, only it may delete.
+    pub admin_api_key: Option<String>,
+    /// `TRUSTED_PROXIES`: addresses or CIDR blocks whose `X-Forwarded-For`
+    /// and `X-Forwarded-Proto` are believed. Empty: none.
+    pub trusted_proxies: TrustedProxies,
     /// `LOG_LEVEL`, as a tracing filter directive (`debug`, `info`, ...).
     pub log_level: &'static str,
     /// `LOG_FORMAT`.
@@ -308,6 +305,13 @@ impl Config {
             )?,
             require_auth: raw.parse("REQUIRE_AUTH", false, "true or false", parse_bool)?,
             api_key: raw.get("API_KEY").unwrap_or_default(),
+            admin_api_key: raw.get("ADMIN_API_KEY").filter(|k| !k.is_empty()),
+            trusted_proxies: raw.parse(
+                "TRUSTED_PROXIES",
+                TrustedProxies::default(),
+                "a comma-separated list of IP addresses or CIDR blocks (e.g. 10.0.0.0/8, ::1)",
+                TrustedProxies::parse,
+            )?,
             log_level: raw.parse(
                 "LOG_LEVEL",
                 "info",
@@ -343,6 +347,16 @@ impl Config {
             ));
         }
         Ok(config)
+    }
+
+    /// The rate limits.
+    pub fn rate_limits(&self) -> RateLimitConfig {
+        RateLimitConfig {
+            publish: self.rate_limit_publish,
+            query: self.rate_limit_query,
+            admin: self.rate_limit_admin,
+            max_clients: 65_536,
+        }
     }
 
     /// The domain's limits.

@@ -18,9 +18,10 @@ pub fn ws_url(base: &str, path: &str) -> String {
 
 /// Connects and subscribes with `filter`; returns once the ack arrived.
 pub async fn subscribe(base: &str, filter: &str) -> Result<Ws, String> {
-    let (mut ws, _) = tokio_tungstenite::connect_async(ws_url(base, "/ws/subscribe"))
-        .await
-        .map_err(|e| format!("subscribe handshake: {e}"))?;
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async_with_config(ws_url(base, "/ws/subscribe"), None, true)
+            .await
+            .map_err(|e| format!("subscribe handshake: {e}"))?;
     ws.send(Message::text(filter))
         .await
         .map_err(|e| format!("send filter: {e}"))?;
@@ -40,7 +41,7 @@ pub async fn subscribe(base: &str, filter: &str) -> Result<Ws, String> {
 
 /// Connects to `/ws/publish`.
 pub async fn publisher(base: &str) -> Result<Ws, String> {
-    tokio_tungstenite::connect_async(ws_url(base, "/ws/publish"))
+    tokio_tungstenite::connect_async_with_config(ws_url(base, "/ws/publish"), None, true)
         .await
         .map(|(ws, _)| ws)
         .map_err(|e| format!("publish handshake: {e}"))

@@ -17,7 +17,13 @@ pub(crate) enum PayloadProblem {
     TooManyKeys(usize),
     /// It takes this many bytes compacted, more than allowed.
     TooLarge(usize),
+    /// Objects and arrays are nested deeper than [`MAX_PAYLOAD_DEPTH`].
+    TooDeep,
 }
+
+/// Deepest nesting of objects and arrays in a payload (the payload object
+/// itself is level 1).
+pub(crate) const MAX_PAYLOAD_DEPTH: usize = 32;
 
 /// Checks `raw` (valid JSON text, as the parser already guaranteed) and
 /// returns it compacted.
@@ -28,6 +34,9 @@ pub(crate) fn check_payload(raw: &str, limits: &Limits) -> Result<Payload, Paylo
     let compact = compact_json(raw);
     if compact.len() > limits.max_payload_bytes {
         return Err(PayloadProblem::TooLarge(compact.len()));
+    }
+    if nesting_depth(&compact) > MAX_PAYLOAD_DEPTH {
+        return Err(PayloadProblem::TooDeep);
     }
     let keys = count_top_level_keys(&compact).ok_or(PayloadProblem::NotAnObject)?;
     if keys > limits.max_payload_keys {
@@ -71,6 +80,34 @@ fn compact_json(raw: &str) -> String {
     String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
+/// The deepest nesting of objects and arrays in valid JSON text.
+fn nesting_depth(json: &str) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    let (mut in_string, mut escaped) = (false, false);
+    for b in json.bytes() {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
+
 /// Counts the entries of a JSON object without keeping any of them.
 fn count_top_level_keys(json: &str) -> Option<usize> {
     struct Counter;
@@ -112,6 +149,26 @@ mod tests {
         );
         assert_eq!(count_top_level_keys("{}"), Some(0));
         assert_eq!(count_top_level_keys("[1]"), None);
+    }
+
+    #[test]
+    fn nesting_is_measured_outside_strings_and_bounded() {
+        assert_eq!(nesting_depth(r#"{"a":[{"b":"[[[{{"}]}"#), 3);
+        let deep = format!(
+            "{}{}",
+            "{\"a\":".repeat(33),
+            "1".to_owned() + &"}".repeat(33)
+        );
+        assert_eq!(
+            check_payload(&deep, &Limits::default()),
+            Err(PayloadProblem::TooDeep)
+        );
+        let ok = format!(
+            "{}{}",
+            "{\"a\":".repeat(32),
+            "1".to_owned() + &"}".repeat(32)
+        );
+        assert!(check_payload(&ok, &Limits::default()).is_ok());
     }
 
     #[test]

@@ -25,9 +25,9 @@ pub struct QueryParams {
     pub since: Option<String>,
 }
 
-/// What a checked query asks of the store.
+/// A query whose parameters passed the rules: what it asks of the store.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum CheckedQuery {
+pub enum CheckedQuery {
     /// Run this query.
     Run(EventQuery),
     /// The filter names an unregistered type: the answer is empty without asking.

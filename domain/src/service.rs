@@ -15,7 +15,7 @@ use crate::query_params::{CheckedQuery, QueryParams};
 use crate::router::{EventRouter, RouterStatus};
 use crate::subscribe_request::Resume;
 use crate::time_parse::parse_instant;
-use crate::validation::validate;
+use crate::validation::{validate, ValidEvent};
 
 /// How long readiness waits for the store before calling it disconnected.
 const PING_TIMEOUT: Duration = Duration::from_secs(2);
@@ -79,7 +79,29 @@ impl EventService {
         request: PublishRequest,
     ) -> Result<impl Future<Output = Result<Arc<Event>, PublishError>> + Send + 'static, PublishError>
     {
-        let event = validate(request, &self.limits).map_err(PublishError::Invalid)?;
+        self.enqueue_valid(self.validate(request)?)
+    }
+
+    /// Checks a request against the registry and the limits without queueing
+    /// it, so that a caller can apply its own admission rules (rate limits)
+    /// to valid requests only.
+    ///
+    /// # Errors
+    /// `Invalid` with every violation.
+    pub fn validate(&self, request: PublishRequest) -> Result<ValidEvent, PublishError> {
+        validate(request, &self.limits).map_err(PublishError::Invalid)
+    }
+
+    /// Queues an event that passed [`EventService::validate`]; see
+    /// [`EventService::enqueue`].
+    ///
+    /// # Errors
+    /// `QueueFull` or `ShuttingDown` at once; `Store` from the future.
+    pub fn enqueue_valid(
+        &self,
+        event: ValidEvent,
+    ) -> Result<impl Future<Output = Result<Arc<Event>, PublishError>> + Send + 'static, PublishError>
+    {
         let receipt = self.router.submit(event)?;
         Ok(async move {
             match receipt.await {
@@ -120,7 +142,23 @@ impl EventService {
     /// # Errors
     /// `Invalid` (422) or `BadTimestamp` (400) for bad parameters.
     pub async fn query(&self, params: QueryParams) -> Result<Vec<Event>, QueryError> {
-        match params.check()? {
+        self.run_query(Self::check_query(params)?).await
+    }
+
+    /// Checks query parameters without running the query.
+    ///
+    /// # Errors
+    /// `Invalid` (422) or `BadTimestamp` (400).
+    pub fn check_query(params: QueryParams) -> Result<CheckedQuery, QueryError> {
+        params.check()
+    }
+
+    /// Runs a query that passed [`EventService::check_query`].
+    ///
+    /// # Errors
+    /// `Store` when the store fails.
+    pub async fn run_query(&self, query: CheckedQuery) -> Result<Vec<Event>, QueryError> {
+        match query {
             CheckedQuery::NothingMatches => Ok(Vec::new()),
             CheckedQuery::Run(query) => self.store.query(query).await.map_err(QueryError::Store),
         }
@@ -150,10 +188,24 @@ impl EventService {
     /// # Errors
     /// `BadTimestamp` when `before` is not an ISO 8601 instant.
     pub async fn delete(&self, before: Option<&str>) -> Result<u64, DeleteError> {
-        let before = match before {
-            None => None,
-            Some(text) => Some(parse_instant(text).ok_or(DeleteError::BadTimestamp("before"))?),
-        };
+        self.delete_before(Self::parse_before(before)?).await
+    }
+
+    /// Parses the `before` parameter of a delete.
+    ///
+    /// # Errors
+    /// `BadTimestamp` when it is not an ISO 8601 instant.
+    pub fn parse_before(before: Option<&str>) -> Result<Option<Timestamp>, DeleteError> {
+        before
+            .map(|text| parse_instant(text).ok_or(DeleteError::BadTimestamp("before")))
+            .transpose()
+    }
+
+    /// Deletes every event, or those stamped strictly before `before`.
+    ///
+    /// # Errors
+    /// `Store` when the store fails.
+    pub async fn delete_before(&self, before: Option<Timestamp>) -> Result<u64, DeleteError> {
         self.store.delete(before).await.map_err(DeleteError::Store)
     }
 

@@ -59,13 +59,14 @@ impl ValidationErrors {
 }
 
 /// A request that passed validation: what the router stamps and queues.
+/// Only [`crate::EventService::validate`] makes one.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct ValidEvent {
-    pub event_type: EventType,
-    pub source: String,
-    pub session_id: Option<String>,
-    pub user_id: Option<String>,
-    pub payload: Payload,
+pub struct ValidEvent {
+    pub(crate) event_type: EventType,
+    pub(crate) source: String,
+    pub(crate) session_id: Option<String>,
+    pub(crate) user_id: Option<String>,
+    pub(crate) payload: Payload,
 }
 
 /// Checks every rule of the contract and returns all violations at once.
@@ -193,6 +194,13 @@ fn payload_error(problem: PayloadProblem, limits: &Limits) -> FieldError {
             format!(
                 "Value error, Payload has {n} keys; at most {} are allowed",
                 limits.max_payload_keys
+            ),
+            "value_error",
+        ),
+        PayloadProblem::TooDeep => (
+            format!(
+                "Value error, Payload nests objects and arrays deeper than {} levels",
+                crate::payload_check::MAX_PAYLOAD_DEPTH
             ),
             "value_error",
         ),

@@ -55,7 +55,15 @@ impl TestServer {
     }
 
     fn config(vars: &[(&str, &str)], db: &str) -> Config {
-        let mut all = vec![("HOST", "127.0.0.1"), ("PORT", "0"), ("DATABASE_PATH", db)];
+        // Rate limits are raised unless a test sets its own (later entries win).
+        let mut all = vec![
+            ("HOST", "127.0.0.1"),
+            ("PORT", "0"),
+            ("DATABASE_PATH", db),
+            ("RATE_LIMIT_PUBLISH", "1000000/second"),
+            ("RATE_LIMIT_QUERY", "1000000/second"),
+            ("RATE_LIMIT_ADMIN", "1000000/second"),
+        ];
         all.extend_from_slice(vars);
         Config::from_vars(all).expect("test config is valid")
     }

@@ -2,7 +2,9 @@
 //! `detail`. Matches are exhaustive: a new error variant anywhere must be
 //! given its status here before the code compiles.
 
-use ep_domain::{DeleteError, GetError, PublishError, QueryError, StatsError, ValidationErrors};
+use ep_domain::{
+    DeleteError, GetError, PublishError, QueryError, RateLimited, StatsError, ValidationErrors,
+};
 use ep_ports::{AuthError, StoreError};
 use warp::http::header::{HeaderValue, RETRY_AFTER};
 use warp::http::StatusCode;
@@ -23,6 +25,10 @@ pub(crate) enum ApiError {
     /// Authenticated, but the key lacks the role the route needs.
     Forbidden,
     Body(BodyError),
+    /// Over the client's rate limit.
+    RateLimited(RateLimited),
+    /// The query string is longer than [`crate::routes::MAX_QUERY_BYTES`].
+    QueryTooLong,
     /// No route has this path.
     NotFound,
     /// A route has this path but not this method.
@@ -30,7 +36,7 @@ pub(crate) enum ApiError {
 }
 
 /// Seconds a client should wait before retrying a 503.
-const RETRY_AFTER_SECS: &str = "1";
+const RETRY_AFTER_SECS: u64 = 1;
 
 impl ApiError {
     /// The response for this error.
@@ -40,91 +46,105 @@ impl ApiError {
             Detail::Text(text) => detail(status, text.as_str()),
             Detail::Fields(errors) => detail(status, &errors.0),
         };
-        if retry {
+        if let Some(secs) = retry {
             response
                 .headers_mut()
-                .insert(RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
+                .insert(RETRY_AFTER, HeaderValue::from(secs));
         }
         response
     }
 
-    fn status_and_detail(self) -> (StatusCode, Detail, bool) {
+    /// The status, the `detail`, and the `Retry-After` seconds if any.
+    fn status_and_detail(self) -> (StatusCode, Detail, Option<u64>) {
         use Detail::{Fields, Text};
         let unavailable = |e: StoreError| {
             tracing::warn!(error = %e, "request failed: event store unavailable");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
                 Text("Event store unavailable; try again shortly".into()),
-                true,
+                Some(RETRY_AFTER_SECS),
             )
         };
         match self {
             ApiError::Publish(e) => match e {
                 PublishError::Invalid(errors) => {
-                    (StatusCode::UNPROCESSABLE_ENTITY, Fields(errors), false)
+                    (StatusCode::UNPROCESSABLE_ENTITY, Fields(errors), None)
                 }
                 PublishError::QueueFull => (
                     StatusCode::SERVICE_UNAVAILABLE,
                     Text("Publish queue is full; try again shortly".into()),
-                    true,
+                    Some(RETRY_AFTER_SECS),
                 ),
                 PublishError::ShuttingDown => (
                     StatusCode::SERVICE_UNAVAILABLE,
                     Text("Service is shutting down".into()),
-                    true,
+                    Some(RETRY_AFTER_SECS),
                 ),
                 PublishError::Store(e) => unavailable(e),
             },
             ApiError::Query(e) => match e {
                 QueryError::Invalid(errors) => {
-                    (StatusCode::UNPROCESSABLE_ENTITY, Fields(errors), false)
+                    (StatusCode::UNPROCESSABLE_ENTITY, Fields(errors), None)
                 }
                 e @ QueryError::BadTimestamp(_) => {
-                    (StatusCode::BAD_REQUEST, Text(e.to_string()), false)
+                    (StatusCode::BAD_REQUEST, Text(e.to_string()), None)
                 }
                 QueryError::Store(e) => unavailable(e),
             },
             ApiError::Get(e) => match e {
-                e @ GetError::NotFound => (StatusCode::NOT_FOUND, Text(e.to_string()), false),
+                e @ GetError::NotFound => (StatusCode::NOT_FOUND, Text(e.to_string()), None),
                 GetError::Store(e) => unavailable(e),
             },
             ApiError::Stats(StatsError::Store(e)) => unavailable(e),
             ApiError::Delete(e) => match e {
                 e @ DeleteError::BadTimestamp(_) => {
-                    (StatusCode::BAD_REQUEST, Text(e.to_string()), false)
+                    (StatusCode::BAD_REQUEST, Text(e.to_string()), None)
                 }
                 DeleteError::Store(e) => unavailable(e),
             },
             ApiError::Auth(AuthError::InvalidCredential) => (
                 StatusCode::UNAUTHORIZED,
                 Text("Invalid or missing API key".into()),
-                false,
+                None,
             ),
             ApiError::Forbidden => (
                 StatusCode::FORBIDDEN,
                 Text("This API key may not perform this operation".into()),
-                false,
+                None,
             ),
             ApiError::Body(e) => match e {
                 BodyError::TooLarge { limit } => (
                     StatusCode::PAYLOAD_TOO_LARGE,
                     Text(format!("Request body exceeds the limit of {limit} bytes")),
-                    false,
+                    None,
                 ),
                 BodyError::NotJson(errors) => {
-                    (StatusCode::UNPROCESSABLE_ENTITY, Fields(errors), false)
+                    (StatusCode::UNPROCESSABLE_ENTITY, Fields(errors), None)
                 }
                 BodyError::Read(reason) => (
                     StatusCode::BAD_REQUEST,
                     Text(format!("Could not read the request body: {reason}")),
-                    false,
+                    None,
                 ),
             },
-            ApiError::NotFound => (StatusCode::NOT_FOUND, Text("Not Found".into()), false),
+            ApiError::RateLimited(e) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                Text(e.to_string()),
+                Some(e.retry_after.as_secs().max(1)),
+            ),
+            ApiError::QueryTooLong => (
+                StatusCode::URI_TOO_LONG,
+                Text(format!(
+                    "Query string longer than {} bytes",
+                    crate::routes::MAX_QUERY_BYTES
+                )),
+                None,
+            ),
+            ApiError::NotFound => (StatusCode::NOT_FOUND, Text("Not Found".into()), None),
             ApiError::MethodNotAllowed => (
                 StatusCode::METHOD_NOT_ALLOWED,
                 Text("Method Not Allowed".into()),
-                false,
+                None,
             ),
         }
     }
@@ -163,6 +183,11 @@ impl From<DeleteError> for ApiError {
 impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
         ApiError::Auth(e)
+    }
+}
+impl From<RateLimited> for ApiError {
+    fn from(e: RateLimited) -> Self {
+        ApiError::RateLimited(e)
     }
 }
 impl From<BodyError> for ApiError {

@@ -13,13 +13,20 @@ const SECURITY_HEADERS: [(&str, &str); 5] = [
     ("content-security-policy", "default-src 'self'"),
 ];
 
-/// Adds the security headers to `response`.
-pub(crate) fn secure(mut response: Response) -> Response {
+/// Adds the security headers to `response`, and HSTS when the client
+/// reached the service over HTTPS (as a trusted proxy says).
+pub(crate) fn secure(mut response: Response, https: bool) -> Response {
     let headers = response.headers_mut();
     for (name, value) in SECURITY_HEADERS {
         headers.insert(
             HeaderName::from_static(name),
             HeaderValue::from_static(value),
+        );
+    }
+    if https {
+        headers.insert(
+            HeaderName::from_static("strict-transport-security"),
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
         );
     }
     response

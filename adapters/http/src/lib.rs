@@ -10,12 +10,16 @@
 
 mod api_error;
 mod body;
+mod client;
+mod cors;
 mod headers;
 mod reply;
 mod routes;
 mod state;
 mod ws;
 
+pub use client::{IpBlock, TrustedProxies};
+pub use cors::CorsPolicy;
 pub use routes::routes;
 pub use state::{AppState, HttpConfig, WsShared};
 pub use ws::{event_frame, ConnectionLimiter, WsSessions};

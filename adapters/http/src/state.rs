@@ -4,9 +4,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ep_domain::EventService;
+use ep_domain::{ClientRateLimits, EventService};
 use ep_ports::Authenticator;
 
+use crate::client::TrustedProxies;
+use crate::cors::CorsPolicy;
 use crate::ws::{ConnectionLimiter, WsSessions};
 use crate::WsHub;
 
@@ -22,6 +24,10 @@ pub struct HttpConfig {
     pub ws_filter_timeout: Duration,
     /// Silence from a subscriber after which it is sent a keepalive (contract: 30 s).
     pub ws_keepalive: Duration,
+    /// Allowed CORS origins.
+    pub cors: CorsPolicy,
+    /// Proxies whose forwarding headers are believed.
+    pub trusted_proxies: TrustedProxies,
     /// The version reported by `/health`.
     pub version: &'static str,
 }
@@ -33,6 +39,8 @@ impl Default for HttpConfig {
             max_ws_message_bytes: 1024 * 1024,
             ws_filter_timeout: Duration::from_secs(10),
             ws_keepalive: Duration::from_secs(30),
+            cors: CorsPolicy::default(),
+            trusted_proxies: TrustedProxies::default(),
             version: env!("CARGO_PKG_VERSION"),
         }
     }
@@ -66,6 +74,8 @@ pub struct AppState {
     pub hub: WsHub,
     /// Who may do what.
     pub auth: Arc<dyn Authenticator>,
+    /// Per-client rate limits of the REST routes.
+    pub rate_limits: Arc<ClientRateLimits>,
     /// HTTP settings.
     pub config: Arc<HttpConfig>,
     /// WebSocket bookkeeping.

@@ -1,5 +1,10 @@
-//! Checking the caller's key and role before anything else of a request is read.
+//! Admission of a request: the caller's key and role (checked before anything
+//! else of the request is read), and its rate limit (checked once the
+//! request is known to be valid, so refused requests cost nothing).
 
+use std::net::SocketAddr;
+
+use ep_domain::RateClass;
 use ep_ports::{Credential, Principal, Role};
 use warp::http::HeaderMap;
 
@@ -22,4 +27,15 @@ pub(crate) fn authorize(
     } else {
         Err(ApiError::Forbidden)
     }
+}
+
+/// Takes one request of `class` from the client's allowance.
+pub(crate) fn rate_limit(
+    state: &AppState,
+    remote: Option<SocketAddr>,
+    headers: &HeaderMap,
+    class: RateClass,
+) -> Result<(), ApiError> {
+    let client = state.config.trusted_proxies.client_ip(remote, headers);
+    Ok(state.rate_limits.check(client, class)?)
 }

@@ -2,9 +2,10 @@
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::SocketAddr;
 
 use bytes::Buf;
-use ep_domain::{PublishRequest, QueryParams};
+use ep_domain::{EventService, PublishRequest, QueryParams, RateClass};
 use ep_ports::Role;
 use futures_util::Stream;
 use serde_json::json;
@@ -12,7 +13,7 @@ use warp::http::{HeaderMap, StatusCode};
 use warp::reply::Response;
 use warp::Filter;
 
-use super::auth::authorize;
+use super::auth::{authorize, rate_limit};
 use super::with_state;
 use crate::api_error::ApiError;
 use crate::body::read_json_body;
@@ -29,23 +30,27 @@ pub(super) fn routes(
     let publish = warp::post()
         .and(with_state(state.clone()))
         .and(warp::header::headers_cloned())
+        .and(warp::addr::remote())
         .and(warp::body::stream())
-        .and_then(|state, headers, body| answer(publish(state, headers, body)));
+        .and_then(|state, headers, remote, body| answer(publish(state, headers, remote, body)));
     let list = warp::get()
         .and(with_state(state.clone()))
         .and(warp::header::headers_cloned())
+        .and(warp::addr::remote())
         .and(warp::query::<Pairs>())
-        .and_then(|state, headers, pairs| answer(list(state, headers, pairs)));
+        .and_then(|state, headers, remote, pairs| answer(list(state, headers, remote, pairs)));
     let delete = warp::delete()
         .and(with_state(state.clone()))
         .and(warp::header::headers_cloned())
+        .and(warp::addr::remote())
         .and(warp::query::<Pairs>())
-        .and_then(|state, headers, pairs| answer(delete(state, headers, pairs)));
+        .and_then(|state, headers, remote, pairs| answer(delete(state, headers, remote, pairs)));
     let one = warp::path!("events" / String)
         .and(warp::get())
         .and(with_state(state))
         .and(warp::header::headers_cloned())
-        .and_then(|id, state, headers| answer(get_one(state, headers, id)));
+        .and(warp::addr::remote())
+        .and_then(|id, state, headers, remote| answer(get_one(state, headers, remote, id)));
     collection
         .and(publish.or(list).unify().or(delete).unify())
         .or(one)
@@ -59,7 +64,12 @@ async fn answer(
     Ok(handler.await.unwrap_or_else(ApiError::into_response))
 }
 
-async fn publish<S, B>(state: AppState, headers: HeaderMap, body: S) -> Result<Response, ApiError>
+async fn publish<S, B>(
+    state: AppState,
+    headers: HeaderMap,
+    remote: Option<SocketAddr>,
+    body: S,
+) -> Result<Response, ApiError>
 where
     S: Stream<Item = Result<B, warp::Error>>,
     B: Buf,
@@ -68,30 +78,53 @@ where
     authorize(&state, &headers, Role::Publish)?;
     let body = read_json_body(&headers, body, state.config.max_body_bytes).await?;
     let request = PublishRequest::from_json(&body).map_err(ep_domain::PublishError::Invalid)?;
-    let event = state.service.publish(request).await?;
+    let valid = state.service.validate(request)?;
+    // Only valid requests count against the limit.
+    rate_limit(&state, remote, &headers, RateClass::Publish)?;
+    let event = state.service.enqueue_valid(valid)?.await?;
     Ok(json(StatusCode::CREATED, &*event))
 }
 
-async fn list(state: AppState, headers: HeaderMap, pairs: Pairs) -> Result<Response, ApiError> {
+async fn list(
+    state: AppState,
+    headers: HeaderMap,
+    remote: Option<SocketAddr>,
+    pairs: Pairs,
+) -> Result<Response, ApiError> {
     authorize(&state, &headers, Role::Read)?;
-    let events = state.service.query(QueryParams::from_pairs(pairs)).await?;
+    let query = EventService::check_query(QueryParams::from_pairs(pairs))?;
+    rate_limit(&state, remote, &headers, RateClass::Query)?;
+    let events = state.service.run_query(query).await?;
     Ok(json(StatusCode::OK, &events))
 }
 
-async fn get_one(state: AppState, headers: HeaderMap, id: String) -> Result<Response, ApiError> {
+async fn get_one(
+    state: AppState,
+    headers: HeaderMap,
+    remote: Option<SocketAddr>,
+    id: String,
+) -> Result<Response, ApiError> {
     authorize(&state, &headers, Role::Read)?;
+    rate_limit(&state, remote, &headers, RateClass::Query)?;
     let event = state.service.get(&id).await?;
     Ok(json(StatusCode::OK, &event))
 }
 
-async fn delete(state: AppState, headers: HeaderMap, pairs: Pairs) -> Result<Response, ApiError> {
+async fn delete(
+    state: AppState,
+    headers: HeaderMap,
+    remote: Option<SocketAddr>,
+    pairs: Pairs,
+) -> Result<Response, ApiError> {
     authorize(&state, &headers, Role::Admin)?;
     let before = pairs
         .into_iter()
         .rev()
         .find(|(k, _)| k == "before")
         .map(|(_, v)| v);
-    let deleted = state.service.delete(before.as_deref()).await?;
+    let instant = EventService::parse_before(before.as_deref())?;
+    rate_limit(&state, remote, &headers, RateClass::Admin)?;
+    let deleted = state.service.delete_before(instant).await?;
     tracing::info!(deleted, before = before.as_deref(), "events deleted");
     Ok(json(StatusCode::OK, &json!({ "deleted": deleted })))
 }

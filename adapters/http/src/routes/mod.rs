@@ -10,15 +10,22 @@ mod stats;
 pub(crate) use auth::API_KEY_HEADER;
 
 use std::convert::Infallible;
+use std::sync::Arc;
 
+use warp::http::Method;
 use warp::reply::Response;
 use warp::{Filter, Rejection};
 
 use crate::api_error::ApiError;
 use crate::headers::secure;
-use crate::state::AppState;
+use crate::state::{AppState, HttpConfig};
 
-/// Every REST route, ready for `warp::serve`.
+/// Longest query string accepted (414 above it).
+pub(crate) const MAX_QUERY_BYTES: usize = 8 * 1024;
+
+/// Every REST and WebSocket route, ready for `warp::serve`: CORS preflights,
+/// the query-length guard, the API under `/api/v1` and at the root, JSON for
+/// every rejection, and the CORS, security and HSTS headers on every response.
 pub fn routes(
     state: AppState,
 ) -> impl Filter<Extract = (impl warp::Reply,), Error = Infallible> + Clone {
@@ -29,16 +36,84 @@ pub fn routes(
         .unify()
         .or(stats::routes(state.clone()))
         .unify()
-        .or(crate::ws::routes(state))
+        .or(crate::ws::routes(state.clone()))
         .unify();
     let versioned = warp::path("api").and(warp::path("v1")).and(api.clone());
-    versioned
+    let config = Arc::clone(&state.config);
+    let served = preflight(Arc::clone(&config))
+        .or(query_guard())
+        .unify()
+        .or(versioned)
+        .unify()
         .or(api)
         .unify()
         .recover(recover)
+        .unify();
+    warp::header::optional::<String>("origin")
+        .and(warp::header::optional::<String>("x-forwarded-proto"))
+        .and(warp::addr::remote())
+        .and(served)
+        .map(
+            move |origin: Option<String>, proto: Option<String>, remote, response: Response| {
+                let mut response = secure(
+                    response,
+                    config.trusted_proxies.is_https(remote, proto.as_deref()),
+                );
+                config.cors.apply(&mut response, origin.as_deref());
+                response
+            },
+        )
+        // Only an `Origin` or `X-Forwarded-Proto` that is not text gets here.
+        .recover(|_| async {
+            Ok::<_, Infallible>(secure(
+                crate::reply::detail(
+                    warp::http::StatusCode::BAD_REQUEST,
+                    "Malformed request header",
+                ),
+                false,
+            ))
+        })
         .unify()
-        .map(secure)
         .with(warp::log::custom(log_request))
+}
+
+/// Answers CORS preflights (OPTIONS with `Origin` and
+/// `Access-Control-Request-Method`) on every path; anything else falls
+/// through as "not found" so that it never masks a real route's answer.
+fn preflight(
+    config: Arc<HttpConfig>,
+) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    warp::method()
+        .and(warp::header::optional::<String>("origin"))
+        .and(warp::header::optional::<String>(
+            "access-control-request-method",
+        ))
+        .and_then(
+            move |method: Method, origin: Option<String>, requested: Option<String>| {
+                let config = Arc::clone(&config);
+                async move {
+                    match (method == Method::OPTIONS, origin, requested) {
+                        (true, Some(origin), Some(_)) => Ok(config.cors.preflight(&origin)),
+                        _ => Err(warp::reject::not_found()),
+                    }
+                }
+            },
+        )
+}
+
+/// Answers 414 for a query string over [`MAX_QUERY_BYTES`]; anything else
+/// falls through as "not found".
+fn query_guard() -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    warp::query::raw()
+        .or(warp::any().map(String::new))
+        .unify()
+        .and_then(|query: String| async move {
+            if query.len() > MAX_QUERY_BYTES {
+                Ok(ApiError::QueryTooLong.into_response())
+            } else {
+                Err(warp::reject::not_found())
+            }
+        })
 }
 
 /// Turns warp's routing rejections into JSON. Handlers never reject (they

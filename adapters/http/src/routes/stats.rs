@@ -1,6 +1,9 @@
 //! `GET /stats`: totals, the last hour, per-type figures and the router's state.
 
 use std::convert::Infallible;
+use std::net::SocketAddr;
+
+use ep_domain::RateClass;
 
 use ep_domain::RouterStatus;
 use ep_ports::Role;
@@ -10,7 +13,7 @@ use warp::http::{HeaderMap, StatusCode};
 use warp::reply::Response;
 use warp::Filter;
 
-use super::auth::authorize;
+use super::auth::{authorize, rate_limit};
 use super::with_state;
 use crate::api_error::ApiError;
 use crate::reply::json;
@@ -25,17 +28,23 @@ pub(super) fn routes(
         .and(warp::get())
         .and(with_state(state))
         .and(warp::header::headers_cloned())
-        .and_then(|state, headers| async move {
+        .and(warp::addr::remote())
+        .and_then(|state, headers, remote| async move {
             Ok::<_, Infallible>(
-                stats(state, headers)
+                stats(state, headers, remote)
                     .await
                     .unwrap_or_else(ApiError::into_response),
             )
         })
 }
 
-async fn stats(state: AppState, headers: HeaderMap) -> Result<Response, ApiError> {
+async fn stats(
+    state: AppState,
+    headers: HeaderMap,
+    remote: Option<SocketAddr>,
+) -> Result<Response, ApiError> {
     authorize(&state, &headers, Role::Read)?;
+    rate_limit(&state, remote, &headers, RateClass::Query)?;
     let s = state.service.stats().await?;
     Ok(json(
         StatusCode::OK,

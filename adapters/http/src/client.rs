@@ -1,0 +1,157 @@
+//! Who the client is: its address (for rate limits), seen through trusted
+//! proxies only, and whether it reached us over HTTPS (for HSTS).
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use warp::http::HeaderMap;
+
+/// An address or a CIDR block, e.g. `10.0.0.1` or `10.0.0.0/8`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpBlock {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl IpBlock {
+    /// Parses `ADDR` or `ADDR/PREFIX`.
+    pub fn parse(text: &str) -> Option<Self> {
+        let (addr, prefix) = match text.trim().split_once('/') {
+            Some((a, p)) => (a.parse::<IpAddr>().ok()?, p.parse::<u8>().ok()?),
+            None => {
+                let a = text.trim().parse::<IpAddr>().ok()?;
+                (a, if a.is_ipv4() { 32 } else { 128 })
+            }
+        };
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        (prefix <= max).then_some(Self { addr, prefix })
+    }
+
+    /// Whether `ip` lies in the block.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        match (self.addr, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The proxies whose `X-Forwarded-For` and `X-Forwarded-Proto` are believed
+/// (`TRUSTED_PROXIES`). Empty by default: headers from clients are ignored.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrustedProxies(Vec<IpBlock>);
+
+impl TrustedProxies {
+    /// From a comma-separated list of addresses and CIDR blocks; `None` if
+    /// an entry does not parse.
+    pub fn parse(list: &str) -> Option<Self> {
+        list.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(IpBlock::parse)
+            .collect::<Option<Vec<_>>>()
+            .map(Self)
+    }
+
+    fn trusts(&self, ip: IpAddr) -> bool {
+        self.0.iter().any(|b| b.contains(ip))
+    }
+
+    /// The client's address: the TCP peer, or, when the peer is a trusted
+    /// proxy, the nearest address in `X-Forwarded-For` that is not one.
+    pub fn client_ip(&self, remote: Option<SocketAddr>, headers: &HeaderMap) -> IpAddr {
+        let peer = remote.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip());
+        if !self.trusts(peer) {
+            return peer;
+        }
+        let hops: Vec<IpAddr> = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|s| s.trim().parse().ok())
+            .collect();
+        hops.into_iter()
+            .rev()
+            .find(|ip| !self.trusts(*ip))
+            .unwrap_or(peer)
+    }
+
+    /// Whether a trusted proxy says the client used HTTPS.
+    pub fn is_https(&self, remote: Option<SocketAddr>, forwarded_proto: Option<&str>) -> bool {
+        remote.is_some_and(|a| self.trusts(a.ip()))
+            && forwarded_proto
+                .and_then(|p| p.split(',').next_back())
+                .is_some_and(|p| p.trim().eq_ignore_ascii_case("https"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(xff: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", xff.parse().expect("header"));
+        h
+    }
+
+    fn peer(ip: &str) -> Option<SocketAddr> {
+        Some(SocketAddr::new(ip.parse().expect("ip"), 40000))
+    }
+
+    #[test]
+    fn blocks_match_their_addresses() {
+        let b = IpBlock::parse("10.0.0.0/8").expect("block");
+        assert!(b.contains("10.200.3.4".parse().expect("ip")));
+        assert!(!b.contains("11.0.0.1".parse().expect("ip")));
+        assert!(IpBlock::parse("::1")
+            .expect("v6")
+            .contains("::1".parse().expect("ip")));
+        assert!(IpBlock::parse("127.0.0.1")
+            .expect("v4")
+            .contains("::ffff:127.0.0.1".parse().expect("mapped")));
+        assert!(IpBlock::parse("10.0.0.0/33").is_none());
+        assert!(IpBlock::parse("nope").is_none());
+    }
+
+    #[test]
+    fn forwarded_headers_count_only_from_trusted_proxies() {
+        let none = TrustedProxies::default();
+        assert_eq!(
+            none.client_ip(peer("10.0.0.5"), &headers("1.2.3.4")),
+            "10.0.0.5".parse::<IpAddr>().expect("ip")
+        );
+        let lb = TrustedProxies::parse("10.0.0.0/8").expect("list");
+        assert_eq!(
+            lb.client_ip(peer("10.0.0.5"), &headers("1.2.3.4")),
+            "1.2.3.4".parse::<IpAddr>().expect("ip")
+        );
+        // A client cannot spoof past the proxy: the rightmost untrusted hop wins.
+        assert_eq!(
+            lb.client_ip(peer("10.0.0.5"), &headers("6.6.6.6, 1.2.3.4, 10.0.0.9")),
+            "1.2.3.4".parse::<IpAddr>().expect("ip")
+        );
+        assert_eq!(
+            lb.client_ip(peer("8.8.8.8"), &headers("1.2.3.4")),
+            "8.8.8.8".parse::<IpAddr>().expect("ip")
+        );
+        assert!(lb.is_https(peer("10.0.0.5"), Some("https")));
+        assert!(!lb.is_https(peer("8.8.8.8"), Some("https")));
+        assert!(!none.is_https(peer("10.0.0.5"), Some("https")));
+    }
+}

@@ -1,0 +1,490 @@
+//! Security and limits over real HTTP and WebSocket: the auth matrix with an
+//! admin key, CORS, security headers and HSTS, rate limits, size limits.
+
+mod support;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use support::{example, TestServer};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+
+const USER: &str = "user-key-7c1";
+const ADMIN: &str = "admin-key-93e";
+
+async fn call(
+    server: &TestServer,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&Value>,
+) -> reqwest::Response {
+    let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+    let mut request = server.client.request(method, server.url(path));
+    for (k, v) in headers {
+        request = request.header(*k, *v);
+    }
+    if let Some(body) = body {
+        request = request.json(body);
+    }
+    request.send().await.expect("request")
+}
+
+async fn status(
+    server: &TestServer,
+    method: &str,
+    path: &str,
+    key: Option<&str>,
+    body: Option<&Value>,
+) -> (u16, Value) {
+    let headers: Vec<(&str, &str)> = key.map(|k| ("X-API-Key", k)).into_iter().collect();
+    TestServer::answer(call(server, method, path, &headers, body).await).await
+}
+
+#[tokio::test]
+async fn the_auth_matrix_with_an_admin_key_holds_on_every_protected_route() {
+    let server = TestServer::start(&[
+        ("REQUIRE_AUTH", "true"),
+        ("API_KEY", USER),
+        ("ADMIN_API_KEY", ADMIN),
+    ])
+    .await;
+    let event = example("quiz_started");
+    let id = {
+        let (s, e) = status(&server, "POST", "/api/v1/events", Some(USER), Some(&event)).await;
+        assert_eq!(s, 201);
+        e["id"].as_str().expect("id").to_owned()
+    };
+    let one = format!("/api/v1/events/{id}");
+    // (method, path, body, status with the user key, status with the admin key)
+    let routes: [(&str, &str, Option<&Value>, u16, u16); 5] = [
+        ("POST", "/api/v1/events", Some(&event), 201, 201),
+        ("GET", "/api/v1/events", None, 200, 200),
+        ("GET", &one, None, 200, 200),
+        ("GET", "/api/v1/stats", None, 200, 200),
+        (
+            "DELETE",
+            "/api/v1/events?before=2000-01-01T00:00:00Z",
+            None,
+            403,
+            200,
+        ),
+    ];
+    for (method, path, body, user_status, admin_status) in routes {
+        for prefix_free in [false, true] {
+            let path = if prefix_free {
+                path.replacen("/api/v1", "", 1)
+            } else {
+                path.to_owned()
+            };
+            for key in [None, Some("wrong-key")] {
+                assert_eq!(
+                    status(&server, method, &path, key, body).await,
+                    (401, json!({"detail": "Invalid or missing API key"})),
+                    "{method} {path} {key:?}"
+                );
+            }
+            let (s, answer) = status(&server, method, &path, Some(USER), body).await;
+            assert_eq!(s, user_status, "{method} {path} user key: {answer}");
+            if s == 403 {
+                assert!(answer["detail"].is_string());
+            }
+            assert_eq!(
+                status(&server, method, &path, Some(ADMIN), body).await.0,
+                admin_status,
+                "{method} {path} admin"
+            );
+        }
+    }
+    for path in ["/health", "/readiness", "/event-types"] {
+        assert_eq!(
+            status(&server, "GET", path, None, None).await.0,
+            200,
+            "{path} stays open"
+        );
+    }
+}
+
+async fn ws_close_code(server: &TestServer, path: &str, key: Option<&str>) -> Option<u16> {
+    let mut request = server.ws_url(path).into_client_request().expect("request");
+    if let Some(key) = key {
+        request
+            .headers_mut()
+            .insert("X-API-Key", key.parse().expect("header"));
+    }
+    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(request, None, true)
+        .await
+        .expect("handshake");
+    if path.contains("subscribe") {
+        let _ = ws.send(Message::text("{}")).await;
+    } else {
+        let _ = ws
+            .send(Message::text(example("timer_tick").to_string()))
+            .await;
+    }
+    loop {
+        match ws.next().await {
+            Some(Ok(Message::Close(frame))) => return frame.map(|f| f.code.into()),
+            Some(Ok(Message::Text(t))) => {
+                let v: Value = serde_json::from_str(&t).expect("json");
+                assert!(v["status"] == "ok" || v["status"] == "subscribed", "{v}");
+                return None;
+            }
+            Some(Ok(_)) => continue,
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn websocket_endpoints_accept_the_user_and_admin_keys_and_close_others_with_4001() {
+    let server = TestServer::start(&[
+        ("REQUIRE_AUTH", "true"),
+        ("API_KEY", USER),
+        ("ADMIN_API_KEY", ADMIN),
+    ])
+    .await;
+    for path in ["/ws/publish", "/ws/subscribe"] {
+        assert_eq!(
+            ws_close_code(&server, path, None).await,
+            Some(4001),
+            "{path}"
+        );
+        assert_eq!(
+            ws_close_code(&server, path, Some("wrong")).await,
+            Some(4001),
+            "{path}"
+        );
+        assert_eq!(
+            ws_close_code(&server, path, Some(USER)).await,
+            None,
+            "{path}"
+        );
+        assert_eq!(
+            ws_close_code(&server, path, Some(ADMIN)).await,
+            None,
+            "{path}"
+        );
+        assert_eq!(
+            ws_close_code(&server, &format!("{path}?api_key={USER}"), None).await,
+            None,
+            "{path}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn cors_allows_any_origin_by_default_and_answers_preflights() {
+    let server = TestServer::start(&[]).await;
+    for path in ["/health", "/api/v1/events", "/nope"] {
+        let r = call(
+            &server,
+            "GET",
+            path,
+            &[("Origin", "https://dash.school.example")],
+            None,
+        )
+        .await;
+        assert_eq!(r.headers()["access-control-allow-origin"], "*", "{path}");
+    }
+    let r = call(
+        &server,
+        "OPTIONS",
+        "/api/v1/events",
+        &[
+            ("Origin", "https://dash.school.example"),
+            ("Access-Control-Request-Method", "POST"),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let h = r.headers();
+    assert_eq!(h["access-control-allow-origin"], "*");
+    assert_eq!(h["access-control-max-age"], "600");
+    for m in ["GET", "POST", "DELETE"] {
+        assert!(h["access-control-allow-methods"]
+            .to_str()
+            .expect("text")
+            .contains(m));
+    }
+    let allowed_headers = h["access-control-allow-headers"]
+        .to_str()
+        .expect("text")
+        .to_ascii_lowercase();
+    assert!(allowed_headers.contains("content-type") && allowed_headers.contains("x-api-key"));
+    assert!(h.get("access-control-allow-credentials").is_none());
+}
+
+#[tokio::test]
+async fn configured_origins_are_echoed_and_others_are_served_without_cors_headers() {
+    let server =
+        TestServer::start(&[("CORS_ORIGINS", "https://a.example, https://b.example")]).await;
+    let r = call(
+        &server,
+        "GET",
+        "/health",
+        &[("Origin", "https://b.example")],
+        None,
+    )
+    .await;
+    assert_eq!(
+        r.headers()["access-control-allow-origin"],
+        "https://b.example"
+    );
+    assert!(r.headers().get_all("vary").iter().any(|v| v == "Origin"));
+    let r = call(
+        &server,
+        "GET",
+        "/health",
+        &[("Origin", "https://evil.example")],
+        None,
+    )
+    .await;
+    assert_eq!(r.status(), 200, "still served");
+    assert!(r.headers().get("access-control-allow-origin").is_none());
+    let preflight = |origin: &'static str| {
+        let server = &server;
+        async move {
+            call(
+                server,
+                "OPTIONS",
+                "/api/v1/events",
+                &[
+                    ("Origin", origin),
+                    ("Access-Control-Request-Method", "DELETE"),
+                ],
+                None,
+            )
+            .await
+        }
+    };
+    let ok = preflight("https://a.example").await;
+    assert_eq!(ok.status(), 200);
+    assert_eq!(
+        ok.headers()["access-control-allow-origin"],
+        "https://a.example"
+    );
+    let refused = preflight("https://evil.example").await;
+    assert!(refused
+        .headers()
+        .get("access-control-allow-origin")
+        .is_none());
+    assert!(refused
+        .headers()
+        .get("access-control-allow-methods")
+        .is_none());
+    // An OPTIONS that is not a preflight is an ordinary wrong method.
+    assert_eq!(
+        call(&server, "OPTIONS", "/api/v1/events", &[], None)
+            .await
+            .status(),
+        405
+    );
+}
+
+#[tokio::test]
+async fn hsts_is_sent_only_for_https_as_told_by_a_trusted_proxy() {
+    let plain = TestServer::start(&[]).await;
+    let r = call(
+        &plain,
+        "GET",
+        "/health",
+        &[("X-Forwarded-Proto", "https")],
+        None,
+    )
+    .await;
+    assert!(
+        r.headers().get("strict-transport-security").is_none(),
+        "untrusted peers cannot claim HTTPS"
+    );
+    let proxied = TestServer::start(&[("TRUSTED_PROXIES", "127.0.0.1")]).await;
+    let r = call(
+        &proxied,
+        "GET",
+        "/nope",
+        &[("X-Forwarded-Proto", "https")],
+        None,
+    )
+    .await;
+    assert_eq!(r.status(), 404);
+    assert_eq!(
+        r.headers()["strict-transport-security"],
+        "max-age=31536000; includeSubDomains"
+    );
+    assert_eq!(r.headers()["x-frame-options"], "DENY");
+    let r = call(
+        &proxied,
+        "GET",
+        "/health",
+        &[("X-Forwarded-Proto", "http")],
+        None,
+    )
+    .await;
+    assert!(r.headers().get("strict-transport-security").is_none());
+}
+
+#[tokio::test]
+async fn the_publish_limit_allows_a_burst_then_429_with_retry_after_and_bad_requests_do_not_count()
+{
+    let server = TestServer::start(&[
+        ("RATE_LIMIT_PUBLISH", "3/minute"),
+        ("REQUIRE_AUTH", "true"),
+        ("API_KEY", USER),
+    ])
+    .await;
+    let event = example("answer_submitted");
+    // Refused for auth or validation: these use up nothing.
+    for _ in 0..5 {
+        assert_eq!(
+            status(&server, "POST", "/api/v1/events", None, Some(&event))
+                .await
+                .0,
+            401
+        );
+        assert_eq!(
+            status(
+                &server,
+                "POST",
+                "/api/v1/events",
+                Some(USER),
+                Some(&json!({"event_type": "x"}))
+            )
+            .await
+            .0,
+            422
+        );
+    }
+    for _ in 0..3 {
+        assert_eq!(
+            status(&server, "POST", "/events", Some(USER), Some(&event))
+                .await
+                .0,
+            201
+        );
+    }
+    let r = call(
+        &server,
+        "POST",
+        "/api/v1/events",
+        &[("X-API-Key", USER)],
+        Some(&event),
+    )
+    .await;
+    assert_eq!(r.status(), 429);
+    assert_eq!(r.headers()["retry-after"], "20");
+    assert_eq!(
+        r.json::<Value>().await.expect("json"),
+        json!({"detail": "Rate limit exceeded. Try again later."})
+    );
+    // Other classes have their own allowance.
+    assert_eq!(
+        status(&server, "GET", "/api/v1/events", Some(USER), None)
+            .await
+            .0,
+        200
+    );
+}
+
+#[tokio::test]
+async fn the_query_limit_covers_events_and_stats_but_not_health_readiness_or_event_types() {
+    let server = TestServer::start(&[("RATE_LIMIT_QUERY", "2/minute")]).await;
+    assert_eq!(server.get("/api/v1/events").await.0, 200);
+    assert_eq!(server.get("/api/v1/stats").await.0, 200);
+    assert_eq!(
+        server
+            .get("/api/v1/events/evt_00000000000000000000000000000000")
+            .await
+            .0,
+        429
+    );
+    assert_eq!(server.get("/stats").await.0, 429);
+    // A request refused for its parameters does not count, but is still refused.
+    assert_eq!(server.get("/api/v1/events?limit=0").await.0, 422);
+    for path in ["/health", "/readiness", "/event-types", "/api/v1/health"] {
+        assert_eq!(server.get(path).await.0, 200, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn the_admin_limit_applies_to_delete() {
+    let server = TestServer::start(&[("RATE_LIMIT_ADMIN", "1/hour")]).await;
+    assert_eq!(server.delete("/api/v1/events").await.0, 200);
+    assert_eq!(server.delete("/api/v1/events?before=garbage").await.0, 400);
+    let (s, body) = server.delete("/api/v1/events").await;
+    assert_eq!(s, 429, "{body}");
+}
+
+#[tokio::test]
+async fn forwarded_addresses_count_only_behind_a_trusted_proxy() {
+    let direct = TestServer::start(&[("RATE_LIMIT_QUERY", "1/minute")]).await;
+    let with_xff = |server: &'static str| [("X-Forwarded-For", server)];
+    assert_eq!(
+        call(&direct, "GET", "/stats", &with_xff("1.1.1.1"), None)
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        call(&direct, "GET", "/stats", &with_xff("2.2.2.2"), None)
+            .await
+            .status(),
+        429,
+        "spoofed header ignored"
+    );
+
+    let proxied = TestServer::start(&[
+        ("RATE_LIMIT_QUERY", "1/minute"),
+        ("TRUSTED_PROXIES", "127.0.0.0/8"),
+    ])
+    .await;
+    assert_eq!(
+        call(&proxied, "GET", "/stats", &with_xff("1.1.1.1"), None)
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        call(&proxied, "GET", "/stats", &with_xff("2.2.2.2"), None)
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        call(&proxied, "GET", "/stats", &with_xff("1.1.1.1"), None)
+            .await
+            .status(),
+        429
+    );
+}
+
+#[tokio::test]
+async fn over_long_query_strings_and_deep_payloads_get_a_clear_4xx() {
+    let server = TestServer::start(&[]).await;
+    let (s, body) = server
+        .get(&format!("/api/v1/events?session_id={}", "x".repeat(9_000)))
+        .await;
+    assert_eq!(s, 414);
+    assert!(body["detail"].is_string());
+    let mut deep = json!(1);
+    for _ in 0..40 {
+        deep = json!({ "a": deep });
+    }
+    let mut event = example("error_occurred");
+    event["payload"] = deep;
+    let (s, body) = server.post("/api/v1/events", &event).await;
+    assert_eq!(s, 422, "{body}");
+    // Deeper than serde_json's own limit: still a 422 with detail, not a 500.
+    let text = format!("{}1{}", "[".repeat(200), "]".repeat(200));
+    let raw = server
+        .client
+        .post(server.url("/api/v1/events"))
+        .header("content-type", "application/json")
+        .body(format!(
+            r#"{{"event_type":"timer_tick","source":"t","payload":{{"x":{text}}}}}"#
+        ))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(TestServer::answer(raw).await.0, 422);
+}
