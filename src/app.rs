@@ -20,6 +20,10 @@ use crate::config::{Config, StoreKind};
 
 /// How long shutdown waits for open HTTP requests before it stops waiting.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long new requests are answered 503 before the listener closes: clients
+/// busy on keep-alive connections learn of the shutdown from an answer rather
+/// than from a closed connection.
+const REFUSAL_WINDOW: Duration = Duration::from_millis(100);
 /// How long shutdown waits for WebSocket sessions to close.
 const WS_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -65,13 +69,19 @@ impl Running {
         &self.ws
     }
 
-    /// Stops accepting connections, closes WebSocket sessions with 1001 (a
-    /// publisher first gets the replies to everything it sent), lets open
-    /// requests finish (at most [`DRAIN_TIMEOUT`]), then commits every event
-    /// already accepted.
+    /// Answers new requests 503, closes WebSocket sessions with 1001 (a
+    /// publisher first gets the replies to everything it sent), stops
+    /// accepting connections, lets open requests finish (at most
+    /// [`DRAIN_TIMEOUT`]), then commits every event already accepted.
     pub async fn shutdown(self) {
-        let _ = self.stop.send(());
+        // New requests get a clear 503 from now on; WebSockets close with
+        // 1001 (publishers first get the replies to all they sent); then the
+        // listener closes and open requests finish.
+        self.ws.start_draining();
+        let refusing = tokio::time::sleep(REFUSAL_WINDOW);
         self.ws.sessions.close_all(WS_CLOSE_TIMEOUT).await;
+        refusing.await;
+        let _ = self.stop.send(());
         let mut server = self.server;
         if tokio::time::timeout(DRAIN_TIMEOUT, &mut server)
             .await

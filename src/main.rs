@@ -25,6 +25,9 @@ fn main() -> ExitCode {
         }
     };
     runtime.block_on(async {
+        // Listen for signals before serving: a SIGTERM that comes right after
+        // start-up must still stop the service gracefully.
+        let signal = shutdown_signal();
         let running = match event_pipeline::start(config).await {
             Ok(running) => running,
             Err(e) => {
@@ -33,7 +36,7 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        let signal = shutdown_signal().await;
+        let signal = signal.await;
         tracing::info!(
             signal,
             "shutting down: no new connections; committing accepted events"
@@ -43,19 +46,24 @@ fn main() -> ExitCode {
     })
 }
 
-/// Resolves on SIGINT or SIGTERM, naming which.
-async fn shutdown_signal() -> &'static str {
+/// Installs the SIGINT and SIGTERM handlers now; the returned future
+/// resolves on either, naming which.
+fn shutdown_signal() -> impl std::future::Future<Output = &'static str> {
     use tokio::signal::unix::{signal, SignalKind};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops the service");
-            let _ = tokio::signal::ctrl_c().await;
-            return "SIGINT";
+    let term = signal(SignalKind::terminate());
+    let int = signal(SignalKind::interrupt());
+    async move {
+        match (term, int) {
+            (Ok(mut term), Ok(mut int)) => tokio::select! {
+                _ = int.recv() => "SIGINT",
+                _ = term.recv() => "SIGTERM",
+            },
+            (term, int) => {
+                if let Err(e) = term.as_ref().and(int.as_ref()) {
+                    tracing::warn!(error = %e, "cannot listen for SIGTERM or SIGINT");
+                }
+                std::future::pending().await
+            }
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => "SIGINT",
-        _ = term.recv() => "SIGTERM",
     }
 }

@@ -4,8 +4,7 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -14,10 +13,11 @@ use ep_ports::{
 };
 use ep_store_memory::MemoryStore;
 use serde_json::{json, Value};
+use support::process::Process;
 use support::{example, TestServer};
 use tokio::sync::Semaphore;
 
-const BIN: &str = env!("CARGO_BIN_EXE_event-pipeline");
+use support::process::BIN;
 
 #[test]
 fn a_bad_variable_stops_start_up_naming_it_without_a_panic() {
@@ -56,55 +56,6 @@ fn an_unusable_database_path_stops_start_up_with_a_message() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("/proc/nope/events.db"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
-}
-
-/// The binary, started on a free port; its address is read from its log.
-struct Process {
-    child: Child,
-    base: String,
-}
-
-impl Process {
-    fn start(db: &std::path::Path) -> Self {
-        let mut child = Command::new(BIN)
-            .env("HOST", "127.0.0.1")
-            .env("PORT", "0")
-            .env("DATABASE_PATH", db)
-            .env("LOG_FORMAT", "json")
-            .env("LOG_LEVEL", "INFO")
-            .env("RATE_LIMIT_PUBLISH", "100000/second")
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn");
-        let stderr = child.stderr.take().expect("stderr");
-        let mut lines = BufReader::new(stderr).lines();
-        let addr = loop {
-            let line = lines
-                .next()
-                .expect("server logs before exiting")
-                .expect("log line");
-            let Ok(entry) = serde_json::from_str::<Value>(&line) else {
-                continue;
-            };
-            if entry["message"] == "event-pipeline listening" {
-                break entry["addr"].as_str().expect("addr").to_owned();
-            }
-        };
-        // Keep draining the log so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        Self {
-            child,
-            base: format!("http://{addr}"),
-        }
-    }
-
-    fn signal(&self, name: &str) {
-        let status = Command::new("kill")
-            .arg(format!("-{name}"))
-            .arg(self.child.id().to_string())
-            .status();
-        assert!(status.expect("kill runs").success());
-    }
 }
 
 #[tokio::test]

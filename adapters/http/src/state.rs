@@ -1,6 +1,7 @@
 //! What every handler needs: the domain service, the fan-out hub, the
 //! authenticator, settings, and the WebSocket bookkeeping.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -46,13 +47,16 @@ impl Default for HttpConfig {
     }
 }
 
-/// WebSocket bookkeeping shared by every connection.
+/// WebSocket bookkeeping shared by every connection, and the draining flag.
 #[derive(Debug)]
 pub struct WsShared {
     /// Connections per client address.
     pub limiter: Arc<ConnectionLimiter>,
     /// Open sessions, for shutdown.
     pub sessions: Arc<WsSessions>,
+    /// Set when shutdown begins: every new request is answered 503 with
+    /// `Connection: close`, so no client is left guessing.
+    pub draining: AtomicBool,
 }
 
 impl WsShared {
@@ -61,7 +65,18 @@ impl WsShared {
         Self {
             limiter: Arc::new(ConnectionLimiter::new(max_per_ip)),
             sessions: Arc::new(WsSessions::default()),
+            draining: AtomicBool::new(false),
         }
+    }
+
+    /// Starts refusing new requests (see `draining`).
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::Release);
+    }
+
+    /// Whether shutdown has begun.
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Acquire)
     }
 }
 

@@ -40,7 +40,9 @@ pub fn routes(
         .unify();
     let versioned = warp::path("api").and(warp::path("v1")).and(api.clone());
     let config = Arc::clone(&state.config);
-    let served = preflight(Arc::clone(&config))
+    let served = drain_guard(state.clone())
+        .or(preflight(Arc::clone(&config)))
+        .unify()
         .or(query_guard())
         .unify()
         .or(versioned)
@@ -99,6 +101,28 @@ fn preflight(
                 }
             },
         )
+}
+
+/// Once shutdown has begun, answers every request 503 with `Connection:
+/// close` (a clear refusal, never a hang or a silently dropped request);
+/// otherwise falls through as "not found".
+fn drain_guard(state: AppState) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    warp::any().and_then(move || {
+        let draining = state.ws.is_draining();
+        async move {
+            if draining {
+                let mut response =
+                    ApiError::Publish(ep_domain::PublishError::ShuttingDown).into_response();
+                response.headers_mut().insert(
+                    warp::http::header::CONNECTION,
+                    warp::http::HeaderValue::from_static("close"),
+                );
+                Ok(response)
+            } else {
+                Err(warp::reject::not_found())
+            }
+        }
+    })
 }
 
 /// Answers 414 for a query string over [`MAX_QUERY_BYTES`]; anything else
