@@ -8,7 +8,7 @@ use std::time::Duration;
 use ep_auth_apikey::ApiKeyAuthenticator;
 use ep_broadcast_local::LocalBroadcaster;
 use ep_domain::{ClientRateLimits, EventService, Hub, HubConfig};
-use ep_http::{AppState, CorsPolicy, HttpConfig, WsShared};
+use ep_http::{AppState, CorsPolicy, HttpConfig, Shared, WsShared};
 use ep_ports::{Authenticator, Broadcaster, EventStore};
 use ep_store_memory::MemoryStore;
 use ep_store_sqlite::{Durability, SqliteStore};
@@ -175,12 +175,12 @@ pub async fn start_with_store(
     );
     tokio::spawn(hub.clone().run(broadcaster.subscribe()?));
     let ws = Arc::new(WsShared::new(config.max_ws_connections_per_ip));
-    let state = AppState {
+    let state = AppState::new(Shared {
         service: Arc::clone(&service),
         hub,
         auth,
-        rate_limits: Arc::new(ClientRateLimits::new(config.rate_limits())),
-        config: Arc::new(HttpConfig {
+        rate_limits: ClientRateLimits::new(config.rate_limits()),
+        config: HttpConfig {
             max_body_bytes: config.max_body_bytes,
             max_ws_message_bytes: config.max_ws_message_bytes,
             ws_filter_timeout: config.ws_filter_timeout,
@@ -188,9 +188,9 @@ pub async fn start_with_store(
             cors: CorsPolicy::new(&config.cors_origins),
             trusted_proxies: config.trusted_proxies.clone(),
             version: env!("CARGO_PKG_VERSION"),
-        }),
+        },
         ws: Arc::clone(&ws),
-    };
+    });
     let addr = SocketAddr::new(config.host, config.port);
     let listener = listen(addr).map_err(|source| StartError::Bind { addr, source })?;
     let addr = listener

@@ -4,6 +4,8 @@
 //! scripts). Run the service with limits raised for load, e.g.
 //! `RATE_LIMIT_PUBLISH=1000000/second MAX_WS_CONNECTIONS_PER_IP=100000`.
 
+mod ceiling;
+mod classroom;
 mod fanout;
 mod idle;
 mod report;
@@ -34,6 +36,13 @@ enum Scenario {
     Fanout(fanout::Args),
     /// N idle subscribers: the server's memory per connection.
     Idle(idle::Args),
+    /// S quiz sessions: a tick per second and an answer every ~20 s each, a
+    /// subscriber per session, and dashboards.
+    Classroom(classroom::Args),
+    /// Serve the no-op publish endpoint (the HTTP ceiling) until killed.
+    NoopServer(ceiling::ServerArgs),
+    /// The raw SQLite batched insert rate with the service's schema.
+    SqliteCeiling(ceiling::SqliteArgs),
 }
 
 fn main() {
@@ -51,6 +60,9 @@ fn main() {
             Scenario::WsPublish(args) => ws_publish::run(&cli.url, args).await,
             Scenario::Fanout(args) => fanout::run(&cli.url, args).await,
             Scenario::Idle(args) => idle::run(&cli.url, args).await,
+            Scenario::Classroom(args) => classroom::run(&cli.url, args).await,
+            Scenario::NoopServer(args) => ceiling::serve_noop(args).await,
+            Scenario::SqliteCeiling(args) => ceiling::run_sqlite(args).await,
         }
     });
     if let Err(e) = result {

@@ -21,6 +21,10 @@ pub struct Args {
     /// Path to post to.
     #[arg(long, default_value = "/api/v1/events")]
     path: String,
+    /// Also measure this URL (e.g. `noop-server`) first, the same way, and
+    /// report the service's rate as a ratio to it.
+    #[arg(long)]
+    ceiling_url: Option<String>,
 }
 
 struct Outcome {
@@ -109,7 +113,8 @@ async fn connection(
     Ok(out)
 }
 
-pub async fn run(base: &str, args: Args) -> Result<(), String> {
+/// Responses per second, 201 and other counts, and latencies against `base`.
+async fn measure(base: &str, args: &Args) -> Result<(f64, u64, u64, Latency), String> {
     let addr = base
         .trim_start_matches("http://")
         .trim_end_matches('/')
@@ -127,26 +132,41 @@ pub async fn run(base: &str, args: Args) -> Result<(), String> {
         all.extend(o.latencies);
     }
     let secs = started.elapsed().as_secs_f64();
-    let rate = created as f64 / secs;
-    let latency = Latency::of(all);
+    Ok((created as f64 / secs, created, other, Latency::of(all)))
+}
+
+pub async fn run(base: &str, args: Args) -> Result<(), String> {
+    let ceiling = match &args.ceiling_url {
+        Some(url) => Some(measure(url, &args).await?),
+        None => None,
+    };
+    let (rate, created, other, latency) = measure(base, &args).await?;
+    let mut rows = vec![
+        ("201 responses/s", format!("{rate:.0}")),
+        ("201 / other", format!("{created} / {other}")),
+        (
+            "latency p50 / p99 / p999",
+            format!(
+                "{:.2} / {:.2} / {:.2} ms",
+                latency.p50_ms, latency.p99_ms, latency.p999_ms
+            ),
+        ),
+    ];
+    let mut summary = json!({"scenario": "rest", "connections": args.connections, "created": created, "other": other,
+                             "per_s": rate.round(), "latency": latency.json()});
+    if let Some((ceiling_rate, ..)) = ceiling {
+        rows.push(("no-op ceiling responses/s", format!("{ceiling_rate:.0}")));
+        rows.push(("ratio to ceiling", format!("{:.2}", rate / ceiling_rate)));
+        summary["ceiling_per_s"] = json!(ceiling_rate.round());
+        summary["ratio"] = json!((rate / ceiling_rate * 100.0).round() / 100.0);
+    }
     print(
         &format!(
             "REST publish: {} connections, {} s",
             args.connections, args.duration
         ),
-        &[
-            ("201 responses/s", format!("{rate:.0}")),
-            ("201 / other", format!("{created} / {other}")),
-            (
-                "latency p50 / p99 / p999",
-                format!(
-                    "{:.2} / {:.2} / {:.2} ms",
-                    latency.p50_ms, latency.p99_ms, latency.p999_ms
-                ),
-            ),
-        ],
-        json!({"scenario": "rest", "connections": args.connections, "created": created, "other": other,
-               "per_s": rate.round(), "latency": latency.json()}),
+        &rows,
+        summary,
     );
     Ok(())
 }

@@ -23,6 +23,19 @@ pub struct Args {
     /// Seconds of publishing.
     #[arg(long, default_value_t = 10)]
     duration: u64,
+    /// Also measure the raw SQLite batched insert rate (same schema, batches
+    /// of 1,000) first and report the rate as a ratio to it.
+    #[arg(long)]
+    sqlite_ceiling: bool,
+}
+
+/// Keys spread like the SQLite ceiling's (1,000 sessions, 5,000 users), so
+/// that both insert into the indexes the same way.
+fn body(connection: usize, seq: u64) -> String {
+    let k = seq
+        .wrapping_mul(7_919)
+        .wrapping_add(connection as u64 * 104_729);
+    tick(&format!("s{}", k % 1_000), &format!("u{}", k % 5_000), seq)
 }
 
 struct Outcome {
@@ -38,7 +51,6 @@ async fn connection(
     until: Instant,
 ) -> Result<Outcome, String> {
     let mut ws = ws::publisher(&base).await?;
-    let session = format!("bench-wspub-{n}");
     let mut sent_at: VecDeque<u64> = VecDeque::with_capacity(window);
     let mut out = Outcome {
         acked: 0,
@@ -49,7 +61,7 @@ async fn connection(
     loop {
         let running = Instant::now() < until;
         while running && sent_at.len() < window {
-            ws.feed(Message::text(tick(&session, "stu-bench", seq)))
+            ws.feed(Message::text(body(n, seq)))
                 .await
                 .map_err(|e| e.to_string())?;
             sent_at.push_back(now_us());
@@ -85,6 +97,11 @@ async fn connection(
 }
 
 pub async fn run(base: &str, args: Args) -> Result<(), String> {
+    let ceiling = if args.sqlite_ceiling {
+        Some(crate::ceiling::sqlite_rate(300_000, 1_000).await?)
+    } else {
+        None
+    };
     let started = Instant::now();
     let until = started + Duration::from_secs(args.duration);
     let tasks: Vec<_> = (0..args.connections)
@@ -100,24 +117,35 @@ pub async fn run(base: &str, args: Args) -> Result<(), String> {
     let secs = started.elapsed().as_secs_f64();
     let rate = acked as f64 / secs;
     let latency = Latency::of(all);
+    let mut rows = vec![
+        ("acknowledged events/s", format!("{rate:.0}")),
+        ("acknowledged / errors", format!("{acked} / {errors}")),
+        (
+            "ack latency p50 / p99 / p999",
+            format!(
+                "{:.2} / {:.2} / {:.2} ms",
+                latency.p50_ms, latency.p99_ms, latency.p999_ms
+            ),
+        ),
+    ];
+    let mut summary = json!({"scenario": "ws-publish", "connections": args.connections, "in_flight": args.in_flight,
+                             "acked": acked, "errors": errors, "events_per_s": rate.round(), "latency": latency.json()});
+    if let Some(ceiling) = ceiling {
+        rows.push((
+            "SQLite batched insert ceiling events/s",
+            format!("{ceiling:.0}"),
+        ));
+        rows.push(("ratio to ceiling", format!("{:.2}", rate / ceiling)));
+        summary["ceiling_per_s"] = json!(ceiling.round());
+        summary["ratio"] = json!((rate / ceiling * 100.0).round() / 100.0);
+    }
     print(
         &format!(
             "WebSocket publish: {} connections x {} in flight, {} s",
             args.connections, args.in_flight, args.duration
         ),
-        &[
-            ("acknowledged events/s", format!("{rate:.0}")),
-            ("acknowledged / errors", format!("{acked} / {errors}")),
-            (
-                "ack latency p50 / p99 / p999",
-                format!(
-                    "{:.2} / {:.2} / {:.2} ms",
-                    latency.p50_ms, latency.p99_ms, latency.p999_ms
-                ),
-            ),
-        ],
-        json!({"scenario": "ws-publish", "connections": args.connections, "in_flight": args.in_flight,
-               "acked": acked, "errors": errors, "events_per_s": rate.round(), "latency": latency.json()}),
+        &rows,
+        summary,
     );
     Ok(())
 }

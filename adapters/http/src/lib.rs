@@ -21,7 +21,7 @@ mod ws;
 pub use client::{IpBlock, TrustedProxies};
 pub use cors::CorsPolicy;
 pub use routes::routes;
-pub use state::{AppState, HttpConfig, WsShared};
+pub use state::{AppState, HttpConfig, Shared, WsShared};
 pub use ws::{event_frame, ConnectionLimiter, WsSessions};
 
 /// The fan-out hub as this adapter uses it: events encoded once as JSON text frames.

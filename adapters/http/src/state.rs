@@ -80,9 +80,8 @@ impl WsShared {
     }
 }
 
-/// Shared state of the handlers; cheap to clone.
-#[derive(Clone)]
-pub struct AppState {
+/// Everything the handlers share.
+pub struct Shared {
     /// The use cases.
     pub service: Arc<EventService>,
     /// Live subscriptions.
@@ -90,9 +89,30 @@ pub struct AppState {
     /// Who may do what.
     pub auth: Arc<dyn Authenticator>,
     /// Per-client rate limits of the REST routes.
-    pub rate_limits: Arc<ClientRateLimits>,
+    pub rate_limits: ClientRateLimits,
     /// HTTP settings.
-    pub config: Arc<HttpConfig>,
+    pub config: HttpConfig,
     /// WebSocket bookkeeping.
     pub ws: Arc<WsShared>,
+}
+
+/// The handlers' handle on [`Shared`]: one `Arc`, because warp clones the
+/// filters that hold it on every request (an `or` clones its second branch),
+/// and every `Arc` inside it would be one more contended atomic increment.
+#[derive(Clone)]
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    /// Wraps the shared state.
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
 }

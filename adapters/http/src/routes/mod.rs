@@ -10,7 +10,6 @@ mod stats;
 pub(crate) use auth::API_KEY_HEADER;
 
 use std::convert::Infallible;
-use std::sync::Arc;
 
 use warp::http::Method;
 use warp::reply::Response;
@@ -18,7 +17,7 @@ use warp::{Filter, Rejection};
 
 use crate::api_error::ApiError;
 use crate::headers::secure;
-use crate::state::{AppState, HttpConfig};
+use crate::state::AppState;
 
 /// Longest query string accepted (414 above it).
 pub(crate) const MAX_QUERY_BYTES: usize = 8 * 1024;
@@ -39,9 +38,8 @@ pub fn routes(
         .or(crate::ws::routes(state.clone()))
         .unify();
     let versioned = warp::path("api").and(warp::path("v1")).and(api.clone());
-    let config = Arc::clone(&state.config);
     let served = drain_guard(state.clone())
-        .or(preflight(Arc::clone(&config)))
+        .or(preflight(state.clone()))
         .unify()
         .or(query_guard())
         .unify()
@@ -57,6 +55,7 @@ pub fn routes(
         .and(served)
         .map(
             move |origin: Option<String>, proto: Option<String>, remote, response: Response| {
+                let config = &state.config;
                 let mut response = secure(
                     response,
                     config.trusted_proxies.is_https(remote, proto.as_deref()),
@@ -82,9 +81,7 @@ pub fn routes(
 /// Answers CORS preflights (OPTIONS with `Origin` and
 /// `Access-Control-Request-Method`) on every path; anything else falls
 /// through as "not found" so that it never masks a real route's answer.
-fn preflight(
-    config: Arc<HttpConfig>,
-) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+fn preflight(state: AppState) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
     warp::method()
         .and(warp::header::optional::<String>("origin"))
         .and(warp::header::optional::<String>(
@@ -92,13 +89,11 @@ fn preflight(
         ))
         .and_then(
             move |method: Method, origin: Option<String>, requested: Option<String>| {
-                let config = Arc::clone(&config);
-                async move {
-                    match (method == Method::OPTIONS, origin, requested) {
-                        (true, Some(origin), Some(_)) => Ok(config.cors.preflight(&origin)),
-                        _ => Err(warp::reject::not_found()),
-                    }
-                }
+                let answer = match (method == Method::OPTIONS, origin, requested) {
+                    (true, Some(origin), Some(_)) => Ok(state.config.cors.preflight(&origin)),
+                    _ => Err(warp::reject::not_found()),
+                };
+                std::future::ready(answer)
             },
         )
 }

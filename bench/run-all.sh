@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Runs every benchmark scenario of event-pipeline-bench against a fresh
+# release build of the service, with the same-run ceilings, and prints each
+# scenario's table and JSON line. Takes about 3 minutes on 2 cores.
+#   bench/run-all.sh            (from the repository root)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release -p event-pipeline -p ep-bench >/dev/null
+BENCH=target/release/event-pipeline-bench
+DB_DIR=$(mktemp -d)
+SERVICE_PORT=${SERVICE_PORT:-18001}
+NOOP_PORT=${NOOP_PORT:-18101}
+URL=http://127.0.0.1:$SERVICE_PORT
+
+cleanup() { kill "$SERVICE" "$NOOP" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$DB_DIR"; }
+trap cleanup EXIT
+
+"$BENCH" noop-server --port "$NOOP_PORT" 2>/dev/null &
+NOOP=$!
+start_service() {
+  rm -rf "$DB_DIR"/*
+  HOST=127.0.0.1 PORT=$SERVICE_PORT DATABASE_PATH="$DB_DIR/events.db" LOG_LEVEL=WARNING \
+  RATE_LIMIT_PUBLISH=1000000/second RATE_LIMIT_QUERY=1000000/second \
+  MAX_WS_CONNECTIONS_PER_IP=100000 MAX_SUBSCRIBERS=20000 \
+    target/release/event-pipeline &
+  SERVICE=$!
+  for _ in $(seq 100); do curl -sf "$URL/health" >/dev/null 2>&1 && return; sleep 0.1; done
+  echo "service did not start" >&2; exit 1
+}
+stop_service() { kill -TERM "$SERVICE"; wait "$SERVICE" || true; }
+
+start_service
+"$BENCH" --url "$URL" rest --connections 64 --duration 10 --ceiling-url "http://127.0.0.1:$NOOP_PORT"
+stop_service; start_service
+"$BENCH" --url "$URL" ws-publish --connections 4 --in-flight 256 --duration 10 --sqlite-ceiling
+stop_service; start_service
+for rate in 100 200 300; do
+  "$BENCH" --url "$URL" fanout --subscribers 1000 --rate "$rate" --duration 10
+done
+"$BENCH" --url "$URL" fanout --subscribers 100 --rate 2000 --duration 10
+stop_service; start_service
+"$BENCH" --url "$URL" idle --subscribers 10000 --server-pid "$SERVICE"
+stop_service; start_service
+"$BENCH" --url "$URL" classroom --sessions 10000 --duration 20
+stop_service
