@@ -112,7 +112,6 @@ pub(crate) fn configure(conn: &Connection, durability: Durability) -> rusqlite::
          PRAGMA synchronous = {synchronous};
          PRAGMA busy_timeout = 5000;
          PRAGMA temp_store = MEMORY;
-         PRAGMA cache_size = -65536;
          PRAGMA wal_autocheckpoint = 1000;"
     ))
 }
