@@ -175,6 +175,38 @@ fn start_publishers(
     (tasks, watched)
 }
 
+/// Waits for the child to exit; its exit status.
+async fn exit_of(mut process: Process) -> std::process::ExitStatus {
+    tokio::task::spawn_blocking(move || process.child.wait())
+        .await
+        .expect("join")
+        .expect("wait")
+}
+
+/// Starts the service on `db` with publishers running, and returns once
+/// 3,000 events were acknowledged.
+async fn loaded(
+    db: &std::path::Path,
+) -> (Process, Arc<Mutex<Tally>>, Vec<tokio::task::JoinHandle<()>>) {
+    let process = Process::start(db);
+    let tally = Arc::new(Mutex::new(Tally::default()));
+    let (tasks, mut progress) = start_publishers(&process, &tally);
+    progress
+        .wait_for(|n| *n >= 3_000)
+        .await
+        .expect("publishers running");
+    (process, tally, tasks)
+}
+
+async fn all_stop(tasks: Vec<tokio::task::JoinHandle<()>>) {
+    for t in tasks {
+        tokio::time::timeout(PATIENCE, t)
+            .await
+            .expect("publishers stop")
+            .expect("publisher");
+    }
+}
+
 async fn assert_all_stored(db: &std::path::Path, acknowledged: &[String]) {
     let store = SqliteStore::open(db, Durability::Normal)
         .await
@@ -195,39 +227,17 @@ async fn assert_all_stored(db: &std::path::Path, acknowledged: &[String]) {
 async fn sigkill_mid_stream_loses_no_acknowledged_event() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("events.db");
-    let mut process = Process::start(&db);
-    let tally = Arc::new(Mutex::new(Tally::default()));
-    let (tasks, mut progress) = start_publishers(&process, &tally);
-    progress
-        .wait_for(|n| *n >= 3_000)
-        .await
-        .expect("publishers running");
+    let (process, tally, tasks) = loaded(&db).await;
     process.signal("KILL");
-    let status = tokio::task::spawn_blocking(move || process.child.wait())
-        .await
-        .expect("join")
-        .expect("wait");
-    assert!(!status.success());
-    for t in tasks {
-        tokio::time::timeout(PATIENCE, t)
-            .await
-            .expect("publishers stop")
-            .expect("publisher");
-    }
+    assert!(!exit_of(process).await.success());
+    all_stop(tasks).await;
     let acknowledged = std::mem::take(&mut tally.lock().expect("lock").acknowledged);
     assert!(acknowledged.len() >= 3_000);
     assert_all_stored(&db, &acknowledged).await;
     // And the service starts again on that database.
-    let mut again = Process::start(&db);
+    let again = Process::start(&db);
     again.signal("TERM");
-    assert_eq!(
-        tokio::task::spawn_blocking(move || again.child.wait())
-            .await
-            .expect("join")
-            .expect("wait")
-            .code(),
-        Some(0)
-    );
+    assert_eq!(exit_of(again).await.code(), Some(0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -235,31 +245,20 @@ async fn sigterm_under_load_exits_zero_with_everything_acknowledged_stored_and_t
 ) {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("events.db");
-    let mut process = Process::start(&db);
-    let tally = Arc::new(Mutex::new(Tally::default()));
-    let (tasks, mut progress) = start_publishers(&process, &tally);
-    progress
-        .wait_for(|n| *n >= 3_000)
-        .await
-        .expect("publishers running");
+    let (process, tally, tasks) = loaded(&db).await;
     process.signal("TERM");
     let started = std::time::Instant::now();
-    let status = tokio::task::spawn_blocking(move || process.child.wait())
-        .await
-        .expect("join")
-        .expect("wait");
-    assert_eq!(status.code(), Some(0), "a graceful stop exits 0");
+    assert_eq!(
+        exit_of(process).await.code(),
+        Some(0),
+        "a graceful stop exits 0"
+    );
     assert!(
         started.elapsed() < Duration::from_secs(8),
         "stopped in {:?}",
         started.elapsed()
     );
-    for t in tasks {
-        tokio::time::timeout(PATIENCE, t)
-            .await
-            .expect("publishers stop")
-            .expect("publisher");
-    }
+    all_stop(tasks).await;
     let tally = std::mem::take(&mut *tally.lock().expect("lock"));
     assert_all_stored(&db, &tally.acknowledged).await;
     eprintln!(

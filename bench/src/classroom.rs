@@ -12,7 +12,7 @@ use serde_json::json;
 use tokio::sync::{watch, Semaphore};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::report::{find_u64, now_us, print, Latency};
+use crate::report::{now_us, print, Latency};
 use crate::ws;
 
 #[derive(clap::Args)]
@@ -32,41 +32,6 @@ pub struct Args {
     /// Seconds to wait after publishing for the last deliveries.
     #[arg(long, default_value_t = 5)]
     grace: u64,
-}
-
-struct Seen {
-    latencies: Vec<u64>,
-    closed_early: bool,
-}
-
-/// Reads deliveries until `expected` (known once publishing ends) arrived.
-async fn reader(mut sub: ws::Ws, mut expected: watch::Receiver<u64>, run: String) -> Seen {
-    let mut seen = Seen {
-        latencies: Vec::new(),
-        closed_early: false,
-    };
-    let marker = format!("\"session_id\":\"{run}-");
-    loop {
-        if seen.latencies.len() as u64 >= *expected.borrow() {
-            return seen;
-        }
-        let frame = tokio::select! {
-            frame = sub.next() => frame,
-            _ = expected.changed() => continue,
-        };
-        match frame {
-            Some(Ok(Message::Text(text))) if text.contains(&marker) => {
-                if let Some(sent) = find_u64(&text, "\"sent_us\":") {
-                    seen.latencies.push(now_us().saturating_sub(sent));
-                }
-            }
-            Some(Ok(Message::Close(_))) | None | Some(Err(_)) => {
-                seen.closed_early = true;
-                return seen;
-            }
-            Some(Ok(_)) => {}
-        }
-    }
 }
 
 fn tick(session: &str, n: u64) -> String {
@@ -189,7 +154,11 @@ pub async fn run(base: &str, args: Args) -> Result<(), String> {
         let sub = c.await.map_err(|e| e.to_string())??;
         let (tx, rx) = watch::channel(u64::MAX);
         expected_tx.push(tx);
-        readers.push(tokio::spawn(reader(sub, rx, run.clone())));
+        readers.push(tokio::spawn(ws::read_deliveries(
+            sub,
+            rx,
+            Some(format!("\"session_id\":\"{run}-")),
+        )));
     }
 
     let started = Instant::now();

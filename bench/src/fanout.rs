@@ -9,7 +9,7 @@ use serde_json::json;
 use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::report::{find_u64, now_us, print, tick, Latency};
+use crate::report::{now_us, print, tick, Latency};
 use crate::ws;
 
 #[derive(clap::Args)]
@@ -28,12 +28,6 @@ pub struct Args {
     grace: u64,
 }
 
-/// What one subscriber saw.
-struct Seen {
-    latencies: Vec<u64>,
-    closed_early: bool,
-}
-
 pub async fn run(base: &str, args: Args) -> Result<(), String> {
     let session = format!("bench-fanout-{}", now_us());
     let filter = json!({"session_id": session}).to_string();
@@ -45,37 +39,7 @@ pub async fn run(base: &str, args: Args) -> Result<(), String> {
     let (expected_tx, expected_rx) = watch::channel(u64::MAX);
     let readers: Vec<_> = subscribers
         .into_iter()
-        .map(|mut sub| {
-            let mut expected = expected_rx.clone();
-            tokio::spawn(async move {
-                let mut seen = Seen {
-                    latencies: Vec::new(),
-                    closed_early: false,
-                };
-                loop {
-                    if seen.latencies.len() as u64 >= *expected.borrow() {
-                        break;
-                    }
-                    let frame = tokio::select! {
-                        frame = sub.next() => frame,
-                        _ = expected.changed() => continue,
-                    };
-                    match frame {
-                        Some(Ok(Message::Text(text))) => {
-                            if let Some(sent) = find_u64(&text, "\"sent_us\":") {
-                                seen.latencies.push(now_us().saturating_sub(sent));
-                            }
-                        }
-                        Some(Ok(Message::Close(_))) | None | Some(Err(_)) => {
-                            seen.closed_early = true;
-                            break;
-                        }
-                        Some(Ok(_)) => {}
-                    }
-                }
-                seen
-            })
-        })
+        .map(|sub| tokio::spawn(ws::read_deliveries(sub, expected_rx.clone(), None)))
         .collect();
 
     let (mut sink, mut acks) = ws::publisher(base).await?.split();

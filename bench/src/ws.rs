@@ -46,3 +46,47 @@ pub async fn publisher(base: &str) -> Result<Ws, String> {
         .map(|(ws, _)| ws)
         .map_err(|e| format!("publish handshake: {e}"))
 }
+
+/// What one subscriber received.
+pub struct Seen {
+    /// Publish-to-delivery latency of each delivery, in microseconds.
+    pub latencies: Vec<u64>,
+    /// The connection ended before every expected delivery arrived.
+    pub closed_early: bool,
+}
+
+/// Reads deliveries until `expected` of them (known once publishing ends)
+/// arrived, counting only frames that contain `marker` when one is given.
+/// Each delivery's latency comes from the `sent_us` its payload carries.
+pub async fn read_deliveries(
+    mut sub: Ws,
+    mut expected: tokio::sync::watch::Receiver<u64>,
+    marker: Option<String>,
+) -> Seen {
+    let mut seen = Seen {
+        latencies: Vec::new(),
+        closed_early: false,
+    };
+    loop {
+        if seen.latencies.len() as u64 >= *expected.borrow() {
+            return seen;
+        }
+        let frame = tokio::select! {
+            frame = sub.next() => frame,
+            _ = expected.changed() => continue,
+        };
+        match frame {
+            Some(Ok(Message::Text(text))) if marker.as_deref().is_none_or(|m| text.contains(m)) => {
+                if let Some(sent) = crate::report::find_u64(&text, "\"sent_us\":") {
+                    seen.latencies
+                        .push(crate::report::now_us().saturating_sub(sent));
+                }
+            }
+            Some(Ok(Message::Close(_))) | None | Some(Err(_)) => {
+                seen.closed_early = true;
+                return seen;
+            }
+            Some(Ok(_)) => {}
+        }
+    }
+}

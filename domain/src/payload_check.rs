@@ -31,11 +31,11 @@ pub(crate) fn check_payload(raw: &str, limits: &Limits) -> Result<Payload, Paylo
     if !raw.trim_start().starts_with('{') {
         return Err(PayloadProblem::NotAnObject);
     }
-    let compact = compact_json(raw);
+    let Scanned { compact, depth } = scan(raw);
     if compact.len() > limits.max_payload_bytes {
         return Err(PayloadProblem::TooLarge(compact.len()));
     }
-    if nesting_depth(&compact) > MAX_PAYLOAD_DEPTH {
+    if depth > MAX_PAYLOAD_DEPTH {
         return Err(PayloadProblem::TooDeep);
     }
     let keys = count_top_level_keys(&compact).ok_or(PayloadProblem::NotAnObject)?;
@@ -45,47 +45,23 @@ pub(crate) fn check_payload(raw: &str, limits: &Limits) -> Result<Payload, Paylo
     Payload::from_json(compact).map_err(|_| PayloadProblem::NotAnObject)
 }
 
-/// Removes the insignificant white space of valid JSON text (none is ever
-/// inside a string: string contents are kept byte for byte).
-fn compact_json(raw: &str) -> String {
-    let bytes = raw.as_bytes();
-    if !bytes
-        .iter()
-        .any(|b| matches!(b, b' ' | b'\n' | b'\r' | b'\t'))
-    {
-        return raw.to_owned();
-    }
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut in_string = false;
-    let mut escaped = false;
-    for &b in bytes {
-        if in_string {
-            out.push(b);
-            if escaped {
-                escaped = false;
-            } else if b == b'\\' {
-                escaped = true;
-            } else if b == b'"' {
-                in_string = false;
-            }
-        } else if !matches!(b, b' ' | b'\n' | b'\r' | b'\t') {
-            if b == b'"' {
-                in_string = true;
-            }
-            out.push(b);
-        }
-    }
-    // Only ASCII white space outside strings was removed, so the bytes are
-    // still the UTF-8 they were.
-    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+/// What one pass over a payload's text finds.
+struct Scanned {
+    /// The text without its insignificant white space (string contents are
+    /// kept byte for byte).
+    compact: String,
+    /// The deepest nesting of objects and arrays.
+    depth: usize,
 }
 
-/// The deepest nesting of objects and arrays in valid JSON text.
-fn nesting_depth(json: &str) -> usize {
+/// Compacts valid JSON text and measures its nesting, in one pass.
+fn scan(raw: &str) -> Scanned {
+    let mut out = Vec::with_capacity(raw.len());
     let (mut depth, mut deepest) = (0usize, 0usize);
     let (mut in_string, mut escaped) = (false, false);
-    for b in json.bytes() {
+    for &b in raw.as_bytes() {
         if in_string {
+            out.push(b);
             if escaped {
                 escaped = false;
             } else if b == b'\\' {
@@ -96,6 +72,7 @@ fn nesting_depth(json: &str) -> usize {
             continue;
         }
         match b {
+            b' ' | b'\n' | b'\r' | b'\t' => continue,
             b'"' => in_string = true,
             b'{' | b'[' => {
                 depth += 1;
@@ -104,8 +81,16 @@ fn nesting_depth(json: &str) -> usize {
             b'}' | b']' => depth = depth.saturating_sub(1),
             _ => {}
         }
+        out.push(b);
     }
-    deepest
+    // Only ASCII white space outside strings was removed, so the bytes are
+    // still the UTF-8 they were.
+    let compact = String::from_utf8(out)
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+    Scanned {
+        compact,
+        depth: deepest,
+    }
 }
 
 /// Counts the entries of a JSON object without keeping any of them.
@@ -135,10 +120,10 @@ mod tests {
     #[test]
     fn compacting_keeps_strings_intact() {
         assert_eq!(
-            compact_json("{ \"a b\" : \"x \\\" y\" ,\n \"c\": [1, 2] }"),
+            scan("{ \"a b\" : \"x \\\" y\" ,\n \"c\": [1, 2] }").compact,
             r#"{"a b":"x \" y","c":[1,2]}"#
         );
-        assert_eq!(compact_json(r#"{"a":"\\"}"#), r#"{"a":"\\"}"#);
+        assert_eq!(scan(r#"{"a":"\\"}"#).compact, r#"{"a":"\\"}"#);
     }
 
     #[test]
@@ -153,7 +138,7 @@ mod tests {
 
     #[test]
     fn nesting_is_measured_outside_strings_and_bounded() {
-        assert_eq!(nesting_depth(r#"{"a":[{"b":"[[[{{"}]}"#), 3);
+        assert_eq!(scan(r#"{"a":[{"b":"[[[{{"}]}"#).depth, 3);
         let deep = format!(
             "{}{}",
             "{\"a\":".repeat(33),

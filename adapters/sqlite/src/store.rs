@@ -70,22 +70,8 @@ impl SqliteStore {
                 },
                 _ => closed(),
             })?;
-        let reader = Connection::open(&path).await.map_err(sqlite_err)?;
-        reader
-            .call(move |conn| configure(conn, durability))
-            .await
-            .map_err(|e| match e {
-                tokio_rusqlite::Error::Error(source) => sqlite_err(source),
-                _ => closed(),
-            })?;
-        let checkpointer = Connection::open(&path).await.map_err(sqlite_err)?;
-        checkpointer
-            .call(move |conn| configure(conn, durability))
-            .await
-            .map_err(|e| match e {
-                tokio_rusqlite::Error::Error(source) => sqlite_err(source),
-                _ => closed(),
-            })?;
+        let reader = open_configured(&path, durability).await?;
+        let checkpointer = open_configured(&path, durability).await?;
         Ok(Self {
             writer,
             reader,
@@ -106,6 +92,22 @@ impl SqliteStore {
             .await
             .map_err(call_error)
     }
+}
+
+/// Another connection to an already migrated database, configured.
+async fn open_configured(path: &Path, durability: Durability) -> Result<Connection, OpenError> {
+    let sqlite_err = |source| OpenError::Sqlite {
+        path: path.to_owned(),
+        source,
+    };
+    let conn = Connection::open(path).await.map_err(sqlite_err)?;
+    conn.call(move |c| configure(c, durability))
+        .await
+        .map_err(|e| match e {
+            tokio_rusqlite::Error::Error(source) => sqlite_err(source),
+            _ => sqlite_err(rusqlite::Error::InvalidPath(path.to_owned())),
+        })?;
+    Ok(conn)
 }
 
 fn insert_batch(
