@@ -594,3 +594,38 @@ async fn security_headers_are_on_every_response_errors_included() {
         assert_eq!(h["content-type"], "application/json");
     }
 }
+
+#[tokio::test]
+async fn the_openapi_document_and_docs_page_are_served() {
+    let server = TestServer::start(&[("REQUIRE_AUTH", "true"), ("API_KEY", "k")]).await;
+    for path in ["/openapi.json", "/api/v1/openapi.json"] {
+        let (status, doc) = server.get(path).await;
+        assert_eq!(status, 200, "{path}");
+        assert!(doc["openapi"].as_str().is_some_and(|v| v.starts_with('3')));
+        for route in [
+            "/api/v1/events",
+            "/api/v1/events/{id}",
+            "/api/v1/stats",
+            "/api/v1/event-types",
+            "/api/v1/health",
+        ] {
+            assert!(doc["paths"].get(route).is_some(), "{route} documented");
+        }
+        let types = doc["components"]["schemas"]["EventType"]["enum"]
+            .as_array()
+            .expect("enum");
+        assert_eq!(types.len(), 15);
+    }
+    let page = server
+        .client
+        .get(server.url("/docs"))
+        .send()
+        .await
+        .expect("docs");
+    assert_eq!(page.status(), 200);
+    assert!(page.headers()["content-type"]
+        .to_str()
+        .expect("text")
+        .starts_with("text/html"));
+    assert!(page.text().await.expect("body").contains("/openapi.json"));
+}

@@ -2,6 +2,7 @@
 //! root, with JSON for every rejection, security headers and a log line.
 
 mod auth;
+mod docs;
 mod event_types;
 mod events;
 mod health;
@@ -36,6 +37,8 @@ pub fn routes(
         .or(stats::routes(state.clone()))
         .unify()
         .or(crate::ws::routes(state.clone()))
+        .unify()
+        .or(docs::routes())
         .unify();
     let versioned = warp::path("api").and(warp::path("v1")).and(api.clone());
     let served = drain_guard(state.clone())
