@@ -15,15 +15,7 @@ async fn call(
     key: Option<&str>,
     body: Option<&Value>,
 ) -> (u16, Value) {
-    let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
-    let mut request = server.client.request(method, server.url(path));
-    if let Some(key) = key {
-        request = request.header("X-API-Key", key);
-    }
-    if let Some(body) = body {
-        request = request.json(body);
-    }
-    TestServer::answer(request.send().await.expect("request")).await
+    server.call_with_key(method, path, key, body).await
 }
 
 #[tokio::test]

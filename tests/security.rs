@@ -19,15 +19,7 @@ async fn call(
     headers: &[(&str, &str)],
     body: Option<&Value>,
 ) -> reqwest::Response {
-    let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
-    let mut request = server.client.request(method, server.url(path));
-    for (k, v) in headers {
-        request = request.header(*k, *v);
-    }
-    if let Some(body) = body {
-        request = request.json(body);
-    }
-    request.send().await.expect("request")
+    server.call(method, path, headers, body).await
 }
 
 async fn status(
@@ -37,8 +29,7 @@ async fn status(
     key: Option<&str>,
     body: Option<&Value>,
 ) -> (u16, Value) {
-    let headers: Vec<(&str, &str)> = key.map(|k| ("X-API-Key", k)).into_iter().collect();
-    TestServer::answer(call(server, method, path, &headers, body).await).await
+    server.call_with_key(method, path, key, body).await
 }
 
 #[tokio::test]

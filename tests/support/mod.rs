@@ -127,6 +127,37 @@ impl TestServer {
         .await
     }
 
+    /// Any request, with extra headers and an optional JSON body.
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> reqwest::Response {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut request = self.client.request(method, self.url(path));
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        request.send().await.expect("request")
+    }
+
+    /// Any request with an optional `X-API-Key`: status and JSON body.
+    pub async fn call_with_key(
+        &self,
+        method: &str,
+        path: &str,
+        key: Option<&str>,
+        body: Option<&Value>,
+    ) -> (u16, Value) {
+        let headers: Vec<(&str, &str)> = key.map(|k| ("X-API-Key", k)).into_iter().collect();
+        Self::answer(self.call(method, path, &headers, body).await).await
+    }
+
     /// Publishes and returns the stored event, asserting 201.
     pub async fn publish(&self, body: &Value) -> Value {
         let (status, event) = self.post("/api/v1/events", body).await;
