@@ -173,14 +173,20 @@ async fn a_full_queue_answers_503_with_retry_after_and_accepted_events_still_com
             tokio::spawn(async move { server.post("/api/v1/events", &example("timer_tick")).await })
         })
         .collect();
-    // Wait until both are accepted (the queue reports them), not for a time.
-    loop {
-        let (_, ready) = server.get("/readiness").await;
-        if ready["router"]["queue_size"] == 2 {
-            break;
+    // Wait until both are accepted (the queue reports them), not for a
+    // time; the timeout only guards against a hang.
+    let accepted = async {
+        loop {
+            let (_, ready) = server.get("/readiness").await;
+            if ready["router"]["queue_size"] == 2 {
+                break;
+            }
+            tokio::task::yield_now().await;
         }
-        tokio::task::yield_now().await;
-    }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(10), accepted)
+        .await
+        .expect("both publishes are accepted");
     let response = server
         .client
         .post(server.url("/api/v1/events"))
