@@ -114,7 +114,8 @@ async fn ws_close_code(server: &TestServer, path: &str, key: Option<&str>) -> Op
             .await;
     }
     loop {
-        match ws.next().await {
+        let next = tokio::time::timeout(std::time::Duration::from_secs(10), ws.next());
+        match next.await.expect("a frame in time") {
             Some(Ok(Message::Close(frame))) => return frame.map(|f| f.code.into()),
             Some(Ok(Message::Text(t))) => {
                 let v: Value = serde_json::from_str(&t).expect("json");
