@@ -8,16 +8,6 @@ use support::{example, TestServer};
 
 const KEY: &str = "k-3f9a1c";
 
-async fn call(
-    server: &TestServer,
-    method: &str,
-    path: &str,
-    key: Option<&str>,
-    body: Option<&Value>,
-) -> (u16, Value) {
-    server.call_with_key(method, path, key, body).await
-}
-
 #[tokio::test]
 async fn protected_routes_refuse_a_missing_or_wrong_key_and_accept_the_right_one() {
     let server = TestServer::start(&[("REQUIRE_AUTH", "true"), ("API_KEY", KEY)]).await;
@@ -39,13 +29,13 @@ async fn protected_routes_refuse_a_missing_or_wrong_key_and_accept_the_right_one
             let path = format!("{prefix}{path}");
             for key in [None, Some("wrong"), Some(""), Some("k-3f9a1")] {
                 assert_eq!(
-                    call(&server, method, &path, key, body).await,
+                    server.call_with_key(method, &path, key, body).await,
                     (401, json!({"detail": "Invalid or missing API key"})),
                     "{method} {path} with {key:?}"
                 );
             }
             assert_eq!(
-                call(&server, method, &path, Some(KEY), body).await.0,
+                server.call_with_key(method, &path, Some(KEY), body).await.0,
                 ok_status,
                 "{method} {path}"
             );
@@ -73,13 +63,15 @@ async fn auth_is_checked_before_the_body_is_validated() {
     let server = TestServer::start(&[("REQUIRE_AUTH", "true"), ("API_KEY", KEY)]).await;
     let invalid = json!({"event_type": "nope"});
     assert_eq!(
-        call(&server, "POST", "/api/v1/events", None, Some(&invalid))
+        server
+            .call_with_key("POST", "/api/v1/events", None, Some(&invalid))
             .await
             .0,
         401
     );
     assert_eq!(
-        call(&server, "POST", "/api/v1/events", Some(KEY), Some(&invalid))
+        server
+            .call_with_key("POST", "/api/v1/events", Some(KEY), Some(&invalid))
             .await
             .0,
         422

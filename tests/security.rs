@@ -12,26 +12,6 @@ use tokio_tungstenite::tungstenite::Message;
 const USER: &str = "user-key-7c1";
 const ADMIN: &str = "admin-key-93e";
 
-async fn call(
-    server: &TestServer,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: Option<&Value>,
-) -> reqwest::Response {
-    server.call(method, path, headers, body).await
-}
-
-async fn status(
-    server: &TestServer,
-    method: &str,
-    path: &str,
-    key: Option<&str>,
-    body: Option<&Value>,
-) -> (u16, Value) {
-    server.call_with_key(method, path, key, body).await
-}
-
 #[tokio::test]
 async fn the_auth_matrix_with_an_admin_key_holds_on_every_protected_route() {
     let server = TestServer::start(&[
@@ -42,7 +22,9 @@ async fn the_auth_matrix_with_an_admin_key_holds_on_every_protected_route() {
     .await;
     let event = example("quiz_started");
     let id = {
-        let (s, e) = status(&server, "POST", "/api/v1/events", Some(USER), Some(&event)).await;
+        let (s, e) = server
+            .call_with_key("POST", "/api/v1/events", Some(USER), Some(&event))
+            .await;
         assert_eq!(s, 201);
         e["id"].as_str().expect("id").to_owned()
     };
@@ -70,18 +52,21 @@ async fn the_auth_matrix_with_an_admin_key_holds_on_every_protected_route() {
             };
             for key in [None, Some("wrong-key")] {
                 assert_eq!(
-                    status(&server, method, &path, key, body).await,
+                    server.call_with_key(method, &path, key, body).await,
                     (401, json!({"detail": "Invalid or missing API key"})),
                     "{method} {path} {key:?}"
                 );
             }
-            let (s, answer) = status(&server, method, &path, Some(USER), body).await;
+            let (s, answer) = server.call_with_key(method, &path, Some(USER), body).await;
             assert_eq!(s, user_status, "{method} {path} user key: {answer}");
             if s == 403 {
                 assert!(answer["detail"].is_string());
             }
             assert_eq!(
-                status(&server, method, &path, Some(ADMIN), body).await.0,
+                server
+                    .call_with_key(method, &path, Some(ADMIN), body)
+                    .await
+                    .0,
                 admin_status,
                 "{method} {path} admin"
             );
@@ -89,7 +74,7 @@ async fn the_auth_matrix_with_an_admin_key_holds_on_every_protected_route() {
     }
     for path in ["/health", "/readiness", "/event-types"] {
         assert_eq!(
-            status(&server, "GET", path, None, None).await.0,
+            server.call_with_key("GET", path, None, None).await.0,
             200,
             "{path} stays open"
         );
@@ -169,27 +154,27 @@ async fn websocket_endpoints_accept_the_user_and_admin_keys_and_close_others_wit
 async fn cors_allows_any_origin_by_default_and_answers_preflights() {
     let server = TestServer::start(&[]).await;
     for path in ["/health", "/api/v1/events", "/nope"] {
-        let r = call(
-            &server,
-            "GET",
-            path,
-            &[("Origin", "https://dash.school.example")],
+        let r = server
+            .call(
+                "GET",
+                path,
+                &[("Origin", "https://dash.school.example")],
+                None,
+            )
+            .await;
+        assert_eq!(r.headers()["access-control-allow-origin"], "*", "{path}");
+    }
+    let r = server
+        .call(
+            "OPTIONS",
+            "/api/v1/events",
+            &[
+                ("Origin", "https://dash.school.example"),
+                ("Access-Control-Request-Method", "POST"),
+            ],
             None,
         )
         .await;
-        assert_eq!(r.headers()["access-control-allow-origin"], "*", "{path}");
-    }
-    let r = call(
-        &server,
-        "OPTIONS",
-        "/api/v1/events",
-        &[
-            ("Origin", "https://dash.school.example"),
-            ("Access-Control-Request-Method", "POST"),
-        ],
-        None,
-    )
-    .await;
     assert_eq!(r.status(), 200);
     let h = r.headers();
     assert_eq!(h["access-control-allow-origin"], "*");
@@ -212,43 +197,38 @@ async fn cors_allows_any_origin_by_default_and_answers_preflights() {
 async fn configured_origins_are_echoed_and_others_are_served_without_cors_headers() {
     let server =
         TestServer::start(&[("CORS_ORIGINS", "https://a.example, https://b.example")]).await;
-    let r = call(
-        &server,
-        "GET",
-        "/health",
-        &[("Origin", "https://b.example")],
-        None,
-    )
-    .await;
+    let r = server
+        .call("GET", "/health", &[("Origin", "https://b.example")], None)
+        .await;
     assert_eq!(
         r.headers()["access-control-allow-origin"],
         "https://b.example"
     );
     assert!(r.headers().get_all("vary").iter().any(|v| v == "Origin"));
-    let r = call(
-        &server,
-        "GET",
-        "/health",
-        &[("Origin", "https://evil.example")],
-        None,
-    )
-    .await;
+    let r = server
+        .call(
+            "GET",
+            "/health",
+            &[("Origin", "https://evil.example")],
+            None,
+        )
+        .await;
     assert_eq!(r.status(), 200, "still served");
     assert!(r.headers().get("access-control-allow-origin").is_none());
     let preflight = |origin: &'static str| {
         let server = &server;
         async move {
-            call(
-                server,
-                "OPTIONS",
-                "/api/v1/events",
-                &[
-                    ("Origin", origin),
-                    ("Access-Control-Request-Method", "DELETE"),
-                ],
-                None,
-            )
-            .await
+            server
+                .call(
+                    "OPTIONS",
+                    "/api/v1/events",
+                    &[
+                        ("Origin", origin),
+                        ("Access-Control-Request-Method", "DELETE"),
+                    ],
+                    None,
+                )
+                .await
         }
     };
     let ok = preflight("https://a.example").await;
@@ -268,7 +248,8 @@ async fn configured_origins_are_echoed_and_others_are_served_without_cors_header
         .is_none());
     // An OPTIONS that is not a preflight is an ordinary wrong method.
     assert_eq!(
-        call(&server, "OPTIONS", "/api/v1/events", &[], None)
+        server
+            .call("OPTIONS", "/api/v1/events", &[], None)
             .await
             .status(),
         405
@@ -278,41 +259,26 @@ async fn configured_origins_are_echoed_and_others_are_served_without_cors_header
 #[tokio::test]
 async fn hsts_is_sent_only_for_https_as_told_by_a_trusted_proxy() {
     let plain = TestServer::start(&[]).await;
-    let r = call(
-        &plain,
-        "GET",
-        "/health",
-        &[("X-Forwarded-Proto", "https")],
-        None,
-    )
-    .await;
+    let r = plain
+        .call("GET", "/health", &[("X-Forwarded-Proto", "https")], None)
+        .await;
     assert!(
         r.headers().get("strict-transport-security").is_none(),
         "untrusted peers cannot claim HTTPS"
     );
     let proxied = TestServer::start(&[("TRUSTED_PROXIES", "127.0.0.1")]).await;
-    let r = call(
-        &proxied,
-        "GET",
-        "/nope",
-        &[("X-Forwarded-Proto", "https")],
-        None,
-    )
-    .await;
+    let r = proxied
+        .call("GET", "/nope", &[("X-Forwarded-Proto", "https")], None)
+        .await;
     assert_eq!(r.status(), 404);
     assert_eq!(
         r.headers()["strict-transport-security"],
         "max-age=31536000; includeSubDomains"
     );
     assert_eq!(r.headers()["x-frame-options"], "DENY");
-    let r = call(
-        &proxied,
-        "GET",
-        "/health",
-        &[("X-Forwarded-Proto", "http")],
-        None,
-    )
-    .await;
+    let r = proxied
+        .call("GET", "/health", &[("X-Forwarded-Proto", "http")], None)
+        .await;
     assert!(r.headers().get("strict-transport-security").is_none());
 }
 
@@ -329,40 +295,42 @@ async fn the_publish_limit_allows_a_burst_then_429_with_retry_after_and_bad_requ
     // Refused for auth or validation: these use up nothing.
     for _ in 0..5 {
         assert_eq!(
-            status(&server, "POST", "/api/v1/events", None, Some(&event))
+            server
+                .call_with_key("POST", "/api/v1/events", None, Some(&event))
                 .await
                 .0,
             401
         );
         assert_eq!(
-            status(
-                &server,
-                "POST",
-                "/api/v1/events",
-                Some(USER),
-                Some(&json!({"event_type": "x"}))
-            )
-            .await
-            .0,
+            server
+                .call_with_key(
+                    "POST",
+                    "/api/v1/events",
+                    Some(USER),
+                    Some(&json!({"event_type": "x"}))
+                )
+                .await
+                .0,
             422
         );
     }
     for _ in 0..3 {
         assert_eq!(
-            status(&server, "POST", "/events", Some(USER), Some(&event))
+            server
+                .call_with_key("POST", "/events", Some(USER), Some(&event))
                 .await
                 .0,
             201
         );
     }
-    let r = call(
-        &server,
-        "POST",
-        "/api/v1/events",
-        &[("X-API-Key", USER)],
-        Some(&event),
-    )
-    .await;
+    let r = server
+        .call(
+            "POST",
+            "/api/v1/events",
+            &[("X-API-Key", USER)],
+            Some(&event),
+        )
+        .await;
     assert_eq!(r.status(), 429);
     assert_eq!(r.headers()["retry-after"], "20");
     assert_eq!(
@@ -371,7 +339,8 @@ async fn the_publish_limit_allows_a_burst_then_429_with_retry_after_and_bad_requ
     );
     // Other classes have their own allowance.
     assert_eq!(
-        status(&server, "GET", "/api/v1/events", Some(USER), None)
+        server
+            .call_with_key("GET", "/api/v1/events", Some(USER), None)
             .await
             .0,
         200
@@ -412,13 +381,15 @@ async fn forwarded_addresses_count_only_behind_a_trusted_proxy() {
     let direct = TestServer::start(&[("RATE_LIMIT_QUERY", "1/minute")]).await;
     let with_xff = |server: &'static str| [("X-Forwarded-For", server)];
     assert_eq!(
-        call(&direct, "GET", "/stats", &with_xff("1.1.1.1"), None)
+        direct
+            .call("GET", "/stats", &with_xff("1.1.1.1"), None)
             .await
             .status(),
         200
     );
     assert_eq!(
-        call(&direct, "GET", "/stats", &with_xff("2.2.2.2"), None)
+        direct
+            .call("GET", "/stats", &with_xff("2.2.2.2"), None)
             .await
             .status(),
         429,
@@ -431,19 +402,22 @@ async fn forwarded_addresses_count_only_behind_a_trusted_proxy() {
     ])
     .await;
     assert_eq!(
-        call(&proxied, "GET", "/stats", &with_xff("1.1.1.1"), None)
+        proxied
+            .call("GET", "/stats", &with_xff("1.1.1.1"), None)
             .await
             .status(),
         200
     );
     assert_eq!(
-        call(&proxied, "GET", "/stats", &with_xff("2.2.2.2"), None)
+        proxied
+            .call("GET", "/stats", &with_xff("2.2.2.2"), None)
             .await
             .status(),
         200
     );
     assert_eq!(
-        call(&proxied, "GET", "/stats", &with_xff("1.1.1.1"), None)
+        proxied
+            .call("GET", "/stats", &with_xff("1.1.1.1"), None)
             .await
             .status(),
         429

@@ -50,6 +50,9 @@ impl Default for HubConfig {
 pub(crate) struct Delivery<F> {
     pub event: Arc<Event>,
     pub frame: F,
+    /// The filter generation the event was matched against; the
+    /// subscription re-checks only deliveries matched under an older filter.
+    pub generation: u64,
 }
 
 /// Flags the dispatcher and a subscription share.
@@ -63,6 +66,8 @@ pub(crate) struct SubState {
 
 struct Entry<F> {
     filter: EventFilter,
+    /// Bumped by every filter update.
+    generation: u64,
     tx: mpsc::Sender<Delivery<F>>,
     state: Arc<SubState>,
 }
@@ -258,6 +263,7 @@ impl<F: Clone + Send + Sync + 'static> Hub<F> {
                 id,
                 Entry {
                     filter: filter.clone(),
+                    generation: 0,
                     tx,
                     state: Arc::clone(&state),
                 },
@@ -299,6 +305,7 @@ impl<F: Clone + Send + Sync + 'static> Hub<F> {
                     match entry.tx.try_send(Delivery {
                         event: Arc::clone(event),
                         frame,
+                        generation: entry.generation,
                     }) {
                         Ok(()) => {}
                         Err(mpsc::error::TrySendError::Full(_)) => {
@@ -355,16 +362,16 @@ impl<F> HubInner<F> {
         true
     }
 
-    /// Replaces a subscription's filter; false if it is no longer registered.
-    pub(crate) fn update_filter(&self, id: u64, filter: EventFilter) -> bool {
+    /// Replaces a subscription's filter; returns the new filter generation,
+    /// or `None` if the subscription is no longer registered.
+    pub(crate) fn update_filter(&self, id: u64, filter: EventFilter) -> Option<u64> {
         let mut registry = self.write();
         let Registry { entries, index } = &mut *registry;
-        let Some(entry) = entries.get_mut(&id) else {
-            return false;
-        };
+        let entry = entries.get_mut(&id)?;
         index.remove(&Key::of(&entry.filter), id);
         index.insert(Key::of(&filter), id);
         entry.filter = filter;
-        true
+        entry.generation += 1;
+        Some(entry.generation)
     }
 }

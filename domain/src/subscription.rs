@@ -39,6 +39,8 @@ pub struct Subscription<F> {
     rx: mpsc::Receiver<Delivery<F>>,
     state: Arc<SubState>,
     filter: EventFilter,
+    /// The generation of `filter` (the hub's count of filter updates).
+    generation: u64,
     /// The seq of the last event delivered (or the resume point).
     last_seq: u64,
     /// While catching up from the store: the fetched page not yet delivered,
@@ -66,6 +68,7 @@ impl<F: Clone + Send + Sync + 'static> Subscription<F> {
             rx,
             state,
             filter,
+            generation: 0,
             last_seq: resume_after.unwrap_or(0),
             replay: resume_after.map(|_| Replay {
                 page: VecDeque::new(),
@@ -117,8 +120,10 @@ impl<F: Clone + Send + Sync + 'static> Subscription<F> {
             }
             match self.rx.recv().await {
                 Some(d) => {
-                    // Already replayed, or queued under a filter since replaced.
-                    if d.event.seq <= self.last_seq || !self.filter.matches(&d.event) {
+                    // Already replayed, or matched under a filter since
+                    // replaced (only then is the filter checked again).
+                    let stale = d.generation != self.generation && !self.filter.matches(&d.event);
+                    if d.event.seq <= self.last_seq || stale {
                         continue;
                     }
                     self.last_seq = d.event.seq;
@@ -140,7 +145,9 @@ impl<F: Clone + Send + Sync + 'static> Subscription<F> {
     /// Replaces the filter; in force for every event delivered after this
     /// returns (queued events that no longer match are skipped).
     pub fn update_filter(&mut self, filter: EventFilter) {
-        self.hub.update_filter(self.id, filter.clone());
+        if let Some(generation) = self.hub.update_filter(self.id, filter.clone()) {
+            self.generation = generation;
+        }
         self.filter = filter;
     }
 

@@ -27,6 +27,8 @@ pub(crate) enum ApiError {
     Body(BodyError),
     /// Over the client's rate limit.
     RateLimited(RateLimited),
+    /// Shutdown has begun: every new request is refused.
+    ShuttingDown,
     /// The query string is longer than [`crate::routes::MAX_QUERY_BYTES`].
     QueryTooLong,
     /// No route has this path.
@@ -131,6 +133,11 @@ impl ApiError {
                 StatusCode::TOO_MANY_REQUESTS,
                 Text(e.to_string()),
                 Some(e.retry_after.as_secs().max(1)),
+            ),
+            ApiError::ShuttingDown => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Text("Service is shutting down".into()),
+                Some(RETRY_AFTER_SECS),
             ),
             ApiError::QueryTooLong => (
                 StatusCode::URI_TOO_LONG,

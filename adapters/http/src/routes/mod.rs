@@ -109,8 +109,7 @@ fn drain_guard(state: AppState) -> impl Filter<Extract = (Response,), Error = Re
         let draining = state.ws.is_draining();
         async move {
             if draining {
-                let mut response =
-                    ApiError::Publish(ep_domain::PublishError::ShuttingDown).into_response();
+                let mut response = ApiError::ShuttingDown.into_response();
                 response.headers_mut().insert(
                     warp::http::header::CONNECTION,
                     warp::http::HeaderValue::from_static("close"),
