@@ -13,6 +13,8 @@ use uuid::Uuid;
 pub(crate) struct Stamper {
     last_micros: i64,
     last_id: u128,
+    /// The millisecond `last_id` was minted from random bits in.
+    last_millis: i64,
 }
 
 impl Stamper {
@@ -20,19 +22,23 @@ impl Stamper {
     pub(crate) fn stamp(&mut self, now: Timestamp) -> (EventId, Timestamp) {
         let micros = now.as_micros().max(self.last_micros);
         self.last_micros = micros;
-        let secs = micros.div_euclid(1_000_000);
-        let nanos = (micros.rem_euclid(1_000_000) * 1_000) as u32;
-        let fresh = Uuid::new_v7(uuid::Timestamp::from_unix(
-            uuid::NoContext,
-            u64::try_from(secs).unwrap_or(0),
-            nanos,
-        ))
-        .as_u128();
-        // Within one millisecond v7 ids are random: bump the random tail past
-        // the previous id to keep the order strict. 2^62 bumps never overflow
-        // into the version or variant bits in practice.
-        let id = if fresh > self.last_id {
-            fresh
+        let millis = micros.div_euclid(1_000);
+        // Within one millisecond v7 ids share their time prefix and would be
+        // random after it: the first id of a millisecond takes fresh random
+        // bits (one getrandom call per millisecond, not per event), the next
+        // ones bump the tail, which keeps the order strict. 2^62 bumps never
+        // overflow into the version or variant bits in practice.
+        let id = if millis > self.last_millis || self.last_id == 0 {
+            self.last_millis = millis;
+            let secs = micros.div_euclid(1_000_000);
+            let nanos = (micros.rem_euclid(1_000_000) * 1_000) as u32;
+            let fresh = Uuid::new_v7(uuid::Timestamp::from_unix(
+                uuid::NoContext,
+                u64::try_from(secs).unwrap_or(0),
+                nanos,
+            ))
+            .as_u128();
+            fresh.max(self.last_id + 1)
         } else {
             self.last_id + 1
         };
@@ -63,5 +69,32 @@ mod tests {
         assert_eq!((ta, tb, tc), (t, t, t));
         assert!(a.as_str().starts_with("evt_"));
         assert_eq!(a.as_str().len(), 36);
+    }
+
+    #[test]
+    fn ids_within_a_millisecond_stay_version_7_and_a_new_millisecond_starts_fresh() {
+        let mut s = Stamper::default();
+        let t = 1_795_773_521_270_000;
+        let ids: Vec<EventId> = (0..1_000)
+            .map(|i| s.stamp(Timestamp::from_micros(t + i % 1_000)).0)
+            .collect();
+        assert!(ids.windows(2).all(|w| w[0] < w[1]));
+        let uuid = |id: &EventId| Uuid::parse_str(&id.as_str()[EventId::PREFIX.len()..]).unwrap();
+        for id in &ids {
+            let u = uuid(id);
+            assert_eq!(u.get_version_num(), 7);
+            let (secs, nanos) = u.get_timestamp().unwrap().to_unix();
+            assert_eq!(
+                secs * 1_000 + u64::from(nanos / 1_000_000),
+                1_795_773_521_270
+            );
+        }
+        let (next, _) = s.stamp(Timestamp::from_micros(t + 1_000));
+        let (secs, nanos) = uuid(&next).get_timestamp().unwrap().to_unix();
+        assert_eq!(
+            secs * 1_000 + u64::from(nanos / 1_000_000),
+            1_795_773_521_271
+        );
+        assert!(next > ids[999]);
     }
 }

@@ -13,7 +13,7 @@ use tokio_rusqlite::Connection;
 
 use crate::checkpoint::{self, Checkpointer};
 use crate::error::{call_error, is_unique_violation, store_error};
-use crate::open::{configure, file_identity, prepare_file, Durability, OpenError};
+use crate::open::{configure, file_identity, prepare_file, Durability, OpenError, Role};
 use crate::rows::{event_from_row, COLUMNS};
 use crate::schema::migrate;
 
@@ -59,7 +59,7 @@ impl SqliteStore {
         };
         writer
             .call(move |conn| {
-                configure(conn, durability)?;
+                configure(conn, durability, Role::Writer)?;
                 migrate(conn)
             })
             .await
@@ -70,8 +70,8 @@ impl SqliteStore {
                 },
                 _ => closed(),
             })?;
-        let reader = open_configured(&path, durability).await?;
-        let checkpointer = open_configured(&path, durability).await?;
+        let reader = open_configured(&path, durability, Role::Reader).await?;
+        let checkpointer = open_configured(&path, durability, Role::Checkpointer).await?;
         Ok(Self {
             writer,
             reader,
@@ -95,13 +95,17 @@ impl SqliteStore {
 }
 
 /// Another connection to an already migrated database, configured.
-async fn open_configured(path: &Path, durability: Durability) -> Result<Connection, OpenError> {
+async fn open_configured(
+    path: &Path,
+    durability: Durability,
+    role: Role,
+) -> Result<Connection, OpenError> {
     let sqlite_err = |source| OpenError::Sqlite {
         path: path.to_owned(),
         source,
     };
     let conn = Connection::open(path).await.map_err(sqlite_err)?;
-    conn.call(move |c| configure(c, durability))
+    conn.call(move |c| configure(c, durability, role))
         .await
         .map_err(|e| match e {
             tokio_rusqlite::Error::Error(source) => sqlite_err(source),

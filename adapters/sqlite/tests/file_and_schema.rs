@@ -4,7 +4,7 @@
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 
 use ep_conformance::new_event;
-use ep_ports::{EventQuery, EventStore, EventType};
+use ep_ports::{EventQuery, EventStore, EventType, NewEvent, Payload};
 use ep_store_sqlite::{Durability, OpenError, SqliteStore};
 
 fn mode(path: &std::path::Path) -> u32 {
@@ -128,4 +128,40 @@ async fn an_unwritable_location_is_an_error_naming_the_path() {
         .await
         .expect_err("cannot create");
     assert!(err.to_string().contains("/proc/definitely"), "{err}");
+}
+
+#[tokio::test]
+async fn the_wal_stays_bounded_while_the_writer_never_pauses() {
+    // 100 MiB of events in back-to-back batches: the background passive
+    // checkpoints alone never let the WAL start over while the writer keeps
+    // appending, so without the writer's backstop (10,000 pages, 40 MiB) the
+    // WAL would hold all of it.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("events.db");
+    let store = SqliteStore::open(&path, Durability::Normal)
+        .await
+        .expect("open");
+    let payload =
+        Payload::from_json(format!(r#"{{"notes":"{}"}}"#, "x".repeat(4_000))).expect("payload");
+    let mut n = 0;
+    for _ in 0..50 {
+        let batch = (0..500)
+            .map(|_| {
+                n += 1;
+                NewEvent {
+                    payload: payload.clone(),
+                    ..new_event(n, EventType::TimerTick, Some("s"), Some("u"))
+                }
+            })
+            .collect();
+        store.append(batch).await.expect("append");
+    }
+    let wal = std::fs::metadata(dir.path().join("events.db-wal"))
+        .expect("wal")
+        .len();
+    assert!(wal <= 64 * 1024 * 1024, "the WAL grew to {wal} bytes");
+    assert_eq!(
+        store.query(EventQuery::latest(1)).await.expect("query")[0].seq,
+        25_000
+    );
 }
