@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod process;
+pub mod raw_ws;
 
 use std::sync::Arc;
 

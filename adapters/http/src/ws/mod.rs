@@ -5,6 +5,8 @@
 //! buffer would cost that much per idle subscriber.
 
 mod close;
+mod closing;
+mod half_close;
 mod limiter;
 mod publish;
 mod sessions;

@@ -7,19 +7,21 @@ use std::future::Future;
 use std::pin::Pin;
 
 use ep_domain::{PublishError, PublishRequest};
+use futures_util::stream::SplitSink;
 use futures_util::{FutureExt, SinkExt, StreamExt};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_tungstenite::tungstenite::Message;
 
-use super::close::Close;
+use super::close::{Close, Ending};
 use super::upgrade::Socket;
-use super::{error_message, send, WRITE_TIMEOUT};
+use super::{error_message, WRITE_TIMEOUT};
 use crate::state::AppState;
 
 /// Messages read but not yet answered, per connection.
 const IN_FLIGHT: usize = 4_096;
 
 type ReplyFuture = Pin<Box<dyn Future<Output = Message> + Send>>;
+type Sink = SplitSink<Socket, Message>;
 
 /// The text for a publish that failed.
 fn failure_text(error: &PublishError) -> String {
@@ -69,31 +71,91 @@ fn handle(state: &AppState, data: &[u8]) -> ReplyFuture {
     }
 }
 
-/// Serves one publishing connection until it closes or the server shuts down.
-pub(super) async fn run(socket: Socket, state: AppState, mut closing: watch::Receiver<bool>) {
-    let (mut sink, mut stream) = socket.split();
-    let (replies_tx, mut replies_rx) = mpsc::channel::<ReplyFuture>(IN_FLIGHT);
+/// Serves one publishing connection until it closes or the server shuts
+/// down; returns the socket (unless it was lost) and how it ends.
+pub(super) async fn run(
+    socket: Socket,
+    state: AppState,
+    mut closing: watch::Receiver<bool>,
+) -> (Option<Socket>, Ending) {
+    let (sink, mut stream) = socket.split();
+    let (replies_tx, replies_rx) = mpsc::channel::<ReplyFuture>(IN_FLIGHT);
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let writer = tokio::spawn(write_replies(sink, replies_rx, stop_rx));
 
-    // Writes replies in order; batches those already available into one flush.
-    let writer = tokio::spawn(async move {
-        let mut waiting: Option<ReplyFuture> = None;
-        loop {
-            let reply = match waiting.take() {
+    let ending = loop {
+        let message = tokio::select! {
+            biased;
+            _ = closing.changed() => break Ending::Close(Close::GoingAway),
+            message = stream.next() => message,
+        };
+        let reply = match message {
+            Some(Ok(Message::Text(text))) => handle(&state, text.as_bytes()),
+            Some(Ok(Message::Binary(data))) => handle(&state, &data),
+            Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
+            Some(Ok(Message::Close(_))) => break Ending::PeerClosed,
+            Some(Err(e)) => {
+                tracing::debug!(error = %e, "WebSocket publisher read failed");
+                break Ending::after_read_error(&e);
+            }
+            None => break Ending::Lost,
+        };
+        if replies_tx.send(reply).await.is_err() {
+            break Ending::Lost; // the writer gave up on this client
+        }
+    };
+    // Every message read gets its reply (their events are committed or
+    // refused), then the close frame; unless the client closed first, when
+    // replies may no longer be sent: its close frame is answered at once.
+    drop(replies_tx);
+    if matches!(ending, Ending::PeerClosed | Ending::Lost) {
+        let _ = stop_tx.send(());
+    }
+    let (sink, written) = match writer.await {
+        Ok(done) => done,
+        Err(e) => {
+            tracing::error!(error = %e, "WebSocket reply writer failed");
+            return (None, Ending::Lost);
+        }
+    };
+    let ending = match (written, ending) {
+        (Err(Ending::Lost), _) | (_, Ending::Lost) => return (None, Ending::Lost),
+        (Err(failed), _) => failed,
+        (Ok(()), ending) => ending,
+    };
+    match sink.reunite(stream) {
+        Ok(socket) => (Some(socket), ending),
+        Err(_) => (None, Ending::Lost),
+    }
+}
+
+/// Writes replies in order, batching those already available into one
+/// flush, until the reader is done (every reply written) or tells it to
+/// stop. Returns the sink, and how the connection ends if a write failed
+/// ([`Ending::PeerClosed`] or [`Ending::Lost`]).
+async fn write_replies(
+    mut sink: Sink,
+    mut replies: mpsc::Receiver<ReplyFuture>,
+    mut stop: oneshot::Receiver<()>,
+) -> (Sink, Result<(), Ending>) {
+    let mut waiting: Option<ReplyFuture> = None;
+    let outcome = loop {
+        let reply = match waiting.take() {
+            Some(reply) => reply,
+            None => match replies.recv().await {
                 Some(reply) => reply,
-                None => match replies_rx.recv().await {
-                    Some(reply) => reply,
-                    None => break,
-                },
-            };
-            let mut message = reply.await;
+                None => break Ok(()),
+            },
+        };
+        let mut message = tokio::select! {
+            biased;
+            _ = &mut stop => break Ok(()),
+            message = reply => message,
+        };
+        let written = async {
             loop {
-                if tokio::time::timeout(WRITE_TIMEOUT, sink.feed(message))
-                    .await
-                    .map_or(true, |r| r.is_err())
-                {
-                    return None;
-                }
-                let Ok(mut next) = replies_rx.try_recv() else {
+                sink.feed(message).await?;
+                let Ok(mut next) = replies.try_recv() else {
                     break;
                 };
                 match next.as_mut().now_or_never() {
@@ -105,44 +167,13 @@ pub(super) async fn run(socket: Socket, state: AppState, mut closing: watch::Rec
                     }
                 }
             }
-            if tokio::time::timeout(WRITE_TIMEOUT, sink.flush())
-                .await
-                .map_or(true, |r| r.is_err())
-            {
-                return None;
-            }
-        }
-        Some(sink)
-    });
-
-    let mut close = Close::Normal;
-    loop {
-        let message = tokio::select! {
-            biased;
-            _ = closing.changed() => { close = Close::GoingAway; break; }
-            message = stream.next() => message,
+            sink.flush().await
         };
-        let reply = match message {
-            Some(Ok(Message::Text(text))) => handle(&state, text.as_bytes()),
-            Some(Ok(Message::Binary(data))) => handle(&state, &data),
-            Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
-            Some(Ok(Message::Close(_))) | None => break,
-            Some(Err(e)) => {
-                tracing::debug!(error = %e, "WebSocket publisher read failed");
-                if matches!(e, tokio_tungstenite::tungstenite::Error::Capacity(_)) {
-                    close = Close::TooLarge;
-                }
-                break;
-            }
-        };
-        if replies_tx.send(reply).await.is_err() {
-            break; // the writer gave up on this client
+        match tokio::time::timeout(WRITE_TIMEOUT, written).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => break Err(Ending::after_write_error(&e)),
+            Err(_) => break Err(Ending::Lost),
         }
-    }
-    // Every message read gets its reply (their events are committed or
-    // refused), then the close frame.
-    drop(replies_tx);
-    if let Ok(Some(mut sink)) = writer.await {
-        send(&mut sink, close.message()).await;
-    }
+    };
+    (sink, outcome)
 }

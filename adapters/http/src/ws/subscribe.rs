@@ -11,7 +11,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
-use super::close::Close;
+use super::close::{Close, Ending};
 use super::upgrade::Socket;
 use super::{error_message, json_message, send, WRITE_TIMEOUT};
 use crate::state::AppState;
@@ -28,8 +28,8 @@ enum Incoming {
     Data(Vec<u8>),
     /// Nothing to act on (ping/pong frames).
     Skip,
-    /// The client closed or the connection failed; `Some` to answer with a code.
-    Gone(Option<Close>),
+    /// The client closed, broke the protocol, or the connection failed.
+    Gone(Ending),
 }
 
 async fn receive(stream: &mut Stream) -> Incoming {
@@ -37,131 +37,131 @@ async fn receive(stream: &mut Stream) -> Incoming {
         Some(Ok(Message::Text(text))) => Incoming::Data(text.as_bytes().to_vec()),
         Some(Ok(Message::Binary(data))) => Incoming::Data(data.to_vec()),
         Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => Incoming::Skip,
-        Some(Ok(Message::Close(_))) | None => Incoming::Gone(None),
-        Some(Err(tokio_tungstenite::tungstenite::Error::Capacity(_))) => {
-            Incoming::Gone(Some(Close::TooLarge))
-        }
+        Some(Ok(Message::Close(_))) => Incoming::Gone(Ending::PeerClosed),
         Some(Err(e)) => {
             tracing::debug!(error = %e, "WebSocket subscriber read failed");
-            Incoming::Gone(None)
+            Incoming::Gone(Ending::after_read_error(&e))
         }
+        None => Incoming::Gone(Ending::Lost),
     }
 }
 
-/// Refuses the subscription with an error reply, then a close.
-async fn refuse(sink: &mut Sink, text: &str, close: Close) {
+/// Refuses the subscription with an error reply; the connection then
+/// closes with `close`.
+async fn refuse(sink: &mut Sink, text: &str, close: Close) -> Ending {
     if send(sink, error_message(text)).await {
-        send(sink, close.message()).await;
+        Ending::Close(close)
+    } else {
+        Ending::Lost
     }
 }
 
-/// Serves one subscriber until it leaves, falls behind, or the server stops.
-pub(super) async fn run(socket: Socket, state: AppState, mut closing: watch::Receiver<bool>) {
+/// Serves one subscriber until it leaves, falls behind, or the server
+/// stops; returns the socket (unless it was lost) and how it ends.
+pub(super) async fn run(
+    socket: Socket,
+    state: AppState,
+    mut closing: watch::Receiver<bool>,
+) -> (Option<Socket>, Ending) {
     let (mut sink, mut stream) = socket.split();
+    let ending = subscribe(&mut sink, &mut stream, &state, &mut closing).await;
+    if ending == Ending::Lost {
+        return (None, ending);
+    }
+    match sink.reunite(stream) {
+        Ok(socket) => (Some(socket), ending),
+        Err(_) => (None, Ending::Lost),
+    }
+}
+
+/// The filter handshake, then the subscribed phase.
+async fn subscribe(
+    sink: &mut Sink,
+    stream: &mut Stream,
+    state: &AppState,
+    closing: &mut watch::Receiver<bool>,
+) -> Ending {
     let limits = &state.config;
 
     // 1. The filter message, within the time allowed.
     let first = loop {
         let incoming = tokio::select! {
             biased;
-            _ = closing.changed() => { send(&mut sink, Close::GoingAway.message()).await; return; }
-            r = tokio::time::timeout(limits.ws_filter_timeout, receive(&mut stream)) => r,
+            _ = closing.changed() => return Ending::Close(Close::GoingAway),
+            r = tokio::time::timeout(limits.ws_filter_timeout, receive(stream)) => r,
         };
         match incoming {
-            Err(_) => {
-                send(&mut sink, Close::FilterTimeout.message()).await;
-                return;
-            }
+            Err(_) => return Ending::Close(Close::FilterTimeout),
             Ok(Incoming::Skip) => continue,
-            Ok(Incoming::Gone(close)) => {
-                if let Some(close) = close {
-                    refuse(&mut sink, "Message too large", close).await;
-                }
-                return;
+            Ok(Incoming::Gone(Ending::Close(Close::TooLarge))) => {
+                return refuse(sink, "Message too large", Close::TooLarge).await;
             }
+            Ok(Incoming::Gone(ending)) => return ending,
             Ok(Incoming::Data(data)) => break data,
         }
     };
     if first.len() > limits.max_ws_message_bytes {
-        refuse(&mut sink, "Message too large", Close::TooLarge).await;
-        return;
+        return refuse(sink, "Message too large", Close::TooLarge).await;
     }
     let Ok(value) = serde_json::from_slice::<Value>(&first) else {
-        refuse(&mut sink, "Invalid JSON", Close::InvalidJson).await;
-        return;
+        return refuse(sink, "Invalid JSON", Close::InvalidJson).await;
     };
     let Value::Object(filters) = value else {
-        refuse(
-            &mut sink,
-            "The filter must be a JSON object",
-            Close::BadFilter,
-        )
-        .await;
-        return;
+        return refuse(sink, "The filter must be a JSON object", Close::BadFilter).await;
     };
     let request = match SubscribeRequest::from_object(&filters) {
         Ok(request) => request,
-        Err(e) => return refuse(&mut sink, &e.0, Close::BadFilter).await,
+        Err(e) => return refuse(sink, &e.0, Close::BadFilter).await,
     };
     let resume_after = match &request.resume {
         None => None,
         Some(resume) => match state.service.resume_point(resume).await {
             Ok(seq) => Some(seq),
             Err(GetError::NotFound) => {
-                return refuse(&mut sink, "Unknown last_event_id", Close::BadFilter).await
+                return refuse(sink, "Unknown last_event_id", Close::BadFilter).await
             }
             Err(GetError::Store(e)) => {
                 tracing::warn!(error = %e, "cannot resolve a resume point");
-                return refuse(&mut sink, "Event store unavailable", Close::ServerError).await;
+                return refuse(sink, "Event store unavailable", Close::ServerError).await;
             }
         },
     };
     let mut subscription = match state.hub.subscribe(request.filter, resume_after) {
         Ok(s) => s,
-        Err(e) => return refuse(&mut sink, &e.to_string(), Close::AtCapacity).await,
+        Err(e) => return refuse(sink, &e.to_string(), Close::AtCapacity).await,
     };
 
     // 2. Live: the ack is sent after the subscription is registered.
     let ack = json!({"status": "subscribed", "subscriber_id": subscription.public_id(), "filters": Value::Object(filters)});
-    if !send(&mut sink, json_message(&ack)).await {
-        return;
+    if !send(sink, json_message(&ack)).await {
+        return Ending::Lost;
     }
     tracing::debug!(subscriber = %subscription.public_id(), ?resume_after, "subscribed");
-    let close = serve(
-        &mut sink,
-        &mut stream,
-        &mut subscription,
-        &state,
-        &mut closing,
-    )
-    .await;
-    if let Some(close) = close {
-        send(&mut sink, close.message()).await;
-    }
+    serve(sink, stream, &mut subscription, state, closing).await
 }
 
-/// The subscribed phase. Returns the close to send, if any.
+/// The subscribed phase, until the connection ends.
 async fn serve(
     sink: &mut Sink,
     stream: &mut Stream,
     subscription: &mut Subscription<Utf8Bytes>,
     state: &AppState,
     closing: &mut watch::Receiver<bool>,
-) -> Option<Close> {
+) -> Ending {
     let keepalive: Duration = state.config.ws_keepalive;
     let mut quiet_since = Instant::now();
     loop {
         tokio::select! {
             biased;
-            _ = closing.changed() => return Some(Close::GoingAway),
+            _ = closing.changed() => return Ending::Close(Close::GoingAway),
             incoming = receive(stream) => match incoming {
-                Incoming::Gone(close) => return close,
+                Incoming::Gone(ending) => return ending,
                 Incoming::Skip => {}
                 Incoming::Data(data) => {
                     quiet_since = Instant::now();
                     if let Some(reply) = on_message(&data, subscription, state) {
                         if !send(sink, reply).await {
-                            return None;
+                            return Ending::Lost;
                         }
                     }
                 }
@@ -169,22 +169,22 @@ async fn serve(
             next = subscription.next() => match next {
                 Ok(Next::Event { frame, .. }) => {
                     if !write_batch(sink, frame, subscription).await {
-                        return None;
+                        return Ending::Lost;
                     }
                 }
                 Ok(Next::Evicted { last_seq }) => {
                     tracing::info!(subscriber = %subscription.public_id(), last_seq, "closing a slow subscriber");
-                    return Some(Close::SlowConsumer { last_seq });
+                    return Ending::Close(Close::SlowConsumer { last_seq });
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "replay for a resuming subscriber failed");
-                    return Some(Close::ServerError);
+                    return Ending::Close(Close::ServerError);
                 }
             },
             _ = tokio::time::sleep_until(quiet_since + keepalive) => {
                 quiet_since = Instant::now();
                 if !send(sink, json_message(&json!({"type": "keepalive"}))).await {
-                    return None;
+                    return Ending::Lost;
                 }
             }
         }

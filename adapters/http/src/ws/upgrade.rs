@@ -18,8 +18,9 @@ use warp::http::{HeaderMap, StatusCode};
 use warp::reply::Response;
 use warp::Filter;
 
-use super::close::Close;
-use super::{publish, send, subscribe};
+use super::close::{Close, Ending};
+use super::half_close::HalfCloseAware;
+use super::{closing, publish, subscribe};
 use crate::reply::detail;
 use crate::routes::API_KEY_HEADER;
 use crate::state::AppState;
@@ -34,7 +35,7 @@ enum Endpoint {
 }
 
 /// A connection's socket once upgraded.
-pub(crate) type Socket = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
+pub(crate) type Socket = WebSocketStream<HalfCloseAware<TokioIo<hyper::upgrade::Upgraded>>>;
 
 /// `/ws/publish` and `/ws/subscribe`.
 pub(crate) fn routes(
@@ -143,28 +144,34 @@ fn handshake(
                 return;
             }
         };
-        let mut socket =
-            WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config))
-                .await;
-        let refusal = match (authorized, &slot, &ticket) {
-            (false, _, _) => Some(Close::Unauthorized),
-            (true, None, _) => Some(Close::TooManyConnections),
-            (true, Some(_), None) => Some(Close::GoingAway),
-            _ => None,
-        };
-        if let Some(close) = refusal {
+        let io = HalfCloseAware(TokioIo::new(upgraded));
+        let socket = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
+        let refused = |close: Close| {
             tracing::debug!(%ip, ?close, "WebSocket refused");
-            send(&mut socket, close.message()).await;
-            return;
-        }
-        let Some((_ticket, closing)) = ticket else {
+            Ending::Close(close)
+        };
+        let (socket, ending) = match (authorized, &slot, &ticket) {
+            (true, Some(_), Some((_, closing))) => {
+                let closing = closing.clone();
+                match endpoint {
+                    Endpoint::Publish => publish::run(socket, state, closing).await,
+                    Endpoint::Subscribe => subscribe::run(socket, state, closing).await,
+                }
+            }
+            (false, _, _) => (Some(socket), refused(Close::Unauthorized)),
+            (true, None, _) => (Some(socket), refused(Close::TooManyConnections)),
+            (true, Some(_), None) => (Some(socket), refused(Close::GoingAway)),
+        };
+        let Some(mut socket) = socket else {
+            tracing::debug!(%ip, "WebSocket connection lost");
             return;
         };
-        match endpoint {
-            Endpoint::Publish => publish::run(socket, state, closing).await,
-            Endpoint::Subscribe => subscribe::run(socket, state, closing).await,
-        }
+        closing::send_close(&mut socket, &ending).await;
+        // The connection is over for the client once its close frame is
+        // out: its slot is free for a new one, and shutdown need not wait.
         drop(slot);
+        drop(ticket);
+        closing::linger(socket).await;
     });
 
     let mut response = Response::new(warp::hyper::body::Bytes::new().into());
