@@ -98,7 +98,6 @@ impl Running {
 /// Binds the listening socket with `TCP_NODELAY` set, which Linux passes on
 /// to every accepted connection: small frames (WebSocket replies and events)
 /// must leave at once, not wait for the previous one's acknowledgement.
-/// warp's server does not set it on the connections it accepts.
 fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
     let socket = if addr.is_ipv4() {
         TcpSocket::new_v4()?
@@ -197,14 +196,9 @@ pub async fn start_with_store(
         .local_addr()
         .map_err(|source| StartError::Bind { addr, source })?;
     let (stop, stopped) = oneshot::channel::<()>();
-    let server = tokio::spawn(
-        warp::serve(ep_http::routes(state))
-            .incoming(listener)
-            .graceful(async {
-                let _ = stopped.await;
-            })
-            .run(),
-    );
+    let server = tokio::spawn(ep_http::serve(listener, state, async {
+        let _ = stopped.await;
+    }));
     tracing::info!(%addr, version = env!("CARGO_PKG_VERSION"), "event-pipeline listening");
     Ok(Running {
         addr,

@@ -454,3 +454,86 @@ async fn over_long_query_strings_and_deep_payloads_get_a_clear_4xx() {
         .expect("request");
     assert_eq!(TestServer::answer(raw).await.0, 422);
 }
+
+/// Sends `head` (a request head without the blank line) over a raw socket
+/// and returns the status, the content type and the body of the answer.
+async fn raw_request(server: &TestServer, head: &str) -> (u16, Option<String>, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(server.running().local_addr())
+        .await
+        .expect("connect");
+    let request = format!("{head}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut answer = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        stream.read_to_end(&mut answer),
+    )
+    .await
+    .expect("an answer in time")
+    .expect("read");
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    let (head, body) = answer.split_once("\r\n\r\n").expect("an HTTP answer");
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status");
+    let content_type = head.lines().find_map(|l| {
+        l.to_ascii_lowercase()
+            .strip_prefix("content-type: ")
+            .map(str::to_owned)
+    });
+    (status, content_type, body.to_owned())
+}
+
+#[tokio::test]
+async fn too_many_or_too_large_headers_get_a_json_431_up_to_hyper_s_own_ceiling() {
+    let server = TestServer::start(&[]).await;
+    let many = |n: usize| {
+        (0..n)
+            .map(|i| format!("X-Filler-{i}: {i}"))
+            .collect::<Vec<_>>()
+            .join("\r\n")
+    };
+    let cases = [
+        ("101 header fields", many(101)),
+        // With Host and Connection: as many as hyper parses.
+        (
+            "hyper's most header fields",
+            many(ep_http::HYPER_MAX_HEADERS - 2),
+        ),
+        ("one 70 KB header", format!("X-Big: {}", "b".repeat(70_000))),
+        (
+            "one header just under hyper's buffer",
+            format!(
+                "X-Big: {}",
+                "b".repeat(ep_http::HYPER_MAX_HEAD_BYTES - 10_000)
+            ),
+        ),
+    ];
+    for path in ["/health", "/api/v1/events", "/ws/subscribe"] {
+        for (what, headers) in &cases {
+            let (status, content_type, body) = raw_request(
+                &server,
+                &format!("GET {path} HTTP/1.1\r\nHost: x\r\n{headers}"),
+            )
+            .await;
+            assert_eq!(status, 431, "{path}, {what}");
+            assert_eq!(
+                content_type.as_deref(),
+                Some("application/json"),
+                "{path}, {what}"
+            );
+            let body: Value = serde_json::from_str(&body).expect("JSON body");
+            assert!(body["detail"].is_string(), "{body}");
+        }
+    }
+    // Within the limits: served as usual.
+    let (status, _, _) = raw_request(
+        &server,
+        &format!("GET /health HTTP/1.1\r\nHost: x\r\n{}", many(90)),
+    )
+    .await;
+    assert_eq!(status, 200);
+}

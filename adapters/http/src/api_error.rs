@@ -31,6 +31,9 @@ pub(crate) enum ApiError {
     ShuttingDown,
     /// The query string is longer than [`crate::routes::MAX_QUERY_BYTES`].
     QueryTooLong,
+    /// The request has more header fields, or more bytes of them, than
+    /// [`crate::head`] allows.
+    HeadersTooLarge,
     /// No route has this path.
     NotFound,
     /// A route has this path but not this method.
@@ -144,6 +147,15 @@ impl ApiError {
                 Text(format!(
                     "Query string longer than {} bytes",
                     crate::routes::MAX_QUERY_BYTES
+                )),
+                None,
+            ),
+            ApiError::HeadersTooLarge => (
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                Text(format!(
+                    "Request header fields too large: at most {} fields and {} bytes",
+                    crate::head::MAX_HEADERS,
+                    crate::head::MAX_HEADER_BYTES
                 )),
                 None,
             ),

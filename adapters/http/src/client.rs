@@ -1,9 +1,24 @@
 //! Who the client is: its address (for rate limits), seen through trusted
 //! proxies only, and whether it reached us over HTTPS (for HSTS).
 
+use std::convert::Infallible;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use warp::http::HeaderMap;
+use warp::Filter;
+
+/// The TCP peer of the connection a request came on, put on each request by
+/// the server loop ([`crate::serve`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PeerAddr(pub(crate) SocketAddr);
+
+/// The TCP peer of the request: from the server loop, or from warp's own
+/// test requests.
+pub(crate) fn peer() -> impl Filter<Extract = (Option<SocketAddr>,), Error = Infallible> + Copy {
+    warp::ext::optional::<PeerAddr>()
+        .and(warp::addr::remote())
+        .map(|ours: Option<PeerAddr>, warps: Option<SocketAddr>| ours.map(|p| p.0).or(warps))
+}
 
 /// An address or a CIDR block, e.g. `10.0.0.1` or `10.0.0.0/8`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

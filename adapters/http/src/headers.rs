@@ -1,7 +1,11 @@
 //! Headers every response carries.
 
+use std::net::SocketAddr;
+
 use warp::http::header::{HeaderName, HeaderValue};
 use warp::reply::Response;
+
+use crate::state::HttpConfig;
 
 /// The security headers of the contract, on every response (errors and 404s
 /// included).
@@ -29,5 +33,23 @@ pub(crate) fn secure(mut response: Response, https: bool) -> Response {
             HeaderValue::from_static("max-age=31536000; includeSubDomains"),
         );
     }
+    response
+}
+
+/// What every answer gets on its way out: the security headers (and HSTS
+/// when a trusted proxy says the client used HTTPS) and the CORS headers for
+/// the request's `Origin`.
+pub(crate) fn decorate(
+    config: &HttpConfig,
+    response: Response,
+    origin: Option<&str>,
+    forwarded_proto: Option<&str>,
+    remote: Option<SocketAddr>,
+) -> Response {
+    let mut response = secure(
+        response,
+        config.trusted_proxies.is_https(remote, forwarded_proto),
+    );
+    config.cors.apply(&mut response, origin);
     response
 }

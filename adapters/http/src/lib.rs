@@ -12,15 +12,18 @@ mod api_error;
 mod body;
 mod client;
 mod cors;
+mod head;
 mod headers;
 mod reply;
 mod routes;
+mod server;
 mod state;
 mod ws;
 
 pub use client::{IpBlock, TrustedProxies};
 pub use cors::CorsPolicy;
 pub use routes::routes;
+pub use server::{serve, HYPER_MAX_HEADERS, HYPER_MAX_HEAD_BYTES};
 pub use state::{AppState, HttpConfig, Shared, WsShared};
 pub use ws::{event_frame, ConnectionLimiter, WsSessions};
 

@@ -30,26 +30,26 @@ pub(super) fn routes(
     let publish = warp::post()
         .and(with_state(state.clone()))
         .and(warp::header::headers_cloned())
-        .and(warp::addr::remote())
+        .and(crate::client::peer())
         .and(warp::body::stream())
         .and_then(|state, headers, remote, body| answer(publish(state, headers, remote, body)));
     let list = warp::get()
         .and(with_state(state.clone()))
         .and(warp::header::headers_cloned())
-        .and(warp::addr::remote())
+        .and(crate::client::peer())
         .and(warp::query::<Pairs>())
         .and_then(|state, headers, remote, pairs| answer(list(state, headers, remote, pairs)));
     let delete = warp::delete()
         .and(with_state(state.clone()))
         .and(warp::header::headers_cloned())
-        .and(warp::addr::remote())
+        .and(crate::client::peer())
         .and(warp::query::<Pairs>())
         .and_then(|state, headers, remote, pairs| answer(delete(state, headers, remote, pairs)));
     let one = warp::path!("events" / String)
         .and(warp::get())
         .and(with_state(state))
         .and(warp::header::headers_cloned())
-        .and(warp::addr::remote())
+        .and(crate::client::peer())
         .and_then(|id, state, headers, remote| answer(get_one(state, headers, remote, id)));
     collection
         .and(publish.or(list).unify().or(delete).unify())

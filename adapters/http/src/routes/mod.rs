@@ -17,13 +17,13 @@ use warp::reply::Response;
 use warp::{Filter, Rejection};
 
 use crate::api_error::ApiError;
-use crate::headers::secure;
+use crate::headers::{decorate, secure};
 use crate::state::AppState;
 
 /// Longest query string accepted (414 above it).
 pub(crate) const MAX_QUERY_BYTES: usize = 8 * 1024;
 
-/// Every REST and WebSocket route, ready for `warp::serve`: CORS preflights,
+/// Every REST and WebSocket route, as [`crate::serve`] serves them: CORS preflights,
 /// the query-length guard, the API under `/api/v1` and at the root, JSON for
 /// every rejection, and the CORS, security and HSTS headers on every response.
 pub fn routes(
@@ -54,17 +54,17 @@ pub fn routes(
         .unify();
     warp::header::optional::<String>("origin")
         .and(warp::header::optional::<String>("x-forwarded-proto"))
-        .and(warp::addr::remote())
+        .and(crate::client::peer())
         .and(served)
         .map(
             move |origin: Option<String>, proto: Option<String>, remote, response: Response| {
-                let config = &state.config;
-                let mut response = secure(
+                decorate(
+                    &state.config,
                     response,
-                    config.trusted_proxies.is_https(remote, proto.as_deref()),
-                );
-                config.cors.apply(&mut response, origin.as_deref());
-                response
+                    origin.as_deref(),
+                    proto.as_deref(),
+                    remote,
+                )
             },
         )
         // Only an `Origin` or `X-Forwarded-Proto` that is not text gets here.
@@ -78,7 +78,6 @@ pub fn routes(
             ))
         })
         .unify()
-        .with(warp::log::custom(log_request))
 }
 
 /// Answers CORS preflights (OPTIONS with `Origin` and
@@ -149,17 +148,6 @@ async fn recover(rejection: Rejection) -> Result<Response, Infallible> {
         ApiError::NotFound
     };
     Ok(error.into_response())
-}
-
-fn log_request(info: warp::log::Info<'_>) {
-    tracing::debug!(
-        method = %info.method(),
-        path = info.path(),
-        status = info.status().as_u16(),
-        elapsed_us = info.elapsed().as_micros() as u64,
-        remote = ?info.remote_addr(),
-        "request"
-    );
 }
 
 /// Injects a clone of the state.

@@ -28,7 +28,7 @@ pub(super) fn routes(
         .and(warp::get())
         .and(with_state(state))
         .and(warp::header::headers_cloned())
-        .and(warp::addr::remote())
+        .and(crate::client::peer())
         .and_then(|state, headers, remote| async move {
             Ok::<_, Infallible>(
                 stats(state, headers, remote)

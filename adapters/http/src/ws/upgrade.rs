@@ -49,7 +49,7 @@ pub(crate) fn routes(
             .and(warp::get())
             .and(warp::header::headers_cloned())
             .and(warp::query::<Pairs>())
-            .and(warp::addr::remote())
+            .and(crate::client::peer())
             .and(warp::ext::optional::<OnUpgrade>())
             .map(move |headers, pairs, remote, upgrade| {
                 handshake(state.clone(), kind, headers, pairs, remote, upgrade)
