@@ -537,3 +537,129 @@ async fn too_many_or_too_large_headers_get_a_json_431_up_to_hyper_s_own_ceiling(
     .await;
     assert_eq!(status, 200);
 }
+
+/// Publishes over a WebSocket and returns the reply.
+async fn ws_publish(ws: &mut support::raw_ws::RawWs, event: &Value) -> Value {
+    ws.send(&[support::raw_ws::Frame::text(event.to_string())])
+        .await;
+    serde_json::from_str(&ws.text().await).expect("JSON reply")
+}
+
+#[tokio::test]
+async fn rest_and_websocket_publishes_from_one_address_share_one_publish_limit() {
+    let server = TestServer::start(&[("RATE_LIMIT_PUBLISH", "6/minute")]).await;
+    let addr = server.running().local_addr();
+    let event = example("answer_submitted");
+    let mut ws = support::raw_ws::RawWs::connect(addr, "/ws/publish", &[]).await;
+    // Refused messages use up nothing.
+    for _ in 0..10 {
+        let reply = ws_publish(&mut ws, &json!({"event_type": "x"})).await;
+        assert_eq!(reply["status"], "error", "{reply}");
+        assert_ne!(reply["message"], "Rate limit exceeded. Try again later.");
+    }
+    for round in 0..3 {
+        assert_eq!(
+            server.post("/api/v1/events", &event).await.0,
+            201,
+            "{round}"
+        );
+        assert_eq!(ws_publish(&mut ws, &event).await["status"], "ok", "{round}");
+    }
+    let limited = json!({"status": "error", "message": "Rate limit exceeded. Try again later."});
+    for _ in 0..3 {
+        assert_eq!(ws_publish(&mut ws, &event).await, limited);
+    }
+    let (status, body) = server.post("/api/v1/events", &event).await;
+    assert_eq!(
+        (status, body["detail"].clone()),
+        (429, json!("Rate limit exceeded. Try again later."))
+    );
+    // The connection stays open, a second one shares the allowance, and
+    // nothing over the limit was stored.
+    let reply = ws_publish(&mut ws, &event).await;
+    assert_eq!(reply, limited);
+    let mut other = support::raw_ws::RawWs::connect(addr, "/ws/publish", &[]).await;
+    assert_eq!(ws_publish(&mut other, &event).await, limited);
+    assert_eq!(server.get("/api/v1/stats").await.1["total_events"], 6);
+}
+
+#[tokio::test]
+async fn websocket_connections_are_counted_per_forwarded_client_behind_a_trusted_proxy() {
+    let server = TestServer::start(&[
+        ("MAX_WS_CONNECTIONS_PER_IP", "2"),
+        ("TRUSTED_PROXIES", "127.0.0.1"),
+    ])
+    .await;
+    let addr = server.running().local_addr();
+    let from = |ip: &'static str| [("X-Forwarded-For", ip)];
+    let mut open = Vec::new();
+    for path in ["/ws/publish", "/ws/subscribe"] {
+        open.push(support::raw_ws::RawWs::connect(addr, path, &from("203.0.113.5")).await);
+    }
+    let mut third =
+        support::raw_ws::RawWs::connect(addr, "/ws/publish", &from("203.0.113.5")).await;
+    assert_eq!(third.close_code().await, Some(4002));
+    // Another student behind the same balancer has its own allowance.
+    for _ in 0..2 {
+        let mut ws =
+            support::raw_ws::RawWs::connect(addr, "/ws/publish", &from("203.0.113.6")).await;
+        assert_eq!(
+            ws_publish(&mut ws, &example("timer_tick")).await["status"],
+            "ok"
+        );
+        open.push(ws);
+    }
+    // A client cannot claim another address past the proxy.
+    let mut spoofed = support::raw_ws::RawWs::connect(
+        addr,
+        "/ws/publish",
+        &[("X-Forwarded-For", "203.0.113.9, 203.0.113.5")],
+    )
+    .await;
+    assert_eq!(spoofed.close_code().await, Some(4002));
+
+    // Without trusted proxies the header is ignored: every connection is the peer's.
+    let direct = TestServer::start(&[("MAX_WS_CONNECTIONS_PER_IP", "1")]).await;
+    let addr = direct.running().local_addr();
+    let _first = support::raw_ws::RawWs::connect(addr, "/ws/publish", &from("198.51.100.1")).await;
+    let mut second =
+        support::raw_ws::RawWs::connect(addr, "/ws/publish", &from("198.51.100.2")).await;
+    assert_eq!(second.close_code().await, Some(4002));
+}
+
+#[tokio::test]
+async fn a_websocket_handshake_from_a_foreign_origin_is_refused_with_403_when_origins_are_listed() {
+    let server = TestServer::start(&[(
+        "CORS_ORIGINS",
+        "https://school.example, https://admin.school.example",
+    )])
+    .await;
+    let addr = server.running().local_addr();
+    for path in ["/ws/publish", "/ws/subscribe"] {
+        let (status, mut refused) =
+            support::raw_ws::RawWs::handshake(addr, path, &[("Origin", "https://evil.example")])
+                .await;
+        assert_eq!(status, 403, "{path}");
+        assert_eq!(
+            refused.header("content-type").as_deref(),
+            Some("application/json")
+        );
+        let body: Value = serde_json::from_str(&refused.body().await).expect("JSON");
+        assert_eq!(body, json!({"detail": "Origin not allowed"}));
+
+        for origin in [Some("https://admin.school.example"), None] {
+            let headers: Vec<(&str, &str)> = origin.map(|o| ("Origin", o)).into_iter().collect();
+            let (status, _) = support::raw_ws::RawWs::handshake(addr, path, &headers).await;
+            assert_eq!(status, 101, "{path} from {origin:?}");
+        }
+    }
+    // With the default `*`, any origin may connect.
+    let open = TestServer::start(&[]).await;
+    let (status, _) = support::raw_ws::RawWs::handshake(
+        open.running().local_addr(),
+        "/ws/subscribe",
+        &[("Origin", "https://anywhere.example")],
+    )
+    .await;
+    assert_eq!(status, 101);
+}

@@ -107,6 +107,8 @@ pub enum End {
 pub struct RawWs {
     stream: TcpStream,
     buf: Vec<u8>,
+    /// The head of the server's answer to the upgrade request.
+    pub head: String,
 }
 
 impl RawWs {
@@ -138,8 +140,9 @@ impl RawWs {
         let mut ws = Self {
             stream,
             buf: Vec::new(),
+            head: String::new(),
         };
-        let head = loop {
+        ws.head = loop {
             if let Some(end) = ws.buf.windows(4).position(|w| w == b"\r\n\r\n") {
                 let head = String::from_utf8_lossy(&ws.buf[..end]).into_owned();
                 ws.buf.drain(..end + 4);
@@ -150,12 +153,42 @@ impl RawWs {
                 "closed before answering"
             );
         };
-        let status = head
+        let status = ws
+            .head
             .split(' ')
             .nth(1)
             .and_then(|s| s.parse().ok())
             .expect("a status line");
         (status, ws)
+    }
+
+    /// The body of an answer that was not an upgrade (as its
+    /// `Content-Length` says).
+    pub async fn body(&mut self) -> String {
+        let len: usize = self
+            .head
+            .lines()
+            .find_map(|l| {
+                l.to_ascii_lowercase()
+                    .strip_prefix("content-length: ")
+                    .map(str::to_owned)
+            })
+            .and_then(|v| v.trim().parse().ok())
+            .expect("a Content-Length");
+        while self.buf.len() < len {
+            assert!(self.fill().await.expect("body") > 0, "closed mid-body");
+        }
+        String::from_utf8(self.buf.drain(..len).collect()).expect("UTF-8 body")
+    }
+
+    /// The value of a header of the answer to the upgrade request.
+    pub fn header(&self, name: &str) -> Option<String> {
+        let prefix = format!("{}: ", name.to_ascii_lowercase());
+        self.head.lines().find_map(|l| {
+            l.to_ascii_lowercase()
+                .starts_with(&prefix)
+                .then(|| l[prefix.len()..].trim().to_owned())
+        })
     }
 
     /// Writes these frames in one write.

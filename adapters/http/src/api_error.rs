@@ -1,6 +1,7 @@
 //! The one place where every failure becomes a status code and a JSON
-//! `detail`. Matches are exhaustive: a new error variant anywhere must be
-//! given its status here before the code compiles.
+//! `detail`, and the text of its WebSocket reply. Matches are exhaustive: a
+//! new error variant anywhere must be given its status here before the code
+//! compiles.
 
 use ep_domain::{
     DeleteError, GetError, PublishError, QueryError, RateLimited, StatsError, ValidationErrors,
@@ -24,6 +25,8 @@ pub(crate) enum ApiError {
     Auth(AuthError),
     /// Authenticated, but the key lacks the role the route needs.
     Forbidden,
+    /// A WebSocket handshake from an `Origin` that `CORS_ORIGINS` does not allow.
+    OriginNotAllowed,
     Body(BodyError),
     /// Over the client's rate limit.
     RateLimited(RateLimited),
@@ -57,6 +60,27 @@ impl ApiError {
                 .insert(RETRY_AFTER, HeaderValue::from(secs));
         }
         response
+    }
+
+    /// The text of the `{"status":"error","message":...}` reply a WebSocket
+    /// message gets for this error: the REST `detail`, except that a body
+    /// that is not JSON is "Invalid JSON" and a list of field errors is one
+    /// line.
+    pub(crate) fn ws_text(self) -> String {
+        match self.status_and_detail().1 {
+            Detail::Text(text) => text,
+            Detail::Fields(errors) => {
+                let not_json = errors
+                    .0
+                    .iter()
+                    .any(|e| e.kind == "json_invalid" || (e.kind == "missing" && e.loc.len() == 1));
+                if not_json {
+                    "Invalid JSON".to_owned()
+                } else {
+                    errors.to_string()
+                }
+            }
+        }
     }
 
     /// The status, the `detail`, and the `Retry-After` seconds if any.
@@ -115,6 +139,11 @@ impl ApiError {
             ApiError::Forbidden => (
                 StatusCode::FORBIDDEN,
                 Text("This API key may not perform this operation".into()),
+                None,
+            ),
+            ApiError::OriginNotAllowed => (
+                StatusCode::FORBIDDEN,
+                Text("Origin not allowed".into()),
                 None,
             ),
             ApiError::Body(e) => match e {

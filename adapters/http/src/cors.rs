@@ -32,11 +32,16 @@ impl CorsPolicy {
         }
     }
 
+    /// Whether `origin` is allowed (always, with `*`).
+    pub(crate) fn allows(&self, origin: &str) -> bool {
+        self.any || self.origins.iter().any(|o| o == origin)
+    }
+
     /// The `Access-Control-Allow-Origin` value for `origin`, if allowed.
     fn allow(&self, origin: &str) -> Option<HeaderValue> {
         if self.any {
             Some(HeaderValue::from_static("*"))
-        } else if self.origins.iter().any(|o| o == origin) {
+        } else if self.allows(origin) {
             HeaderValue::from_str(origin).ok()
         } else {
             None

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 
 use bytes::Buf;
-use ep_domain::{EventService, PublishRequest, QueryParams, RateClass};
+use ep_domain::{EventService, QueryParams, RateClass};
 use ep_ports::Role;
 use futures_util::Stream;
 use serde_json::json;
@@ -13,8 +13,8 @@ use warp::http::{HeaderMap, StatusCode};
 use warp::reply::Response;
 use warp::Filter;
 
-use super::auth::{authorize, rate_limit};
 use super::with_state;
+use crate::admission::{admit_publish, authorize, client_ip, rate_limit};
 use crate::api_error::ApiError;
 use crate::body::read_json_body;
 use crate::reply::json;
@@ -75,13 +75,10 @@ where
     B: Buf,
 {
     // Auth first: an unauthenticated client's body is never read.
-    authorize(&state, &headers, Role::Publish)?;
+    authorize(&state, &headers, None, Role::Publish)?;
     let body = read_json_body(&headers, body, state.config.max_body_bytes).await?;
-    let request = PublishRequest::from_json(&body).map_err(ep_domain::PublishError::Invalid)?;
-    let valid = state.service.validate(request)?;
-    // Only valid requests count against the limit.
-    rate_limit(&state, remote, &headers, RateClass::Publish)?;
-    let event = state.service.enqueue_valid(valid)?.await?;
+    let client = client_ip(&state, remote, &headers);
+    let event = admit_publish(&state, client, &body)?.await?;
     Ok(json(StatusCode::CREATED, &*event))
 }
 
@@ -91,9 +88,13 @@ async fn list(
     remote: Option<SocketAddr>,
     pairs: Pairs,
 ) -> Result<Response, ApiError> {
-    authorize(&state, &headers, Role::Read)?;
+    authorize(&state, &headers, None, Role::Read)?;
     let query = EventService::check_query(QueryParams::from_pairs(pairs))?;
-    rate_limit(&state, remote, &headers, RateClass::Query)?;
+    rate_limit(
+        &state,
+        client_ip(&state, remote, &headers),
+        RateClass::Query,
+    )?;
     let events = state.service.run_query(query).await?;
     Ok(json(StatusCode::OK, &events))
 }
@@ -104,8 +105,12 @@ async fn get_one(
     remote: Option<SocketAddr>,
     id: String,
 ) -> Result<Response, ApiError> {
-    authorize(&state, &headers, Role::Read)?;
-    rate_limit(&state, remote, &headers, RateClass::Query)?;
+    authorize(&state, &headers, None, Role::Read)?;
+    rate_limit(
+        &state,
+        client_ip(&state, remote, &headers),
+        RateClass::Query,
+    )?;
     let event = state.service.get(&id).await?;
     Ok(json(StatusCode::OK, &event))
 }
@@ -116,14 +121,18 @@ async fn delete(
     remote: Option<SocketAddr>,
     pairs: Pairs,
 ) -> Result<Response, ApiError> {
-    authorize(&state, &headers, Role::Admin)?;
+    authorize(&state, &headers, None, Role::Admin)?;
     let before = pairs
         .into_iter()
         .rev()
         .find(|(k, _)| k == "before")
         .map(|(_, v)| v);
     let instant = EventService::parse_before(before.as_deref())?;
-    rate_limit(&state, remote, &headers, RateClass::Admin)?;
+    rate_limit(
+        &state,
+        client_ip(&state, remote, &headers),
+        RateClass::Admin,
+    )?;
     let deleted = state.service.delete_before(instant).await?;
     tracing::info!(deleted, before = before.as_deref(), "events deleted");
     Ok(json(StatusCode::OK, &json!({ "deleted": deleted })))

@@ -1,14 +1,11 @@
 //! The route tree: each resource's routes, served under `/api/v1` and at the
 //! root, with JSON for every rejection, security headers and a log line.
 
-mod auth;
 mod docs;
 mod event_types;
 mod events;
 mod health;
 mod stats;
-
-pub(crate) use auth::API_KEY_HEADER;
 
 use std::convert::Infallible;
 

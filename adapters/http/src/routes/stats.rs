@@ -13,8 +13,8 @@ use warp::http::{HeaderMap, StatusCode};
 use warp::reply::Response;
 use warp::Filter;
 
-use super::auth::{authorize, rate_limit};
 use super::with_state;
+use crate::admission::{authorize, client_ip, rate_limit};
 use crate::api_error::ApiError;
 use crate::reply::json;
 use crate::state::AppState;
@@ -43,8 +43,12 @@ async fn stats(
     headers: HeaderMap,
     remote: Option<SocketAddr>,
 ) -> Result<Response, ApiError> {
-    authorize(&state, &headers, Role::Read)?;
-    rate_limit(&state, remote, &headers, RateClass::Query)?;
+    authorize(&state, &headers, None, Role::Read)?;
+    rate_limit(
+        &state,
+        client_ip(&state, remote, &headers),
+        RateClass::Query,
+    )?;
     let s = state.service.stats().await?;
     Ok(json(
         StatusCode::OK,

@@ -36,6 +36,8 @@ pub(crate) enum Close {
     AtCapacity,
     /// 4001: missing or wrong API key.
     Unauthorized,
+    /// 4001: a key without the role this endpoint needs.
+    Forbidden,
     /// 4002: `MAX_WS_CONNECTIONS_PER_IP` reached.
     TooManyConnections,
     /// 4003: no filter message within the time allowed.
@@ -58,6 +60,10 @@ impl Close {
             Close::ServerError => (1011, "Internal error".into()),
             Close::AtCapacity => (1013, "Server at subscriber capacity".into()),
             Close::Unauthorized => (4001, "Unauthorized".into()),
+            Close::Forbidden => (
+                4001,
+                "Forbidden: this API key may not use this endpoint".into(),
+            ),
             Close::TooManyConnections => (4002, "Too many connections".into()),
             Close::FilterTimeout => (4003, "No filter message in time".into()),
             Close::SlowConsumer { last_seq } => (
@@ -202,6 +208,7 @@ mod tests {
             Close::ServerError,
             Close::AtCapacity,
             Close::Unauthorized,
+            Close::Forbidden,
             Close::TooManyConnections,
             Close::FilterTimeout,
             Close::SlowConsumer { last_seq: u64::MAX },

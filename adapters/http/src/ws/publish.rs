@@ -1,12 +1,13 @@
 //! `/ws/publish`: one event per text message, one reply per message, in
-//! order. Publishing goes through the same domain path as REST (validation,
-//! queue, commit). Clients may pipeline: up to [`IN_FLIGHT`] messages are
-//! accepted before their replies are written; beyond that, reading pauses.
+//! order. Publishing goes through the same admission as REST (validation,
+//! the client's publish rate limit, queue, commit). Clients may pipeline:
+//! up to [`IN_FLIGHT`] messages are accepted before their replies are
+//! written; beyond that, reading pauses.
 
 use std::future::Future;
+use std::net::IpAddr;
 use std::pin::Pin;
 
-use ep_domain::{PublishError, PublishRequest};
 use futures_util::stream::SplitSink;
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -15,6 +16,8 @@ use tokio_tungstenite::tungstenite::Message;
 use super::close::{Close, Ending};
 use super::upgrade::Socket;
 use super::{error_message, WRITE_TIMEOUT};
+use crate::admission::admit_publish;
+use crate::api_error::ApiError;
 use crate::state::AppState;
 
 /// Messages read but not yet answered, per connection.
@@ -22,26 +25,6 @@ const IN_FLIGHT: usize = 4_096;
 
 type ReplyFuture = Pin<Box<dyn Future<Output = Message> + Send>>;
 type Sink = SplitSink<Socket, Message>;
-
-/// The text for a publish that failed.
-fn failure_text(error: &PublishError) -> String {
-    match error {
-        PublishError::Invalid(errors) => {
-            if errors
-                .0
-                .iter()
-                .any(|e| e.kind == "json_invalid" || (e.kind == "missing" && e.loc.len() == 1))
-            {
-                "Invalid JSON".to_owned()
-            } else {
-                errors.to_string()
-            }
-        }
-        PublishError::QueueFull => "Publish queue is full; try again shortly".to_owned(),
-        PublishError::ShuttingDown => "Service is shutting down".to_owned(),
-        PublishError::Store(_) => "Event store unavailable; try again shortly".to_owned(),
-    }
-}
 
 /// `{"status":"ok","event_id":...}`, written directly: this is the reply to
 /// every published event, and ids are `evt_` and hex digits, which need no
@@ -55,19 +38,16 @@ fn ok_message(event_id: &str) -> Message {
 }
 
 /// The reply to one message: ready now (refused) or once committed.
-fn handle(state: &AppState, data: &[u8]) -> ReplyFuture {
+fn handle(state: &AppState, client: IpAddr, data: &[u8]) -> ReplyFuture {
     if data.len() > state.config.max_ws_message_bytes {
         return Box::pin(std::future::ready(error_message("Message too large")));
     }
-    let queued = PublishRequest::from_json(data)
-        .map_err(PublishError::Invalid)
-        .and_then(|request| state.service.enqueue(request));
-    match queued {
+    match admit_publish(state, client, data) {
         Ok(commit) => Box::pin(commit.map(|outcome| match outcome {
             Ok(event) => ok_message(event.id.as_str()),
-            Err(e) => error_message(&failure_text(&e)),
+            Err(e) => error_message(&ApiError::from(e).ws_text()),
         })),
-        Err(e) => Box::pin(std::future::ready(error_message(&failure_text(&e)))),
+        Err(e) => Box::pin(std::future::ready(error_message(&e.ws_text()))),
     }
 }
 
@@ -76,6 +56,7 @@ fn handle(state: &AppState, data: &[u8]) -> ReplyFuture {
 pub(super) async fn run(
     socket: Socket,
     state: AppState,
+    client: IpAddr,
     mut closing: watch::Receiver<bool>,
 ) -> (Option<Socket>, Ending) {
     let (sink, mut stream) = socket.split();
@@ -90,8 +71,8 @@ pub(super) async fn run(
             message = stream.next() => message,
         };
         let reply = match message {
-            Some(Ok(Message::Text(text))) => handle(&state, text.as_bytes()),
-            Some(Ok(Message::Binary(data))) => handle(&state, &data),
+            Some(Ok(Message::Text(text))) => handle(&state, client, text.as_bytes()),
+            Some(Ok(Message::Binary(data))) => handle(&state, client, &data),
             Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
             Some(Ok(Message::Close(_))) => break Ending::PeerClosed,
             Some(Err(e)) => {

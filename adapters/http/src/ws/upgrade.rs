@@ -1,18 +1,20 @@
-//! The WebSocket handshake: checks the upgrade request, answers 101, and
-//! refuses (with a close frame, as clients expect) a wrong key or an address
-//! over its connection limit.
+//! The WebSocket handshake: checks the upgrade request and its `Origin`
+//! (403 for a foreign one), answers 101, and refuses (with a close frame, as
+//! clients expect) a wrong key or a client over its connection limit. The
+//! key is checked by the same code as REST's, the client address is the
+//! same as REST's (forwarded by a trusted proxy).
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 
-use ep_ports::Credential;
+use ep_ports::Role as Permission;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::WebSocketStream;
 use warp::http::header::{
-    HeaderValue, CONNECTION, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_VERSION,
-    UPGRADE,
+    HeaderValue, CONNECTION, ORIGIN, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY,
+    SEC_WEBSOCKET_VERSION, UPGRADE,
 };
 use warp::http::{HeaderMap, StatusCode};
 use warp::reply::Response;
@@ -21,8 +23,9 @@ use warp::Filter;
 use super::close::{Close, Ending};
 use super::half_close::HalfCloseAware;
 use super::{closing, publish, subscribe};
+use crate::admission::{authorize, client_ip};
+use crate::api_error::ApiError;
 use crate::reply::detail;
-use crate::routes::API_KEY_HEADER;
 use crate::state::AppState;
 
 type Pairs = Vec<(String, String)>;
@@ -116,22 +119,36 @@ fn handshake(
     };
     let accept = derive_accept_key(key.as_bytes());
 
-    // Refusals are decided now, at the handshake, and sent as the first frame.
+    // A browser page from a foreign origin may not use the visitor's
+    // credentials here (cross-site WebSocket hijacking): refused before the
+    // upgrade. Clients that send no Origin (servers, scripts) pass.
+    if let Some(origin) = headers.get(ORIGIN) {
+        if !origin.to_str().is_ok_and(|o| state.config.cors.allows(o)) {
+            tracing::debug!(?origin, "WebSocket handshake from a foreign origin refused");
+            return ApiError::OriginNotAllowed.into_response();
+        }
+    }
+
+    // Other refusals are decided now, at the handshake, and sent as the
+    // first frame: clients expect a close code, not an HTTP status.
     let query_key = pairs
         .iter()
         .rev()
         .find(|(k, _)| k == "api_key")
         .map(|(_, v)| v.as_str());
-    let api_key = headers
-        .get(API_KEY_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .or(query_key);
-    let authorized = state.auth.authenticate(Credential { api_key }).is_ok();
-    let ip = remote.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip());
-    let slot = if authorized {
-        state.ws.limiter.try_acquire(ip)
-    } else {
-        None
+    let role = match endpoint {
+        Endpoint::Publish => Permission::Publish,
+        Endpoint::Subscribe => Permission::Read,
+    };
+    let refusal = match authorize(&state, &headers, query_key, role) {
+        Ok(_) => None,
+        Err(ApiError::Forbidden) => Some(Close::Forbidden),
+        Err(_) => Some(Close::Unauthorized),
+    };
+    let client = client_ip(&state, remote, &headers);
+    let slot = match refusal {
+        None => state.ws.limiter.try_acquire(client),
+        Some(_) => None,
     };
     let ticket = state.ws.sessions.open();
 
@@ -147,23 +164,23 @@ fn handshake(
         let io = HalfCloseAware(TokioIo::new(upgraded));
         let socket = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
         let refused = |close: Close| {
-            tracing::debug!(%ip, ?close, "WebSocket refused");
+            tracing::debug!(%client, ?close, "WebSocket refused");
             Ending::Close(close)
         };
-        let (socket, ending) = match (authorized, &slot, &ticket) {
-            (true, Some(_), Some((_, closing))) => {
+        let (socket, ending) = match (refusal, &slot, &ticket) {
+            (None, Some(_), Some((_, closing))) => {
                 let closing = closing.clone();
                 match endpoint {
-                    Endpoint::Publish => publish::run(socket, state, closing).await,
+                    Endpoint::Publish => publish::run(socket, state, client, closing).await,
                     Endpoint::Subscribe => subscribe::run(socket, state, closing).await,
                 }
             }
-            (false, _, _) => (Some(socket), refused(Close::Unauthorized)),
-            (true, None, _) => (Some(socket), refused(Close::TooManyConnections)),
-            (true, Some(_), None) => (Some(socket), refused(Close::GoingAway)),
+            (Some(close), _, _) => (Some(socket), refused(close)),
+            (None, None, _) => (Some(socket), refused(Close::TooManyConnections)),
+            (None, Some(_), None) => (Some(socket), refused(Close::GoingAway)),
         };
         let Some(mut socket) = socket else {
-            tracing::debug!(%ip, "WebSocket connection lost");
+            tracing::debug!(%client, "WebSocket connection lost");
             return;
         };
         closing::send_close(&mut socket, &ending).await;
