@@ -629,3 +629,56 @@ async fn the_openapi_document_and_docs_page_are_served() {
         .starts_with("text/html"));
     assert!(page.text().await.expect("body").contains("/openapi.json"));
 }
+
+#[tokio::test]
+async fn instants_outside_years_0000_to_9999_are_422_for_since_and_before_and_the_edges_work() {
+    let server = TestServer::start(&[]).await;
+    let event = server.publish(&example("timer_tick")).await;
+    for outside in [
+        "%2B10000-01-01T00:00:00",
+        "%2B10000-01-01T00:00:00%2B00:00",
+        "-0001-12-31T23:59:59",
+        "0000-01-01T00:00:00%2B01:00",
+    ] {
+        for (method, name) in [("GET", "since"), ("DELETE", "before")] {
+            let (status, answer) = server
+                .call_with_key(
+                    method,
+                    &format!("/api/v1/events?{name}={outside}"),
+                    None,
+                    None,
+                )
+                .await;
+            assert_eq!(status, 422, "{method} {name}={outside}: {answer}");
+            assert_eq!(
+                answer["detail"][0]["loc"],
+                json!(["query", name]),
+                "{answer}"
+            );
+            assert_eq!(answer["detail"][0]["type"], "datetime_out_of_range");
+        }
+    }
+    let (_, all) = server
+        .get("/api/v1/events?since=0000-01-01T00:00:00Z")
+        .await;
+    assert_eq!(
+        ids(&all),
+        vec![event["id"].as_str().expect("id").to_owned()]
+    );
+    let (_, none) = server
+        .get("/api/v1/events?since=9999-12-31T23:59:59.999999Z")
+        .await;
+    assert_eq!(none, json!([]));
+    assert_eq!(
+        server
+            .delete("/api/v1/events?before=0000-01-01T00:00:00Z")
+            .await,
+        (200, json!({"deleted": 0}))
+    );
+    assert_eq!(
+        server
+            .delete("/api/v1/events?before=9999-12-31T23:59:59.999999Z")
+            .await,
+        (200, json!({"deleted": 1}))
+    );
+}

@@ -399,6 +399,77 @@ pub async fn ping_answers<S: EventStore>(store: &S) {
     store.ping().await.expect("ping");
 }
 
+/// The earliest and latest instants the service accepts ([`Timestamp::MIN`],
+/// year 0000, and [`Timestamp::MAX`], year 9999) order like any other, as
+/// stored timestamps and as `since` / `before` bounds, whatever the store
+/// compares (numbers or text).
+pub async fn the_earliest_and_latest_instants_order_like_any_other<S: EventStore>(store: &S) {
+    let mut first = new_event(0, EventType::SessionCreated, Some("s1"), None);
+    first.timestamp = Timestamp::MIN;
+    let middle = new_event(1, EventType::TimerTick, Some("s1"), None);
+    let mut last = new_event(2, EventType::SessionEnded, Some("s1"), None);
+    last.timestamp = Timestamp::MAX;
+    let stored = store
+        .append(vec![first, middle, last])
+        .await
+        .expect("append");
+    assert_eq!(stored[0].timestamp, Timestamp::MIN);
+    assert_eq!(stored[2].timestamp, Timestamp::MAX);
+    let got = store
+        .get(&stored[0].id)
+        .await
+        .expect("get")
+        .expect("stored");
+    assert_eq!(got.timestamp, Timestamp::MIN, "read back unchanged");
+
+    let since = |t: Timestamp| EventQuery {
+        since: Some(t),
+        ..query()
+    };
+    let newest_first = |picks: &[usize]| -> Vec<String> {
+        picks.iter().map(|&i| stored[i].id.to_string()).collect()
+    };
+    assert_eq!(
+        ids(&store.query(since(Timestamp::MIN)).await.expect("query")),
+        newest_first(&[2, 1]),
+        "since the earliest instant: all but the event stamped at it"
+    );
+    assert_eq!(
+        ids(&store
+            .query(since(Timestamp::MAX.minus_micros(1)))
+            .await
+            .expect("query")),
+        newest_first(&[2])
+    );
+    assert!(store
+        .query(since(Timestamp::MAX))
+        .await
+        .expect("query")
+        .is_empty());
+    assert_eq!(
+        store
+            .stats(Timestamp::MIN)
+            .await
+            .expect("stats")
+            .events_since,
+        2
+    );
+    assert_eq!(
+        store
+            .stats(Timestamp::MAX)
+            .await
+            .expect("stats")
+            .events_since,
+        0
+    );
+    assert_eq!(store.delete(Some(Timestamp::MIN)).await.expect("delete"), 0);
+    assert_eq!(store.delete(Some(Timestamp::MAX)).await.expect("delete"), 2);
+    assert_eq!(
+        ids(&store.query(query()).await.expect("query")),
+        vec![stored[2].id.to_string()]
+    );
+}
+
 /// Expands to one `#[tokio::test]` per conformance case. The argument is an
 /// expression (usually an `async` block) that yields `(store, guard)`.
 #[macro_export]
@@ -417,6 +488,7 @@ macro_rules! conformance_suite {
             hostile_text_round_trips_verbatim,
             a_large_batch_is_stored_in_order,
             after_pages_oldest_first_without_gaps,
+            the_earliest_and_latest_instants_order_like_any_other,
             ping_answers,
         );
     };

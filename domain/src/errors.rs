@@ -26,7 +26,8 @@ pub enum PublishError {
 /// Why a query was not answered.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum QueryError {
-    /// A parameter breaks a rule (length, `limit` range).
+    /// A parameter breaks a rule (length, `limit` range, `since` outside
+    /// years 0000-9999).
     #[error("invalid query: {0}")]
     Invalid(ValidationErrors),
     /// The named parameter (`since`) is not an ISO 8601 instant.
@@ -59,6 +60,9 @@ pub enum StatsError {
 /// Why a delete did not happen.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DeleteError {
+    /// A parameter breaks a rule (`before` outside years 0000-9999).
+    #[error("invalid delete: {0}")]
+    Invalid(ValidationErrors),
     /// The named parameter (`before`) is not an ISO 8601 instant.
     #[error("Invalid ISO 8601 timestamp for '{0}'")]
     BadTimestamp(&'static str),

@@ -35,5 +35,5 @@ pub use router::{EventRouter, RouterStatus};
 pub use service::{EventService, Readiness, StatsReport};
 pub use subscribe_request::{FilterError, Resume, SubscribeRequest, MAX_FILTER_TYPES};
 pub use subscription::{Next, Subscription};
-pub use time_parse::parse_instant;
+pub use time_parse::{parse_instant, InstantError};
 pub use validation::{FieldError, ValidEvent, ValidationErrors};

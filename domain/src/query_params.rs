@@ -7,7 +7,7 @@ use crate::errors::QueryError;
 use crate::limits::{
     DEFAULT_QUERY_LIMIT, MAX_EVENT_TYPE_FILTER_CHARS, MAX_ID_CHARS, MAX_QUERY_LIMIT,
 };
-use crate::time_parse::parse_instant;
+use crate::time_parse::{parse_instant, InstantError};
 use crate::validation::{FieldError, ValidationErrors};
 
 /// The parameters as sent, each the last value given for its name.
@@ -101,13 +101,23 @@ impl QueryParams {
                 }
             },
         };
+        let since = match self.since.as_deref().map(parse_instant) {
+            None => Ok(None),
+            Some(Ok(instant)) => Ok(Some(instant)),
+            Some(Err(e @ InstantError::OutOfRange)) => {
+                errors.push(FieldError::new(
+                    &["query", "since"],
+                    e.to_string(),
+                    "datetime_out_of_range",
+                ));
+                Ok(None)
+            }
+            Some(Err(InstantError::Unparseable)) => Err(QueryError::BadTimestamp("since")),
+        };
         if !errors.is_empty() {
             return Err(QueryError::Invalid(ValidationErrors(errors)));
         }
-        let since = match self.since.as_deref() {
-            None => None,
-            Some(text) => Some(parse_instant(text).ok_or(QueryError::BadTimestamp("since"))?),
-        };
+        let since = since?;
         let event_type = match self.event_type.as_deref() {
             None => None,
             Some(name) => match name.parse::<EventType>() {
@@ -170,6 +180,25 @@ mod tests {
             params(&[("since", "garbage")]).check(),
             Err(QueryError::BadTimestamp("since"))
         );
+    }
+
+    #[test]
+    fn a_since_outside_years_0000_to_9999_is_422_naming_the_field() {
+        let Err(QueryError::Invalid(errors)) =
+            params(&[("since", "+10000-01-01T00:00:00")]).check()
+        else {
+            panic!("a five-digit year is refused as invalid");
+        };
+        assert_eq!(errors.0.len(), 1);
+        assert_eq!(errors.0[0].loc, ["query", "since"]);
+        assert_eq!(errors.0[0].kind, "datetime_out_of_range");
+        // Reported with the other parameter errors.
+        let r = params(&[("since", "-0001-01-01"), ("limit", "0")]).check();
+        assert!(matches!(r, Err(QueryError::Invalid(e)) if e.0.len() == 2));
+        assert!(matches!(
+            params(&[("since", "0000-01-01T00:00:00Z")]).check(),
+            Ok(CheckedQuery::Run(q)) if q.since == Some(ep_ports::Timestamp::MIN)
+        ));
     }
 
     #[test]

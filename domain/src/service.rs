@@ -14,8 +14,8 @@ use crate::publish_request::PublishRequest;
 use crate::query_params::{CheckedQuery, QueryParams};
 use crate::router::{EventRouter, RouterStatus};
 use crate::subscribe_request::Resume;
-use crate::time_parse::parse_instant;
-use crate::validation::{validate, ValidEvent};
+use crate::time_parse::{parse_instant, InstantError};
+use crate::validation::{validate, FieldError, ValidEvent, ValidationErrors};
 
 /// How long readiness waits for the store before calling it disconnected.
 const PING_TIMEOUT: Duration = Duration::from_secs(2);
@@ -194,10 +194,22 @@ impl EventService {
     /// Parses the `before` parameter of a delete.
     ///
     /// # Errors
-    /// `BadTimestamp` when it is not an ISO 8601 instant.
+    /// `BadTimestamp` when it is not an ISO 8601 instant, `Invalid` when it
+    /// is one outside years 0000-9999.
     pub fn parse_before(before: Option<&str>) -> Result<Option<Timestamp>, DeleteError> {
         before
-            .map(|text| parse_instant(text).ok_or(DeleteError::BadTimestamp("before")))
+            .map(|text| {
+                parse_instant(text).map_err(|e| match e {
+                    InstantError::Unparseable => DeleteError::BadTimestamp("before"),
+                    InstantError::OutOfRange => {
+                        DeleteError::Invalid(ValidationErrors::one(FieldError::new(
+                            &["query", "before"],
+                            e.to_string(),
+                            "datetime_out_of_range",
+                        )))
+                    }
+                })
+            })
             .transpose()
     }
 

@@ -6,6 +6,20 @@ use ep_ports::Timestamp;
 /// Longest text worth trying to parse as an instant.
 const MAX_LEN: usize = 64;
 
+/// Why a text is not an instant the service accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum InstantError {
+    /// Not an ISO 8601 instant at all.
+    #[error("not an ISO 8601 instant")]
+    Unparseable,
+    /// An instant, but outside years 0000-9999 (in UTC): stores compare
+    /// instants as fixed-width text, which only holds inside them.
+    #[error(
+        "Input should be an instant between 0000-01-01T00:00:00Z and 9999-12-31T23:59:59.999999Z"
+    )]
+    OutOfRange,
+}
+
 /// Parses an ISO 8601 instant as clients send it and returns it in UTC.
 ///
 /// Accepted: RFC 3339 (`Z` or an offset such as `+02:00`), offsets without a
@@ -15,7 +29,21 @@ const MAX_LEN: usize = 64;
 ///
 /// A `+` in an unencoded query string arrives as a space; `...10:00:00 02:00`
 /// is therefore read as `+02:00`.
-pub fn parse_instant(text: &str) -> Option<Timestamp> {
+///
+/// # Errors
+/// `Unparseable`, or `OutOfRange` for an instant before
+/// [`Timestamp::MIN`] or after [`Timestamp::MAX`] (a five-digit or signed
+/// year, or an offset that moves year 0000 or 9999 across the edge).
+pub fn parse_instant(text: &str) -> Result<Timestamp, InstantError> {
+    let instant = parse_any(text).ok_or(InstantError::Unparseable)?;
+    if (Timestamp::MIN..=Timestamp::MAX).contains(&instant) {
+        Ok(instant)
+    } else {
+        Err(InstantError::OutOfRange)
+    }
+}
+
+fn parse_any(text: &str) -> Option<Timestamp> {
     let text = text.trim();
     if text.is_empty() || text.len() > MAX_LEN || !text.is_ascii() {
         return None;
@@ -73,7 +101,7 @@ mod tests {
 
     fn micros(text: &str) -> i64 {
         parse_instant(text)
-            .unwrap_or_else(|| panic!("{text} should parse"))
+            .unwrap_or_else(|e| panic!("{text} should parse: {e}"))
             .as_micros()
     }
 
@@ -131,7 +159,38 @@ mod tests {
             "2026-11-27T10:00:00+99:00x",
             &"9".repeat(500),
         ] {
-            assert!(parse_instant(bad).is_none(), "{bad} should not parse");
+            assert_eq!(
+                parse_instant(bad),
+                Err(InstantError::Unparseable),
+                "{bad} should not parse"
+            );
         }
+    }
+
+    #[test]
+    fn instants_outside_years_0000_to_9999_are_out_of_range() {
+        for outside in [
+            "+10000-01-01T00:00:00",
+            "+10000-01-01T00:00:00+00:00",
+            "-0001-12-31T23:59:59",
+            "0000-01-01T00:00:00+00:01",
+            "9999-12-31T23:59:59-00:01",
+        ] {
+            assert_eq!(
+                parse_instant(outside),
+                Err(InstantError::OutOfRange),
+                "{outside}"
+            );
+        }
+        assert_eq!(parse_instant("0000-01-01T00:00:00Z"), Ok(Timestamp::MIN));
+        assert_eq!(
+            parse_instant("9999-12-31T23:59:59.999999Z"),
+            Ok(Timestamp::MAX)
+        );
+        assert_eq!(
+            parse_instant("9999-12-31T23:59:59.9999999Z"),
+            Ok(Timestamp::MAX),
+            "digits past microseconds are dropped"
+        );
     }
 }

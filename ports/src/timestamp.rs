@@ -15,6 +15,14 @@ use serde::{Serialize, Serializer};
 pub struct Timestamp(i64);
 
 impl Timestamp {
+    /// 0000-01-01T00:00:00.000000Z, the earliest instant whose text form has
+    /// four year digits. Text forms compare in time order only between
+    /// [`Timestamp::MIN`] and [`Timestamp::MAX`]; the domain accepts no
+    /// instant outside them.
+    pub const MIN: Timestamp = Timestamp(-62_167_219_200_000_000);
+    /// 9999-12-31T23:59:59.999999Z, the latest such instant.
+    pub const MAX: Timestamp = Timestamp(253_402_300_799_999_999);
+
     /// The current time.
     pub fn now() -> Self {
         Self::from_datetime(Utc::now())
@@ -159,6 +167,20 @@ mod tests {
             let chrono = t.to_datetime().to_rfc3339_opts(SecondsFormat::Micros, true);
             assert_eq!(t.to_string(), chrono, "{micros}");
         }
+    }
+
+    #[test]
+    fn the_limits_are_the_first_and_last_instants_of_four_digit_years() {
+        assert_eq!(Timestamp::MIN.to_string(), "0000-01-01T00:00:00.000000Z");
+        assert_eq!(Timestamp::MAX.to_string(), "9999-12-31T23:59:59.999999Z");
+        assert_eq!(
+            Timestamp::MIN.minus_micros(1).to_string(),
+            "-0001-12-31T23:59:59.999999Z"
+        );
+        assert_eq!(
+            Timestamp::from_micros(Timestamp::MAX.as_micros() + 1).to_string(),
+            "+10000-01-01T00:00:00.000000Z"
+        );
     }
 
     #[test]

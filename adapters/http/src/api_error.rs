@@ -126,6 +126,9 @@ impl ApiError {
             },
             ApiError::Stats(StatsError::Store(e)) => unavailable(e),
             ApiError::Delete(e) => match e {
+                DeleteError::Invalid(errors) => {
+                    (StatusCode::UNPROCESSABLE_ENTITY, Fields(errors), None)
+                }
                 e @ DeleteError::BadTimestamp(_) => {
                     (StatusCode::BAD_REQUEST, Text(e.to_string()), None)
                 }
