@@ -154,6 +154,9 @@ impl EventStore for GatedStore {
     async fn delete(&self, before: Option<Timestamp>) -> Result<u64, StoreError> {
         self.inner.delete(before).await
     }
+    async fn probe_write(&self) -> Result<(), StoreError> {
+        self.inner.probe_write().await
+    }
     async fn ping(&self) -> Result<(), StoreError> {
         self.inner.ping().await
     }

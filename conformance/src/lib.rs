@@ -470,6 +470,25 @@ pub async fn the_earliest_and_latest_instants_order_like_any_other<S: EventStore
     );
 }
 
+/// A write probe succeeds on a healthy store and changes nothing a reader
+/// sees: no event, the same stats, the next seq unaffected in order.
+pub async fn a_write_probe_commits_nothing_visible<S: EventStore>(store: &S) {
+    let before = seed(store).await;
+    store.probe_write().await.expect("probe");
+    store.probe_write().await.expect("a second probe");
+    assert_eq!(
+        ids(&store.query(query()).await.expect("query")).len(),
+        before.len()
+    );
+    let stats = store.stats(Timestamp::from_micros(0)).await.expect("stats");
+    assert_eq!(stats.total_events, before.len() as u64);
+    let next = store
+        .append(vec![new_event(10, EventType::TimerTick, None, None)])
+        .await
+        .expect("append after probes");
+    assert!(next[0].seq > before.last().expect("seeded").seq);
+}
+
 /// Expands to one `#[tokio::test]` per conformance case. The argument is an
 /// expression (usually an `async` block) that yields `(store, guard)`.
 #[macro_export]
@@ -489,6 +508,7 @@ macro_rules! conformance_suite {
             a_large_batch_is_stored_in_order,
             after_pages_oldest_first_without_gaps,
             the_earliest_and_latest_instants_order_like_any_other,
+            a_write_probe_commits_nothing_visible,
             ping_answers,
         );
     };

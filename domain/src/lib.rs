@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod commit_health;
 mod errors;
 mod gauge;
 mod hub;

@@ -10,6 +10,7 @@ use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+use crate::commit_health::CommitHealth;
 use crate::errors::PublishError;
 use crate::gauge::SubscriberGauge;
 use crate::limits::Limits;
@@ -36,6 +37,8 @@ pub struct EventRouter {
     depth: Arc<AtomicUsize>,
     /// Confirmed subscriptions, maintained by the fan-out hub.
     subscribers: SubscriberGauge,
+    /// The outcome of the writer's last commit.
+    health: Arc<CommitHealth>,
     limits: Limits,
     writer: Mutex<Option<JoinHandle<()>>>,
 }
@@ -63,11 +66,13 @@ impl EventRouter {
         };
         let (tx, rx) = mpsc::channel(limits.max_queue_size);
         let depth = Arc::new(AtomicUsize::new(0));
+        let health = Arc::new(CommitHealth::default());
         let writer = tokio::spawn(run_writer(
             rx,
             store,
             broadcaster,
             Arc::clone(&depth),
+            Arc::clone(&health),
             limits.max_batch,
         ));
         Self {
@@ -77,6 +82,7 @@ impl EventRouter {
             }),
             depth,
             subscribers: SubscriberGauge::default(),
+            health,
             limits,
             writer: Mutex::new(Some(writer)),
         }
@@ -127,6 +133,11 @@ impl EventRouter {
             active_subscribers: self.subscribers.get(),
             queue_size: self.depth.load(Ordering::Acquire),
         }
+    }
+
+    /// The outcome of the last commit.
+    pub(crate) fn health(&self) -> &CommitHealth {
+        &self.health
     }
 
     /// The subscriber count this router reports, for the fan-out to maintain.

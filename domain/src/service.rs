@@ -40,8 +40,19 @@ pub struct StatsReport {
 pub struct Readiness {
     /// Whether the store answered within the timeout.
     pub store_ok: bool,
+    /// Why the last commit failed, while commits fail (a full disk): the
+    /// store answers but stores nothing. Cleared by the next commit that
+    /// succeeds, or by a write probe that does.
+    pub commit_failure: Option<StoreError>,
     /// Queue and subscriber figures.
     pub router: RouterStatus,
+}
+
+impl Readiness {
+    /// Whether the service can take publishes: the store answers and commits.
+    pub fn is_ready(&self) -> bool {
+        self.store_ok && self.commit_failure.is_none()
+    }
 }
 
 /// The event pipeline's use cases.
@@ -221,14 +232,26 @@ impl EventService {
         self.store.delete(before).await.map_err(DeleteError::Store)
     }
 
-    /// Whether the store answers, within a short timeout.
+    /// Whether the store answers, within a short timeout, and whether its
+    /// commits succeed. While they fail, a write probe (at most one a
+    /// second) learns whether they would succeed now, so that a store that
+    /// recovers is seen to even when no publisher is left to try.
     pub async fn readiness(&self) -> Readiness {
         let store_ok = matches!(
             tokio::time::timeout(PING_TIMEOUT, self.store.ping()).await,
             Ok(Ok(()))
         );
+        let health = self.router.health();
+        if store_ok && health.failure().is_some() && health.probe_due() {
+            match tokio::time::timeout(PING_TIMEOUT, self.store.probe_write()).await {
+                Ok(Ok(())) => health.succeeded(),
+                Ok(Err(e)) => health.failed(&e),
+                Err(_) => {}
+            }
+        }
         Readiness {
             store_ok,
+            commit_failure: health.failure(),
             router: self.router.status(),
         }
     }

@@ -7,6 +7,8 @@ use std::sync::Arc;
 use ep_ports::{Broadcaster, Event, EventBatch, EventStore, NewEvent, StoreError};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::commit_health::CommitHealth;
+
 /// One accepted event and where to send its outcome.
 pub(crate) struct Pending {
     pub event: NewEvent,
@@ -47,6 +49,7 @@ pub(crate) async fn run_writer(
     store: Arc<dyn EventStore>,
     broadcaster: Arc<dyn Broadcaster>,
     depth: Arc<AtomicUsize>,
+    health: Arc<CommitHealth>,
     max_batch: usize,
 ) {
     let mut pending = Vec::with_capacity(max_batch);
@@ -64,6 +67,7 @@ pub(crate) async fn run_writer(
         );
         match outcome {
             Ok(stored) => {
+                health.succeeded();
                 let batch: EventBatch = stored.into_iter().map(Arc::new).collect();
                 depth.fetch_sub(n, Ordering::AcqRel);
                 for (event, reply) in batch.iter().zip(replies) {
@@ -76,6 +80,7 @@ pub(crate) async fn run_writer(
             }
             Err(e) => {
                 tracing::error!(error = %e, events = n, "a batch could not be committed; its publishers get an error");
+                health.failed(&e);
                 depth.fetch_sub(n, Ordering::AcqRel);
                 for reply in replies {
                     let _ = reply.send(Err(e.clone()));

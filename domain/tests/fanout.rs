@@ -49,6 +49,9 @@ impl EventStore for Log {
     async fn delete(&self, _: Option<Timestamp>) -> Result<u64, StoreError> {
         Ok(0)
     }
+    async fn probe_write(&self) -> Result<(), StoreError> {
+        unreachable!("the hub never writes")
+    }
     async fn ping(&self) -> Result<(), StoreError> {
         Ok(())
     }

@@ -184,6 +184,9 @@ impl EventStore for GatedStore {
     async fn delete(&self, _: Option<Timestamp>) -> Result<u64, StoreError> {
         Ok(0)
     }
+    async fn probe_write(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
     async fn ping(&self) -> Result<(), StoreError> {
         // A ping that never answers: the store is hung.
         std::future::pending().await
@@ -259,6 +262,117 @@ async fn readiness_reports_a_failing_store() {
         .returning(|| Err(StoreError::Unavailable("gone".into())));
     let svc = service(store, quiet_broadcaster(), Limits::default());
     assert!(!svc.readiness().await.store_ok);
+}
+
+/// A store that answers pings but whose appends fail with `Full` until the
+/// test frees space (`space` set), as on a full disk.
+fn disk_full_store(space: Arc<std::sync::atomic::AtomicBool>) -> MockEventStore {
+    use std::sync::atomic::Ordering;
+    let mut store = MockEventStore::new();
+    store.expect_ping().returning(|| Ok(()));
+    let next = Mutex::new(0u64);
+    let room = Arc::clone(&space);
+    store.expect_append().returning(move |batch| {
+        if !room.load(Ordering::Acquire) {
+            return Err(StoreError::Full("database or disk is full".into()));
+        }
+        let mut next = next.lock().expect("lock");
+        Ok(batch
+            .into_iter()
+            .map(|e| {
+                *next += 1;
+                e.into_event(*next)
+            })
+            .collect())
+    });
+    store
+}
+
+#[tokio::test(start_paused = true)]
+async fn readiness_is_not_ready_while_commits_fail_and_ready_after_the_next_commit() {
+    let space = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut store = disk_full_store(Arc::clone(&space));
+    // Probes fail too while the disk is full.
+    store
+        .expect_probe_write()
+        .returning(|| Err(StoreError::Full("database or disk is full".into())));
+    let svc = service(store, quiet_broadcaster(), Limits::default());
+    assert!(svc.readiness().await.is_ready(), "ready before any failure");
+    let err = svc.publish(request(TICK)).await.expect_err("disk full");
+    assert!(matches!(err, PublishError::Store(StoreError::Full(_))));
+    let readiness = svc.readiness().await;
+    assert!(readiness.store_ok, "the store still answers reads");
+    assert!(!readiness.is_ready());
+    assert!(matches!(
+        readiness.commit_failure,
+        Some(StoreError::Full(_))
+    ));
+    tokio::time::advance(Duration::from_secs(2)).await;
+    assert!(
+        !svc.readiness().await.is_ready(),
+        "a failed probe keeps it so"
+    );
+    space.store(true, std::sync::atomic::Ordering::Release);
+    svc.publish(request(TICK)).await.expect("space again");
+    let readiness = svc.readiness().await;
+    assert!(readiness.is_ready(), "{readiness:?}");
+    assert_eq!(readiness.commit_failure, None);
+    svc.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_no_publisher_left_a_write_probe_a_second_at_most_sees_the_store_recover() {
+    let space = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut store = disk_full_store(Arc::clone(&space));
+    let probes = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (room, count) = (Arc::clone(&space), Arc::clone(&probes));
+    store.expect_probe_write().returning(move || {
+        count.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        if room.load(std::sync::atomic::Ordering::Acquire) {
+            Ok(())
+        } else {
+            Err(StoreError::Full("database or disk is full".into()))
+        }
+    });
+    let svc = service(store, quiet_broadcaster(), Limits::default());
+    svc.publish(request(TICK)).await.expect_err("disk full");
+    for _ in 0..10 {
+        assert!(!svc.readiness().await.is_ready());
+    }
+    assert_eq!(
+        probes.load(std::sync::atomic::Ordering::Acquire),
+        1,
+        "one probe within the second, however often readiness is asked"
+    );
+    space.store(true, std::sync::atomic::Ordering::Release);
+    assert!(
+        !svc.readiness().await.is_ready(),
+        "not probed again within the second"
+    );
+    tokio::time::advance(Duration::from_secs(1)).await;
+    assert!(svc.readiness().await.is_ready(), "the probe commits");
+    assert_eq!(probes.load(std::sync::atomic::Ordering::Acquire), 2);
+    // Once ready, readiness probes no more.
+    for _ in 0..5 {
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert!(svc.readiness().await.is_ready());
+    }
+    assert_eq!(probes.load(std::sync::atomic::Ordering::Acquire), 2);
+    svc.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_batch_refused_for_a_duplicate_id_says_nothing_of_the_store() {
+    let mut store = MockEventStore::new();
+    store.expect_ping().returning(|| Ok(()));
+    store.expect_probe_write().never();
+    store
+        .expect_append()
+        .returning(|batch| Err(StoreError::DuplicateId(batch[0].id.clone())));
+    let svc = service(store, quiet_broadcaster(), Limits::default());
+    svc.publish(request(TICK)).await.expect_err("duplicate");
+    assert!(svc.readiness().await.is_ready());
+    svc.shutdown().await;
 }
 
 #[tokio::test]

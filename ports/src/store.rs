@@ -16,6 +16,10 @@ pub enum StoreError {
     /// does not decode, a schema from an unknown future version).
     #[error("event store holds unreadable data: {0}")]
     Corrupt(String),
+    /// The backend has no room left (a full disk, a quota reached): nothing
+    /// can be committed until space is freed. Retrying later may succeed.
+    #[error("event store full: {0}")]
+    Full(String),
     /// An event with this id is already stored. Ids are minted unique, so
     /// this means a bug or a replayed batch; nothing of the batch was stored.
     #[error("event id {0} is already stored")]
@@ -37,8 +41,9 @@ pub trait EventStore: Send + Sync + 'static {
     /// returns `Ok`, the events MUST survive a crash of the process.
     ///
     /// # Errors
-    /// `DuplicateId` if any id is already stored; `Unavailable` if the batch
-    /// could not be committed. On any error nothing of the batch is stored.
+    /// `DuplicateId` if any id is already stored; `Full` or `Unavailable` if
+    /// the batch could not be committed. On any error nothing of the batch is
+    /// stored.
     async fn append(&self, batch: Vec<NewEvent>) -> Result<Vec<Event>, StoreError>;
 
     /// The event with this id, or `None`.
@@ -87,4 +92,13 @@ pub trait EventStore: Send + Sync + 'static {
     /// # Errors
     /// `Unavailable` when the backend cannot serve requests.
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Commits the smallest write the backend can make, storing no event
+    /// and changing nothing a reader sees, to learn whether appends would
+    /// commit now. The domain calls it (rarely) while appends fail, so that
+    /// a store that recovers (space freed) is seen to, even with no traffic.
+    ///
+    /// # Errors
+    /// As `append` would: `Full`, `Unavailable`.
+    async fn probe_write(&self) -> Result<(), StoreError>;
 }

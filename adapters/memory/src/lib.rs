@@ -169,6 +169,10 @@ impl EventStore for MemoryStore {
         Ok(doomed.len() as u64)
     }
 
+    async fn probe_write(&self) -> Result<(), StoreError> {
+        self.checked().map(drop)
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         self.checked().map(drop)
     }

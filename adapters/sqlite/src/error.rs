@@ -11,6 +11,9 @@ pub(crate) fn store_error(e: rusqlite::Error) -> StoreError {
         {
             StoreError::Corrupt(e.to_string())
         }
+        rusqlite::Error::SqliteFailure(f, _) if f.code == ErrorCode::DiskFull => {
+            StoreError::Full(e.to_string())
+        }
         rusqlite::Error::FromSqlConversionFailure(..)
         | rusqlite::Error::InvalidColumnType(..)
         | rusqlite::Error::IntegralValueOutOfRange(..)

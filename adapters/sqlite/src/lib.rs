@@ -17,6 +17,7 @@ mod error;
 mod open;
 mod rows;
 mod schema;
+mod space;
 mod store;
 
 pub use open::{Durability, OpenError};

@@ -16,6 +16,7 @@ use crate::error::{call_error, is_unique_violation, store_error};
 use crate::open::{configure, file_identity, prepare_file, Durability, OpenError, Role};
 use crate::rows::{event_from_row, COLUMNS};
 use crate::schema::migrate;
+use crate::space::{available_bytes, PROBE_RESERVE_BYTES};
 
 /// Events in one SQLite file.
 pub struct SqliteStore {
@@ -325,6 +326,30 @@ impl EventStore for SqliteStore {
         Ok(deleted as u64)
     }
 
+    async fn probe_write(&self) -> Result<(), StoreError> {
+        if let Some(free) = available_bytes(&self.path) {
+            if free < PROBE_RESERVE_BYTES {
+                return Err(StoreError::Full(format!(
+                    "{} KiB free on the database's filesystem; appends resume once {} MiB are",
+                    free / 1024,
+                    PROBE_RESERVE_BYTES / (1024 * 1024)
+                )));
+            }
+        }
+        // Writing the schema version back unchanged rewrites the database
+        // header page: one WAL frame, committed like a batch of events.
+        self.writer
+            .call(|conn| {
+                let version: i64 = conn
+                    .query_row("PRAGMA user_version", [], |r| r.get(0))
+                    .map_err(store_error)?;
+                conn.pragma_update(None, "user_version", version)
+                    .map_err(store_error)
+            })
+            .await
+            .map_err(call_error)
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         if file_identity(&self.path) != Some(self.identity) {
             return Err(StoreError::Unavailable(format!(
@@ -355,4 +380,47 @@ mod tests {
     }
 
     ep_conformance::conformance_suite!(temp_store());
+
+    /// Events whose payloads fill a few pages each.
+    fn bulky(from: i64, n: i64) -> Vec<NewEvent> {
+        (from..from + n)
+            .map(|i| {
+                let mut e =
+                    ep_conformance::new_event(i, ep_ports::EventType::TimerTick, None, None);
+                e.payload =
+                    ep_ports::Payload::from_json(format!(r#"{{"pad":"{}"}}"#, "x".repeat(20_000)))
+                        .expect("payload");
+                e
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_database_that_cannot_grow_refuses_appends_as_full_and_takes_them_again_after() {
+        let (store, _dir) = temp_store().await;
+        store.append(bulky(0, 1)).await.expect("room at first");
+        // SQLite's own page limit gives the error a full disk gives.
+        let cap = |extra: i64| {
+            store.writer.call(move |conn| {
+                let pages: i64 = conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+                conn.pragma_update(None, "max_page_count", pages + extra)?;
+                Ok::<_, rusqlite::Error>(())
+            })
+        };
+        cap(0).await.expect("cap");
+        let refused = store.append(bulky(1, 5)).await.expect_err("no room");
+        assert!(matches!(refused, StoreError::Full(_)), "{refused:?}");
+        assert_eq!(
+            store
+                .stats(Timestamp::from_micros(0))
+                .await
+                .expect("stats")
+                .total_events,
+            1,
+            "nothing of the refused batch is stored"
+        );
+        cap(1_000).await.expect("room again");
+        store.append(bulky(1, 5)).await.expect("commits again");
+        store.probe_write().await.expect("probe");
+    }
 }

@@ -1,8 +1,11 @@
-//! `GET /health` (the process answers) and `GET /readiness` (the store answers too).
+//! `GET /health` (the process answers) and `GET /readiness` (the store
+//! answers and commits too).
 
+use std::borrow::Cow;
 use std::convert::Infallible;
 
 use ep_domain::RouterStatus;
+use ep_ports::StoreError;
 use serde::Serialize;
 use warp::http::StatusCode;
 use warp::reply::Response;
@@ -48,16 +51,23 @@ struct Health {
 #[derive(Serialize)]
 struct Ready {
     ready: bool,
-    database: &'static str,
+    /// `connected`, `disconnected` (no answer), or why commits fail.
+    database: Cow<'static, str>,
     router: RouterStatus,
 }
 
 async fn readiness(state: AppState) -> Result<Response, Infallible> {
     let r = state.service.readiness().await;
-    let (status, ready, database) = if r.store_ok {
-        (StatusCode::OK, true, "connected")
+    let database: Cow<'static, str> = match (&r.store_ok, &r.commit_failure) {
+        (false, _) => "disconnected".into(),
+        (true, None) => "connected".into(),
+        (true, Some(StoreError::Full(_))) => "disk full".into(),
+        (true, Some(e)) => e.to_string().into(),
+    };
+    let (status, ready) = if r.is_ready() {
+        (StatusCode::OK, true)
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, false, "disconnected")
+        (StatusCode::SERVICE_UNAVAILABLE, false)
     };
     Ok(json(
         status,
