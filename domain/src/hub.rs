@@ -375,3 +375,173 @@ impl<F> HubInner<F> {
         Some(entry.generation)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use ep_ports::{EventFilter, EventType, Stats, StoreError};
+
+    use super::*;
+
+    /// A store the index tests never reach.
+    struct NoStore;
+
+    #[async_trait::async_trait]
+    impl EventStore for NoStore {
+        async fn append(&self, _: Vec<ep_ports::NewEvent>) -> Result<Vec<Event>, StoreError> {
+            unreachable!()
+        }
+        async fn get(&self, _: &ep_ports::EventId) -> Result<Option<Event>, StoreError> {
+            unreachable!()
+        }
+        async fn query(&self, _: ep_ports::EventQuery) -> Result<Vec<Event>, StoreError> {
+            unreachable!()
+        }
+        async fn after(&self, _: u64, _: EventFilter, _: usize) -> Result<Vec<Event>, StoreError> {
+            unreachable!()
+        }
+        async fn stats(&self, _: ep_ports::Timestamp) -> Result<Stats, StoreError> {
+            unreachable!()
+        }
+        async fn delete(&self, _: Option<ep_ports::Timestamp>) -> Result<u64, StoreError> {
+            unreachable!()
+        }
+        async fn ping(&self) -> Result<(), StoreError> {
+            unreachable!()
+        }
+        async fn probe_write(&self) -> Result<(), StoreError> {
+            unreachable!()
+        }
+    }
+
+    fn hub() -> Hub<u64> {
+        Hub::new(
+            Arc::new(NoStore),
+            SubscriberGauge::default(),
+            HubConfig::default(),
+            Box::new(|e: &Event| e.seq),
+        )
+    }
+
+    fn filter(
+        types: Option<&[EventType]>,
+        session: Option<&str>,
+        user: Option<&str>,
+    ) -> EventFilter {
+        EventFilter {
+            event_types: types.map(<[EventType]>::to_vec),
+            session_id: session.map(str::to_owned),
+            user_id: user.map(str::to_owned),
+        }
+    }
+
+    /// How many ids the index holds under each kind of key.
+    fn indexed(hub: &Hub<u64>) -> [usize; 4] {
+        let registry = hub.inner.read();
+        let index = &registry.index;
+        fn count<K>(m: &HashMap<K, Vec<u64>>) -> usize {
+            m.values().map(Vec::len).sum()
+        }
+        [
+            count(&index.by_session),
+            count(&index.by_user),
+            count(&index.by_type),
+            index.wildcard.len(),
+        ]
+    }
+
+    fn keys(hub: &Hub<u64>) -> [usize; 3] {
+        let registry = hub.inner.read();
+        let index = &registry.index;
+        [
+            index.by_session.len(),
+            index.by_user.len(),
+            index.by_type.len(),
+        ]
+    }
+
+    #[test]
+    fn a_subscription_is_indexed_once_under_its_most_selective_key_and_gone_when_it_ends() {
+        let hub = hub();
+        let types = [EventType::TimerTick, EventType::QuizStarted];
+        let by_session = hub
+            .subscribe(filter(Some(&types), Some("s1"), Some("u1")), None)
+            .expect("room");
+        let by_user = hub
+            .subscribe(filter(Some(&types), None, Some("u1")), None)
+            .expect("room");
+        let by_types = hub
+            .subscribe(filter(Some(&types), None, None), None)
+            .expect("room");
+        let everything = hub.subscribe(EventFilter::default(), None).expect("room");
+        assert_eq!(indexed(&hub), [1, 1, 2, 1]);
+        drop(by_session);
+        assert_eq!(indexed(&hub), [0, 1, 2, 1]);
+        assert_eq!(keys(&hub), [0, 1, 2], "an emptied key is dropped too");
+        drop(by_user);
+        drop(by_types);
+        drop(everything);
+        assert_eq!(indexed(&hub), [0; 4]);
+        assert_eq!(keys(&hub), [0; 3]);
+        assert!(hub.is_empty());
+    }
+
+    #[test]
+    fn a_filter_update_moves_the_subscription_between_keys_leaving_nothing_behind() {
+        let hub = hub();
+        let mut sub = hub
+            .subscribe(filter(None, Some("s1"), None), None)
+            .expect("room");
+        let _other = hub
+            .subscribe(filter(None, Some("s1"), None), None)
+            .expect("room");
+        sub.update_filter(filter(None, None, Some("u1")));
+        assert_eq!(indexed(&hub), [1, 1, 0, 0]);
+        sub.update_filter(filter(
+            Some(&[EventType::TimerTick, EventType::SessionEnded]),
+            None,
+            None,
+        ));
+        assert_eq!(indexed(&hub), [1, 0, 2, 0]);
+        sub.update_filter(EventFilter::default());
+        assert_eq!(indexed(&hub), [1, 0, 0, 1]);
+        assert_eq!(keys(&hub), [1, 0, 0]);
+        drop(sub);
+        assert_eq!(indexed(&hub), [1, 0, 0, 0]);
+    }
+
+    #[test]
+    fn an_evicted_subscription_leaves_the_index() {
+        let hub = Hub::new(
+            Arc::new(NoStore),
+            SubscriberGauge::default(),
+            HubConfig {
+                max_subscribers: 10,
+                queue_len: 1,
+            },
+            Box::new(|e: &Event| e.seq),
+        );
+        let _slow = hub
+            .subscribe(filter(None, None, Some("u1")), None)
+            .expect("room");
+        let event = |seq| {
+            Arc::new(Event {
+                id: ep_ports::EventId::new(format!("evt_{seq:032x}")),
+                event_type: EventType::TimerTick,
+                source: "t".into(),
+                session_id: None,
+                user_id: Some("u1".into()),
+                payload: ep_ports::Payload::empty(),
+                timestamp: ep_ports::Timestamp::from_micros(seq as i64),
+                seq,
+            })
+        };
+        let batch: EventBatch = vec![event(1), event(2)].into();
+        hub.dispatch(&batch);
+        assert_eq!(
+            indexed(&hub),
+            [0; 4],
+            "evicted at once, not when it next reads"
+        );
+        assert!(hub.is_empty());
+    }
+}

@@ -252,6 +252,19 @@ mod tests {
     }
 
     #[test]
+    fn the_one_line_summary_names_each_field_with_its_reason() {
+        let errors = validate(
+            req(r#"{"event_type":"quiz_begun","source":"bad source!"}"#),
+            &Limits::default(),
+        )
+        .expect_err("invalid");
+        let line = errors.to_string();
+        assert!(line.starts_with("event_type: "), "{line}");
+        assert!(line.contains("; source: "), "{line}");
+        assert_eq!(line.matches("; ").count(), errors.0.len() - 1, "{line}");
+    }
+
+    #[test]
     fn unknown_event_type_names_the_value_and_lists_the_valid_ones() {
         let errs = errors_of(
             r#"{"event_type":"quiz_begun","source":"q"}"#,

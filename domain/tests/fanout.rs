@@ -285,3 +285,91 @@ async fn a_subscriber_that_lags_while_replaying_catches_up_from_the_store() {
     assert_eq!(seqs(&got), (1..=8).collect::<Vec<_>>());
     assert!(!got.iter().any(|n| matches!(n, Next::Evicted { .. })));
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_event_queued_before_a_filter_update_that_matches_the_new_filter_is_still_delivered() {
+    let (hub, _) = hub(Arc::default(), HubConfig::default());
+    let mut sub = hub
+        .subscribe(filter(None, Some("s1"), None), None)
+        .expect("room");
+    hub.dispatch(&batch(&[
+        event(1, EventType::TimerTick, "s1", "u1"),
+        event(2, EventType::TimerTick, "s1", "u2"),
+    ]));
+    // Both were matched under the old filter; only 1 matches the new one too.
+    sub.update_filter(filter(None, None, Some("u1")));
+    assert_eq!(seqs(&ready(&mut sub).await), [1]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn last_seq_is_the_last_event_delivered_or_the_resume_point() {
+    let (hub, _) = hub(Arc::default(), HubConfig::default());
+    let mut live = hub.subscribe(EventFilter::default(), None).expect("room");
+    assert_eq!(live.last_seq(), 0);
+    hub.dispatch(&batch(&[
+        event(5, EventType::TimerTick, "s", "u"),
+        event(9, EventType::TimerTick, "s", "u"),
+    ]));
+    assert_eq!(seqs(&ready(&mut live).await), [5, 9]);
+    assert_eq!(live.last_seq(), 9);
+    let resumed = hub
+        .subscribe(EventFilter::default(), Some(7))
+        .expect("room");
+    assert_eq!(resumed.last_seq(), 7);
+}
+
+#[tokio::test(start_paused = true)]
+async fn subscriptions_have_distinct_public_ids_and_the_hub_counts_them() {
+    let (hub, _) = hub(Arc::default(), HubConfig::default());
+    assert!(hub.is_empty());
+    let a = hub.subscribe(EventFilter::default(), None).expect("room");
+    let b = hub.subscribe(EventFilter::default(), None).expect("room");
+    assert_eq!(hub.len(), 2);
+    assert!(!hub.is_empty());
+    for id in [a.public_id(), b.public_id()] {
+        let hex = id.strip_prefix("sub_").expect("sub_ prefix");
+        assert!(
+            hex.len() >= 8 && hex.chars().all(|c| c.is_ascii_hexdigit()),
+            "{id}"
+        );
+    }
+    assert_ne!(a.public_id(), b.public_id());
+    drop(a);
+    assert_eq!(hub.len(), 1);
+    drop(b);
+    assert!(hub.is_empty());
+}
+
+/// A broadcaster's feed fed by the test.
+struct Feed(tokio::sync::mpsc::UnboundedReceiver<EventBatch>);
+
+impl futures_core::Stream for Feed {
+    type Item = EventBatch;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<EventBatch>> {
+        self.0.poll_recv(cx)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_dispatcher_delivers_every_batch_of_its_feed_in_order_until_the_feed_ends() {
+    let (hub, _) = hub(Arc::default(), HubConfig::default());
+    let mut sub = hub.subscribe(EventFilter::default(), None).expect("room");
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let dispatcher = tokio::spawn(hub.clone().run(Box::pin(Feed(rx))));
+    for seq in [1, 2, 3] {
+        tx.send(batch(&[event(seq, EventType::TimerTick, "s", "u")]))
+            .expect("feed");
+    }
+    tx.send(batch(&[
+        event(4, EventType::TimerTick, "s", "u"),
+        event(5, EventType::TimerTick, "s", "u"),
+    ]))
+    .expect("feed");
+    assert_eq!(seqs(&ready(&mut sub).await), [1, 2, 3, 4, 5]);
+    drop(tx);
+    dispatcher.await.expect("the dispatcher ends with its feed");
+}

@@ -376,6 +376,56 @@ async fn a_batch_refused_for_a_duplicate_id_says_nothing_of_the_store() {
 }
 
 #[tokio::test]
+async fn the_writer_waits_a_few_yields_to_grow_a_batch_and_never_exceeds_the_cap() {
+    let sizes = Arc::new(Mutex::new(Vec::<usize>::new()));
+    let mut store = MockEventStore::new();
+    let (seen, next) = (Arc::clone(&sizes), Mutex::new(0u64));
+    store.expect_append().returning(move |batch| {
+        seen.lock().expect("lock").push(batch.len());
+        let mut next = next.lock().expect("lock");
+        Ok(batch
+            .into_iter()
+            .map(|e| {
+                *next += 1;
+                e.into_event(*next)
+            })
+            .collect())
+    });
+    let limits = Limits {
+        max_batch: 3,
+        ..Limits::default()
+    };
+    let svc = Arc::new(service(store, quiet_broadcaster(), limits));
+    // One publisher queueing events each time it runs (one at a time, then
+    // three at once while the writer lingers over a batch of one): on this
+    // single-threaded runtime it runs exactly when the writer yields.
+    let publisher = {
+        let svc = Arc::clone(&svc);
+        tokio::spawn(async move {
+            let mut receipts = Vec::new();
+            for per_run in [1, 1, 1, 1, 3] {
+                for _ in 0..per_run {
+                    receipts.push(svc.enqueue(request(TICK)).expect("accepted"));
+                }
+                tokio::task::yield_now().await;
+            }
+            for receipt in receipts {
+                receipt.await.expect("committed");
+            }
+        })
+    };
+    publisher.await.expect("publisher");
+    svc.shutdown().await;
+    let sizes = sizes.lock().expect("lock").clone();
+    assert_eq!(sizes.iter().sum::<usize>(), 7);
+    assert!(sizes.iter().all(|&n| n <= 3), "over the cap: {sizes:?}");
+    assert!(
+        sizes[0] > 1,
+        "events that came while the writer lingered joined the first batch: {sizes:?}"
+    );
+}
+
+#[tokio::test]
 async fn a_query_for_an_unregistered_type_or_a_bad_since_never_reaches_the_store() {
     let mut store = MockEventStore::new();
     store.expect_query().never();
