@@ -21,19 +21,26 @@ fn request(json: &str) -> PublishRequest {
     PublishRequest::from_json(json.as_bytes()).expect("parses")
 }
 
-fn committing_store() -> MockEventStore {
-    let mut store = MockEventStore::new();
-    let next = Mutex::new(0u64);
-    store.expect_append().returning(move |batch| {
-        let mut next = next.lock().expect("lock");
-        Ok(batch
+/// Stores batches as a store does: each event gets the next seq, in order.
+fn numbering() -> impl FnMut(Vec<NewEvent>) -> Vec<Event> + Send + 'static {
+    let mut next = 0u64;
+    move |batch| {
+        batch
             .into_iter()
             .map(|e| {
-                *next += 1;
-                e.into_event(*next)
+                next += 1;
+                e.into_event(next)
             })
-            .collect())
-    });
+            .collect()
+    }
+}
+
+fn committing_store() -> MockEventStore {
+    let mut store = MockEventStore::new();
+    let mut number = numbering();
+    store
+        .expect_append()
+        .returning(move |batch| Ok(number(batch)));
     store
 }
 
@@ -270,20 +277,12 @@ fn disk_full_store(space: Arc<std::sync::atomic::AtomicBool>) -> MockEventStore 
     use std::sync::atomic::Ordering;
     let mut store = MockEventStore::new();
     store.expect_ping().returning(|| Ok(()));
-    let next = Mutex::new(0u64);
-    let room = Arc::clone(&space);
+    let (room, mut number) = (Arc::clone(&space), numbering());
     store.expect_append().returning(move |batch| {
         if !room.load(Ordering::Acquire) {
             return Err(StoreError::Full("database or disk is full".into()));
         }
-        let mut next = next.lock().expect("lock");
-        Ok(batch
-            .into_iter()
-            .map(|e| {
-                *next += 1;
-                e.into_event(*next)
-            })
-            .collect())
+        Ok(number(batch))
     });
     store
 }
@@ -379,17 +378,10 @@ async fn a_batch_refused_for_a_duplicate_id_says_nothing_of_the_store() {
 async fn the_writer_waits_a_few_yields_to_grow_a_batch_and_never_exceeds_the_cap() {
     let sizes = Arc::new(Mutex::new(Vec::<usize>::new()));
     let mut store = MockEventStore::new();
-    let (seen, next) = (Arc::clone(&sizes), Mutex::new(0u64));
+    let (seen, mut number) = (Arc::clone(&sizes), numbering());
     store.expect_append().returning(move |batch| {
         seen.lock().expect("lock").push(batch.len());
-        let mut next = next.lock().expect("lock");
-        Ok(batch
-            .into_iter()
-            .map(|e| {
-                *next += 1;
-                e.into_event(*next)
-            })
-            .collect())
+        Ok(number(batch))
     });
     let limits = Limits {
         max_batch: 3,

@@ -64,6 +64,20 @@ pub(crate) fn rate_limit(
     Ok(state.rate_limits.check(client, class)?)
 }
 
+/// Takes one request of `class` from the allowance of the client that sent
+/// a request from `remote` with `headers`.
+///
+/// # Errors
+/// `RateLimited` when it is used up.
+pub(crate) fn rate_limit_request(
+    state: &AppState,
+    remote: Option<SocketAddr>,
+    headers: &HeaderMap,
+    class: RateClass,
+) -> Result<(), ApiError> {
+    rate_limit(state, client_ip(state, remote, headers), class)
+}
+
 /// Parses and validates a published event, takes it from `client`'s publish
 /// allowance, and queues it; the future resolves once it is committed. The
 /// caller has authorized the publisher.

@@ -14,7 +14,7 @@ use warp::reply::Response;
 use warp::Filter;
 
 use super::with_state;
-use crate::admission::{admit_publish, authorize, client_ip, rate_limit};
+use crate::admission::{admit_publish, authorize, client_ip, rate_limit_request};
 use crate::api_error::ApiError;
 use crate::body::read_json_body;
 use crate::reply::json;
@@ -90,11 +90,7 @@ async fn list(
 ) -> Result<Response, ApiError> {
     authorize(&state, &headers, None, Role::Read)?;
     let query = EventService::check_query(QueryParams::from_pairs(pairs))?;
-    rate_limit(
-        &state,
-        client_ip(&state, remote, &headers),
-        RateClass::Query,
-    )?;
+    rate_limit_request(&state, remote, &headers, RateClass::Query)?;
     let events = state.service.run_query(query).await?;
     Ok(json(StatusCode::OK, &events))
 }
@@ -106,11 +102,7 @@ async fn get_one(
     id: String,
 ) -> Result<Response, ApiError> {
     authorize(&state, &headers, None, Role::Read)?;
-    rate_limit(
-        &state,
-        client_ip(&state, remote, &headers),
-        RateClass::Query,
-    )?;
+    rate_limit_request(&state, remote, &headers, RateClass::Query)?;
     let event = state.service.get(&id).await?;
     Ok(json(StatusCode::OK, &event))
 }
@@ -128,11 +120,7 @@ async fn delete(
         .find(|(k, _)| k == "before")
         .map(|(_, v)| v);
     let instant = EventService::parse_before(before.as_deref())?;
-    rate_limit(
-        &state,
-        client_ip(&state, remote, &headers),
-        RateClass::Admin,
-    )?;
+    rate_limit_request(&state, remote, &headers, RateClass::Admin)?;
     let deleted = state.service.delete_before(instant).await?;
     tracing::info!(deleted, before = before.as_deref(), "events deleted");
     Ok(json(StatusCode::OK, &json!({ "deleted": deleted })))

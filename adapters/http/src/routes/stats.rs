@@ -14,7 +14,7 @@ use warp::reply::Response;
 use warp::Filter;
 
 use super::with_state;
-use crate::admission::{authorize, client_ip, rate_limit};
+use crate::admission::{authorize, rate_limit_request};
 use crate::api_error::ApiError;
 use crate::reply::json;
 use crate::state::AppState;
@@ -44,11 +44,7 @@ async fn stats(
     remote: Option<SocketAddr>,
 ) -> Result<Response, ApiError> {
     authorize(&state, &headers, None, Role::Read)?;
-    rate_limit(
-        &state,
-        client_ip(&state, remote, &headers),
-        RateClass::Query,
-    )?;
+    rate_limit_request(&state, remote, &headers, RateClass::Query)?;
     let s = state.service.stats().await?;
     Ok(json(
         StatusCode::OK,
