@@ -172,7 +172,7 @@ pub async fn start_with_store(
         },
         Box::new(ep_http::event_frame),
     );
-    tokio::spawn(hub.clone().run(broadcaster.subscribe()?));
+    tokio::spawn(hub.clone().run(broadcaster.subscribe().await?));
     let ws = Arc::new(WsShared::new(config.max_ws_connections_per_ip));
     let state = AppState::new(Shared {
         service: Arc::clone(&service),
@@ -187,6 +187,7 @@ pub async fn start_with_store(
             cors: CorsPolicy::new(&config.cors_origins),
             trusted_proxies: config.trusted_proxies.clone(),
             version: env!("CARGO_PKG_VERSION"),
+            broadcaster: None,
         },
         ws: Arc::clone(&ws),
     });

@@ -154,6 +154,12 @@ impl EventStore for GatedStore {
     async fn delete(&self, before: Option<Timestamp>) -> Result<u64, StoreError> {
         self.inner.delete(before).await
     }
+    async fn last_seq(&self) -> Result<u64, StoreError> {
+        self.inner.last_seq().await
+    }
+    fn shared_by_nodes(&self) -> bool {
+        false
+    }
     async fn probe_write(&self) -> Result<(), StoreError> {
         self.inner.probe_write().await
     }

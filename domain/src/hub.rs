@@ -18,11 +18,24 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 
-use ep_ports::{Event, EventBatch, EventFeed, EventFilter, EventStore, EventType};
+use std::time::Duration;
+
+use ep_ports::{Event, EventBatch, EventFeed, EventFilter, EventStore, EventType, FeedItem};
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 use crate::gauge::SubscriberGauge;
+use crate::sequencer::Sequencer;
 use crate::subscription::Subscription;
+
+/// How long the feed may be quiet before the store is asked whether it
+/// holds events the feed never brought: the longest a committed event can
+/// take to reach subscribers when its node died before broadcasting it.
+pub(crate) const QUIET_CHECK: Duration = Duration::from_millis(500);
+/// How long after a failed read of the store the next is tried.
+const FILL_RETRY: Duration = Duration::from_secs(1);
+/// Events read from the store per query when filling.
+const FILL_PAGE: usize = 1_000;
 
 /// Turns an event into what subscribers are sent (serialized once per event,
 /// shared by every subscriber it goes to).
@@ -174,6 +187,15 @@ pub(crate) struct HubInner<F> {
     pub(crate) store: Arc<dyn EventStore>,
     gauge: SubscriberGauge,
     next_id: AtomicU64,
+    /// Random per process: makes public subscriber ids unique across nodes.
+    pub(crate) node: u32,
+}
+
+/// 32 random bits for this process (from a UUIDv7's random part).
+fn node_tag() -> u32 {
+    let uuid = uuid::Uuid::now_v7();
+    let b = uuid.as_bytes();
+    u32::from_be_bytes([b[12], b[13], b[14], b[15]])
 }
 
 /// The hub is full: `MAX_SUBSCRIBERS` subscriptions are live.
@@ -214,16 +236,121 @@ impl<F: Clone + Send + Sync + 'static> Hub<F> {
                 store,
                 gauge,
                 next_id: AtomicU64::new(1),
+                node: node_tag(),
             }),
         }
     }
 
-    /// Delivers every batch of `feed` until it ends. Run it as a task.
+    /// Delivers, in seq order, every event committed from now on: the
+    /// batches of `feed` (from this node and any other sharing the store),
+    /// holes in it filled from the store (see [`crate::sequencer`]), and,
+    /// whenever the feed has been quiet for [`QUIET_CHECK`], whatever the
+    /// store holds that the feed never brought (a node that died between
+    /// its commit and its publish). Runs until the feed ends; run it as a
+    /// task.
     pub async fn run(self, mut feed: EventFeed) {
-        while let Some(batch) = std::future::poll_fn(|cx| feed.as_mut().poll_next(cx)).await {
-            self.dispatch(&batch);
+        let mut sequencer = Sequencer::new(self.start_position().await);
+        // `quiet_at`: when to ask the store if nothing comes meanwhile (moved
+        // only when the timer fires, so a busy feed never re-arms it per
+        // batch); `not_before`: no read of the store before it (set after a
+        // failed one: no busy loop on a store that is down); `lost`: the
+        // feed said it lost batches.
+        let mut last_item = Instant::now();
+        let mut quiet_at = last_item + QUIET_CHECK;
+        let mut not_before = last_item;
+        let mut lost = false;
+        let timer = tokio::time::sleep_until(quiet_at);
+        tokio::pin!(timer);
+        loop {
+            let due = if lost {
+                not_before
+            } else {
+                sequencer.fill_due().unwrap_or(quiet_at).max(not_before)
+            };
+            if timer.deadline() != due {
+                timer.as_mut().reset(due);
+            }
+            let item = tokio::select! {
+                item = std::future::poll_fn(|cx| feed.as_mut().poll_next(cx)) => item,
+                () = &mut timer => {
+                    let now = Instant::now();
+                    let quiet = now >= last_item + QUIET_CHECK;
+                    if !lost && sequencer.fill_due().is_none() && !quiet {
+                        quiet_at = last_item + QUIET_CHECK;
+                        continue;
+                    }
+                    let read = self.fill(&mut sequencer).await;
+                    let now = Instant::now();
+                    (quiet_at, not_before) = match read {
+                        Ok(()) => (now + QUIET_CHECK, now),
+                        Err(()) => (now + FILL_RETRY, now + FILL_RETRY),
+                    };
+                    lost &= read.is_err();
+                    continue;
+                }
+            };
+            match item {
+                None => break,
+                Some(FeedItem::Batch(batch)) => {
+                    last_item = Instant::now();
+                    if let Some(ready) = sequencer.accept(batch, last_item) {
+                        self.dispatch(&ready);
+                    }
+                }
+                Some(FeedItem::Gap) => {
+                    tracing::info!(
+                        delivered = sequencer.delivered(),
+                        "the event feed may have lost batches; reading the store"
+                    );
+                    last_item = Instant::now();
+                    lost = true;
+                }
+            }
         }
         tracing::debug!("event feed ended; dispatcher stops");
+    }
+
+    /// The seq after which this node delivers: the store's last when the
+    /// node starts (retried while the store does not answer).
+    async fn start_position(&self) -> u64 {
+        loop {
+            match self.inner.store.last_seq().await {
+                Ok(seq) => return seq,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read the store's last seq; retrying");
+                    tokio::time::sleep(FILL_RETRY).await;
+                }
+            }
+        }
+    }
+
+    /// Delivers what the store holds after the sequencer's position.
+    async fn fill(&self, sequencer: &mut Sequencer) -> Result<(), ()> {
+        loop {
+            let after = sequencer.delivered();
+            let page = self
+                .inner
+                .store
+                .after(after, EventFilter::default(), FILL_PAGE)
+                .await
+                .map_err(|e| {
+                    tracing::warn!(error = %e, after, "cannot read the store to fill the live feed; retrying");
+                })?;
+            let complete = page.len() < FILL_PAGE;
+            if !page.is_empty() {
+                tracing::debug!(
+                    after,
+                    events = page.len(),
+                    "events read from the store for the live feed"
+                );
+            }
+            if let Some(ready) = sequencer.fill(page, complete, Instant::now()) {
+                self.dispatch(&ready);
+            }
+            if complete {
+                return Ok(());
+            }
+        }
     }
 
     /// How many subscriptions are live.
@@ -407,6 +534,12 @@ mod tests {
         }
         async fn ping(&self) -> Result<(), StoreError> {
             unreachable!()
+        }
+        async fn last_seq(&self) -> Result<u64, StoreError> {
+            unreachable!()
+        }
+        fn shared_by_nodes(&self) -> bool {
+            false
         }
         async fn probe_write(&self) -> Result<(), StoreError> {
             unreachable!()

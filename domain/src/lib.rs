@@ -17,6 +17,7 @@ mod publish_request;
 mod query_params;
 mod rate_limit;
 mod router;
+mod sequencer;
 mod service;
 mod stamper;
 mod subscribe_request;

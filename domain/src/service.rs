@@ -5,7 +5,9 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ep_ports::{Broadcaster, Event, EventId, EventStore, StoreError, Timestamp, TypeStats};
+use ep_ports::{
+    BroadcastError, Broadcaster, Event, EventId, EventStore, StoreError, Timestamp, TypeStats,
+};
 
 use crate::errors::{DeleteError, GetError, PublishError, QueryError, StatsError};
 use crate::gauge::SubscriberGauge;
@@ -44,20 +46,26 @@ pub struct Readiness {
     /// store answers but stores nothing. Cleared by the next commit that
     /// succeeds, or by a write probe that does.
     pub commit_failure: Option<StoreError>,
+    /// Whether the broadcaster's transport is connected. While it is not,
+    /// REST works and events stay committed, but live delivery to other
+    /// nodes waits for it (and is filled from the store once it is back).
+    pub broadcaster: Result<(), BroadcastError>,
     /// Queue and subscriber figures.
     pub router: RouterStatus,
 }
 
 impl Readiness {
-    /// Whether the service can take publishes: the store answers and commits.
+    /// Whether every dependency serves: the store answers and commits, the
+    /// broadcaster is connected.
     pub fn is_ready(&self) -> bool {
-        self.store_ok && self.commit_failure.is_none()
+        self.store_ok && self.commit_failure.is_none() && self.broadcaster.is_ok()
     }
 }
 
 /// The event pipeline's use cases.
 pub struct EventService {
     store: Arc<dyn EventStore>,
+    broadcaster: Arc<dyn Broadcaster>,
     router: EventRouter,
     limits: Limits,
 }
@@ -70,9 +78,10 @@ impl EventService {
         broadcaster: Arc<dyn Broadcaster>,
         limits: Limits,
     ) -> Self {
-        let router = EventRouter::start(Arc::clone(&store), broadcaster, limits);
+        let router = EventRouter::start(Arc::clone(&store), Arc::clone(&broadcaster), limits);
         Self {
             store,
+            broadcaster,
             router,
             limits,
         }
@@ -232,8 +241,8 @@ impl EventService {
         self.store.delete(before).await.map_err(DeleteError::Store)
     }
 
-    /// Whether the store answers, within a short timeout, and whether its
-    /// commits succeed. While they fail, a write probe (at most one a
+    /// Whether the store answers, within a short timeout, whether its
+    /// commits succeed, and whether the broadcaster is connected. While they fail, a write probe (at most one a
     /// second) learns whether they would succeed now, so that a store that
     /// recovers is seen to even when no publisher is left to try.
     pub async fn readiness(&self) -> Readiness {
@@ -249,9 +258,16 @@ impl EventService {
                 Err(_) => {}
             }
         }
+        let broadcaster = match tokio::time::timeout(PING_TIMEOUT, self.broadcaster.ping()).await {
+            Ok(answer) => answer,
+            Err(_) => Err(BroadcastError::Unavailable(format!(
+                "no answer within {PING_TIMEOUT:?}"
+            ))),
+        };
         Readiness {
             store_ok,
             commit_failure: health.failure(),
+            broadcaster,
             router: self.router.status(),
         }
     }

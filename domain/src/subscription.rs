@@ -77,9 +77,10 @@ impl<F: Clone + Send + Sync + 'static> Subscription<F> {
         }
     }
 
-    /// The public id, `sub_` and a number.
+    /// The public id: `sub_`, this node's random tag and the subscription's
+    /// number on it (16 hex digits or more), unique across nodes.
     pub fn public_id(&self) -> String {
-        format!("sub_{:08x}", self.id)
+        format!("sub_{:08x}{:08x}", self.hub.node, self.id)
     }
 
     /// The next event to send. Cancel-safe: dropping the future before it

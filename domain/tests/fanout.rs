@@ -49,6 +49,12 @@ impl EventStore for Log {
     async fn delete(&self, _: Option<Timestamp>) -> Result<u64, StoreError> {
         Ok(0)
     }
+    async fn last_seq(&self) -> Result<u64, StoreError> {
+        Ok(self.0.lock().expect("lock").last().map_or(0, |e| e.seq))
+    }
+    fn shared_by_nodes(&self) -> bool {
+        false
+    }
     async fn probe_write(&self) -> Result<(), StoreError> {
         unreachable!("the hub never writes")
     }
@@ -344,13 +350,15 @@ async fn subscriptions_have_distinct_public_ids_and_the_hub_counts_them() {
 struct Feed(tokio::sync::mpsc::UnboundedReceiver<EventBatch>);
 
 impl futures_core::Stream for Feed {
-    type Item = EventBatch;
+    type Item = ep_ports::FeedItem;
 
     fn poll_next(
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<EventBatch>> {
-        self.0.poll_recv(cx)
+    ) -> std::task::Poll<Option<ep_ports::FeedItem>> {
+        self.0
+            .poll_recv(cx)
+            .map(|b| b.map(ep_ports::FeedItem::Batch))
     }
 }
 

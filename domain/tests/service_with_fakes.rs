@@ -47,6 +47,7 @@ fn committing_store() -> MockEventStore {
 fn quiet_broadcaster() -> MockBroadcaster {
     let mut b = MockBroadcaster::new();
     b.expect_publish().returning(|_| Ok(()));
+    b.expect_ping().returning(|| Ok(()));
     b
 }
 
@@ -190,6 +191,12 @@ impl EventStore for GatedStore {
     }
     async fn delete(&self, _: Option<Timestamp>) -> Result<u64, StoreError> {
         Ok(0)
+    }
+    async fn last_seq(&self) -> Result<u64, StoreError> {
+        Ok(self.stored.lock().expect("lock").len() as u64)
+    }
+    fn shared_by_nodes(&self) -> bool {
+        false
     }
     async fn probe_write(&self) -> Result<(), StoreError> {
         Ok(())
@@ -415,6 +422,33 @@ async fn the_writer_waits_a_few_yields_to_grow_a_batch_and_never_exceeds_the_cap
         sizes[0] > 1,
         "events that came while the writer lingered joined the first batch: {sizes:?}"
     );
+}
+
+#[tokio::test]
+async fn readiness_reports_a_disconnected_broadcaster_while_publishing_still_commits() {
+    let mut broadcaster = MockBroadcaster::new();
+    broadcaster
+        .expect_publish()
+        .returning(|_| Err(ep_ports::BroadcastError::Unavailable("bus down".into())));
+    broadcaster
+        .expect_ping()
+        .returning(|| Err(ep_ports::BroadcastError::Unavailable("bus down".into())));
+    let mut store = committing_store();
+    store.expect_ping().returning(|| Ok(()));
+    let svc = service(store, broadcaster, Limits::default());
+    let event = svc
+        .publish(request(TICK))
+        .await
+        .expect("committed without the bus");
+    assert_eq!(event.seq, 1);
+    let readiness = svc.readiness().await;
+    assert!(readiness.store_ok);
+    assert!(!readiness.is_ready());
+    assert_eq!(
+        readiness.broadcaster,
+        Err(ep_ports::BroadcastError::Unavailable("bus down".into()))
+    );
+    svc.shutdown().await;
 }
 
 #[tokio::test]

@@ -20,7 +20,7 @@ mod store;
 mod timestamp;
 
 pub use auth::{AuthError, Authenticator, Credential, Principal, Role};
-pub use broadcaster::{BroadcastError, Broadcaster, EventBatch, EventFeed};
+pub use broadcaster::{BroadcastError, Broadcaster, EventBatch, EventFeed, FeedItem};
 pub use event::{Event, EventId, NewEvent};
 pub use event_type::{EventType, UnknownEventType};
 pub use filter::EventFilter;

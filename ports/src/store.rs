@@ -36,9 +36,18 @@ pub trait EventStore: Send + Sync + 'static {
     /// Appends a batch in ONE transaction and returns the stored events with
     /// their sequence numbers, in batch order.
     ///
-    /// Sequence numbers MUST be strictly increasing in commit order and MUST
-    /// never be reused, not even after every event was deleted. When this
-    /// returns `Ok`, the events MUST survive a crash of the process.
+    /// Sequence numbers MUST be strictly increasing in COMMIT order across
+    /// every writer of the store: once an event with seq `n` is visible,
+    /// every event with a lower seq that will ever exist is visible too (a
+    /// subscriber resuming after `n` can never miss one committed later
+    /// with a lower seq). They MUST never be reused, not even after every
+    /// event was deleted, and SHOULD be dense (each batch continuing where
+    /// the last committed one ended), so that a node can tell a lost
+    /// broadcast from silence. When this returns `Ok`, the events MUST
+    /// survive a crash of the process.
+    ///
+    /// A store that keeps these promises only for one process says so with
+    /// [`EventStore::shared_by_nodes`] returning `false`.
     ///
     /// # Errors
     /// `DuplicateId` if any id is already stored; `Full` or `Unavailable` if
@@ -85,6 +94,19 @@ pub trait EventStore: Send + Sync + 'static {
     /// # Errors
     /// `Unavailable`.
     async fn delete(&self, before: Option<Timestamp>) -> Result<u64, StoreError>;
+
+    /// The highest seq ever assigned, deleted events included (0 for a store
+    /// that never held one). A node starts delivering after it, and checks
+    /// it to find events whose broadcast it missed.
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    async fn last_seq(&self) -> Result<u64, StoreError>;
+
+    /// Whether several service processes (nodes) may append to this store
+    /// at once with every promise of [`EventStore::append`] kept across all
+    /// of them. Only such a store may be shared by several nodes.
+    fn shared_by_nodes(&self) -> bool;
 
     /// Checks that the backend answers. SHOULD be cheap and SHOULD NOT block
     /// behind long-running writes.

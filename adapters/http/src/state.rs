@@ -31,6 +31,9 @@ pub struct HttpConfig {
     pub trusted_proxies: TrustedProxies,
     /// The version reported by `/health`.
     pub version: &'static str,
+    /// The broadcaster's name when it is a network bus (`nats`, `redis`),
+    /// reported by `/readiness`; `None` for the in-process one.
+    pub broadcaster: Option<&'static str>,
 }
 
 impl Default for HttpConfig {
@@ -43,6 +46,7 @@ impl Default for HttpConfig {
             cors: CorsPolicy::default(),
             trusted_proxies: TrustedProxies::default(),
             version: env!("CARGO_PKG_VERSION"),
+            broadcaster: None,
         }
     }
 }

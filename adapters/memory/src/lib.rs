@@ -169,6 +169,15 @@ impl EventStore for MemoryStore {
         Ok(doomed.len() as u64)
     }
 
+    async fn last_seq(&self) -> Result<u64, StoreError> {
+        self.checked().map(|inner| inner.last_seq)
+    }
+
+    /// Memory is one process's own.
+    fn shared_by_nodes(&self) -> bool {
+        false
+    }
+
     async fn probe_write(&self) -> Result<(), StoreError> {
         self.checked().map(drop)
     }

@@ -326,6 +326,24 @@ impl EventStore for SqliteStore {
         Ok(deleted as u64)
     }
 
+    async fn last_seq(&self) -> Result<u64, StoreError> {
+        // AUTOINCREMENT keeps the highest seq ever used here, deletes or not.
+        self.read(|conn| {
+            conn.prepare_cached("SELECT seq FROM sqlite_sequence WHERE name = 'events'")?
+                .query_row([], |r| r.get::<_, i64>(0))
+                .optional()
+        })
+        .await
+        .map(|seq| seq.map_or(0, |s| u64::try_from(s).unwrap_or(0)))
+    }
+
+    /// One file, one writer connection in one process: commit order holds
+    /// within it, and nothing here was built or tested for other processes
+    /// writing the same file.
+    fn shared_by_nodes(&self) -> bool {
+        false
+    }
+
     async fn probe_write(&self) -> Result<(), StoreError> {
         if let Some(free) = available_bytes(&self.path) {
             if free < PROBE_RESERVE_BYTES {

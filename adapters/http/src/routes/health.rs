@@ -53,6 +53,9 @@ struct Ready {
     ready: bool,
     /// `connected`, `disconnected` (no answer), or why commits fail.
     database: Cow<'static, str>,
+    /// `connected` or why not; absent for the in-process broadcaster.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    broadcaster: Option<Cow<'static, str>>,
     router: RouterStatus,
 }
 
@@ -69,11 +72,16 @@ async fn readiness(state: AppState) -> Result<Response, Infallible> {
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, false)
     };
+    let broadcaster = state.config.broadcaster.map(|kind| match &r.broadcaster {
+        Ok(()) => Cow::Borrowed("connected"),
+        Err(e) => Cow::Owned(format!("{kind}: {e}")),
+    });
     Ok(json(
         status,
         &Ready {
             ready,
             database,
+            broadcaster,
             router: r.router,
         },
     ))

@@ -1,0 +1,497 @@
+//! The EventStore conformance cases: one async function per promise of the
+//! port, each given a fresh, empty store.
+
+use ep_ports::{
+    Event, EventFilter, EventId, EventQuery, EventStore, EventType, NewEvent, Payload, StoreError,
+    Timestamp,
+};
+
+/// 2026-11-27T10:00:00Z, the base instant of the suite's events.
+pub const BASE_MICROS: i64 = 1_795_773_600_000_000;
+
+/// A valid event `n` seconds after [`BASE_MICROS`], with a unique id.
+pub fn new_event(
+    n: i64,
+    event_type: EventType,
+    session: Option<&str>,
+    user: Option<&str>,
+) -> NewEvent {
+    NewEvent {
+        id: EventId::new(format!(
+            "evt_{:032x}",
+            (BASE_MICROS + n * 1_000_000) as u128 * 1_000 + n as u128
+        )),
+        event_type,
+        source: "quiz-engine".to_owned(),
+        session_id: session.map(str::to_owned),
+        user_id: user.map(str::to_owned),
+        payload: Payload::from_json(format!(
+            r#"{{"question_id":"q-{n}","correct":true,"n":{n}}}"#
+        ))
+        .unwrap_or_else(|_| Payload::empty()),
+        timestamp: at(n),
+    }
+}
+
+/// The instant `n` seconds after [`BASE_MICROS`].
+pub fn at(n: i64) -> Timestamp {
+    Timestamp::from_micros(BASE_MICROS + n * 1_000_000)
+}
+
+fn query() -> EventQuery {
+    EventQuery::latest(1_000)
+}
+
+fn ids(events: &[Event]) -> Vec<String> {
+    events.iter().map(|e| e.id.to_string()).collect()
+}
+
+async fn seed<S: EventStore>(store: &S) -> Vec<Event> {
+    let batch = vec![
+        new_event(0, EventType::QuizStarted, Some("s1"), Some("u1")),
+        new_event(1, EventType::TimerTick, Some("s1"), Some("u1")),
+        new_event(2, EventType::AnswerSubmitted, Some("s1"), Some("u1")),
+        new_event(3, EventType::TimerTick, Some("s2"), Some("u2")),
+        new_event(4, EventType::AnswerSubmitted, Some("s2"), Some("u1")),
+        new_event(5, EventType::ErrorOccurred, None, None),
+    ];
+    store.append(batch).await.expect("seed batch is stored")
+}
+
+/// Append returns the batch in order with strictly increasing sequence
+/// numbers, every field as given.
+pub async fn append_assigns_increasing_seq_in_batch_order<S: EventStore>(store: &S) {
+    let batch = vec![
+        new_event(0, EventType::QuizStarted, Some("s1"), Some("u1")),
+        new_event(1, EventType::ErrorOccurred, None, None),
+    ];
+    let stored = store.append(batch.clone()).await.expect("append");
+    assert_eq!(stored.len(), 2);
+    assert!(stored[0].seq < stored[1].seq);
+    for (new, ev) in batch.into_iter().zip(&stored) {
+        assert_eq!(new.into_event(ev.seq), *ev);
+    }
+    let more = store
+        .append(vec![new_event(2, EventType::TimerTick, None, None)])
+        .await
+        .expect("append");
+    assert!(more[0].seq > stored[1].seq);
+}
+
+/// Get finds a stored event by id, with every field intact, and answers
+/// `None` for an unknown id.
+pub async fn get_finds_by_id_and_answers_none_for_unknown<S: EventStore>(store: &S) {
+    let stored = seed(store).await;
+    for e in &stored {
+        assert_eq!(store.get(&e.id).await.expect("get").as_ref(), Some(e));
+    }
+    assert_eq!(
+        store.get(&EventId::new("evt_unknown")).await.expect("get"),
+        None
+    );
+    assert_eq!(
+        store.get(&EventId::new("' OR 1=1 --")).await.expect("get"),
+        None
+    );
+}
+
+/// Query lists newest first (highest seq first) and honours the limit.
+pub async fn query_is_newest_first_and_limited<S: EventStore>(store: &S) {
+    let stored = seed(store).await;
+    let all = store.query(query()).await.expect("query");
+    let mut expected = ids(&stored);
+    expected.reverse();
+    assert_eq!(ids(&all), expected);
+    let two = store
+        .query(EventQuery {
+            limit: 2,
+            ..query()
+        })
+        .await
+        .expect("query");
+    assert_eq!(ids(&two), expected[..2]);
+}
+
+/// Each filter alone, and all of them together (AND).
+pub async fn query_filters_combine_with_and<S: EventStore>(store: &S) {
+    let stored = seed(store).await;
+    let pick = |idx: &[usize]| -> Vec<String> {
+        idx.iter()
+            .rev()
+            .map(|&i| stored[i].id.to_string())
+            .collect()
+    };
+    let by_type = store
+        .query(EventQuery {
+            event_type: Some(EventType::TimerTick),
+            ..query()
+        })
+        .await
+        .expect("query");
+    assert_eq!(ids(&by_type), pick(&[1, 3]));
+    let by_session = store
+        .query(EventQuery {
+            session_id: Some("s1".into()),
+            ..query()
+        })
+        .await
+        .expect("query");
+    assert_eq!(ids(&by_session), pick(&[0, 1, 2]));
+    let by_user = store
+        .query(EventQuery {
+            user_id: Some("u1".into()),
+            ..query()
+        })
+        .await
+        .expect("query");
+    assert_eq!(ids(&by_user), pick(&[0, 1, 2, 4]));
+    let combined = store
+        .query(EventQuery {
+            event_type: Some(EventType::AnswerSubmitted),
+            user_id: Some("u1".into()),
+            session_id: Some("s2".into()),
+            ..query()
+        })
+        .await
+        .expect("query");
+    assert_eq!(ids(&combined), pick(&[4]));
+    let none = store
+        .query(EventQuery {
+            session_id: Some("s9".into()),
+            ..query()
+        })
+        .await
+        .expect("query");
+    assert!(none.is_empty());
+}
+
+/// `since` is exclusive and compares instants.
+pub async fn query_since_is_exclusive<S: EventStore>(store: &S) {
+    let stored = seed(store).await;
+    let after = store
+        .query(EventQuery {
+            since: Some(at(3)),
+            ..query()
+        })
+        .await
+        .expect("query");
+    assert_eq!(
+        ids(&after),
+        vec![stored[5].id.to_string(), stored[4].id.to_string()]
+    );
+    let just_before = store
+        .query(EventQuery {
+            since: Some(at(3).minus_micros(1)),
+            ..query()
+        })
+        .await
+        .expect("query");
+    assert_eq!(just_before.len(), 3);
+    let with_filter = store
+        .query(EventQuery {
+            since: Some(at(0)),
+            session_id: Some("s1".into()),
+            limit: 1,
+            ..query()
+        })
+        .await
+        .expect("query");
+    assert_eq!(ids(&with_filter), vec![stored[2].id.to_string()]);
+}
+
+/// Stats count by type (highest count first), give each type's newest
+/// timestamp, and count events after the given instant.
+pub async fn stats_count_by_type_and_since<S: EventStore>(store: &S) {
+    let empty = store.stats(at(0)).await.expect("stats");
+    assert_eq!(
+        (empty.total_events, empty.events_since, empty.by_type.len()),
+        (0, 0, 0)
+    );
+    seed(store).await;
+    let stats = store.stats(at(2)).await.expect("stats");
+    assert_eq!(stats.total_events, 6);
+    assert_eq!(stats.events_since, 3);
+    let rows: Vec<_> = stats
+        .by_type
+        .iter()
+        .map(|r| (r.event_type, r.count, r.last_seen))
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            (EventType::AnswerSubmitted, 2, at(4)),
+            (EventType::TimerTick, 2, at(3)),
+            (EventType::ErrorOccurred, 1, at(5)),
+            (EventType::QuizStarted, 1, at(0)),
+        ]
+    );
+}
+
+/// Delete with `before` removes only strictly older events; stats follow.
+pub async fn delete_before_removes_only_older_and_stats_follow<S: EventStore>(store: &S) {
+    let stored = seed(store).await;
+    assert_eq!(store.delete(Some(at(2))).await.expect("delete"), 2);
+    assert_eq!(store.get(&stored[0].id).await.expect("get"), None);
+    assert!(store.get(&stored[2].id).await.expect("get").is_some());
+    let stats = store.stats(at(-10)).await.expect("stats");
+    assert_eq!(stats.total_events, 4);
+    assert_eq!(stats.events_since, 4);
+    assert!(!stats
+        .by_type
+        .iter()
+        .any(|r| r.event_type == EventType::QuizStarted));
+    let tick = stats
+        .by_type
+        .iter()
+        .find(|r| r.event_type == EventType::TimerTick)
+        .expect("tick row");
+    assert_eq!((tick.count, tick.last_seen), (1, at(3)));
+    assert_eq!(store.delete(Some(at(2))).await.expect("delete"), 0);
+}
+
+/// Deleting everything empties the store, and sequence numbers are never
+/// reused afterwards.
+pub async fn delete_all_never_reuses_seq<S: EventStore>(store: &S) {
+    let stored = seed(store).await;
+    let highest = stored.iter().map(|e| e.seq).max().unwrap_or(0);
+    assert_eq!(store.delete(None).await.expect("delete"), 6);
+    let stats = store.stats(at(-10)).await.expect("stats");
+    assert_eq!((stats.total_events, stats.by_type.len()), (0, 0));
+    assert!(store.query(query()).await.expect("query").is_empty());
+    let again = store
+        .append(vec![new_event(10, EventType::TimerTick, None, None)])
+        .await
+        .expect("append");
+    assert!(
+        again[0].seq > highest,
+        "seq {} reused after delete (highest was {highest})",
+        again[0].seq
+    );
+}
+
+/// A batch holding an id that is already stored is refused whole.
+pub async fn a_duplicate_id_refuses_the_whole_batch<S: EventStore>(store: &S) {
+    let first = new_event(0, EventType::TimerTick, None, None);
+    store.append(vec![first.clone()]).await.expect("append");
+    let batch = vec![
+        new_event(1, EventType::TimerTick, None, None),
+        first.clone(),
+    ];
+    assert_eq!(
+        store.append(batch).await,
+        Err(StoreError::DuplicateId(first.id))
+    );
+    assert_eq!(store.query(query()).await.expect("query").len(), 1);
+}
+
+/// Client text that looks like SQL or JSON is stored and returned verbatim.
+pub async fn hostile_text_round_trips_verbatim<S: EventStore>(store: &S) {
+    let mut e = new_event(
+        0,
+        EventType::ErrorOccurred,
+        Some("s'; DROP TABLE events; --"),
+        Some("ü\"\\%_*"),
+    );
+    e.payload = Payload::from_json(
+        r#"{"message":"it's \"quoted\" \\ and ünïcode","nested":{"a":[1,2.5,null]}}"#.into(),
+    )
+    .expect("valid json");
+    let stored = store.append(vec![e.clone()]).await.expect("append");
+    let found = store
+        .query(EventQuery {
+            session_id: e.session_id.clone(),
+            user_id: e.user_id.clone(),
+            ..query()
+        })
+        .await
+        .expect("query");
+    assert_eq!(found, stored);
+    let like = store
+        .query(EventQuery {
+            user_id: Some("%".into()),
+            ..query()
+        })
+        .await
+        .expect("query");
+    assert!(like.is_empty(), "filters are exact matches, not patterns");
+}
+
+/// A large batch is stored whole and in order.
+pub async fn a_large_batch_is_stored_in_order<S: EventStore>(store: &S) {
+    let batch: Vec<_> = (0..2_000)
+        .map(|n| new_event(n, EventType::TimerTick, Some("s"), None))
+        .collect();
+    let stored = store.append(batch).await.expect("append");
+    assert!(stored.windows(2).all(|w| w[0].seq < w[1].seq));
+    let stats = store.stats(at(-1)).await.expect("stats");
+    assert_eq!(stats.total_events, 2_000);
+    let newest = store.query(EventQuery::latest(1)).await.expect("query");
+    assert_eq!(newest[0].id, stored[1_999].id);
+}
+
+/// `after` lists matching events oldest first, strictly after the given
+/// seq, and paging with the last seq neither skips nor repeats.
+pub async fn after_pages_oldest_first_without_gaps<S: EventStore>(store: &S) {
+    let stored = seed(store).await;
+    let all = store
+        .after(0, EventFilter::default(), 1_000)
+        .await
+        .expect("after");
+    assert_eq!(ids(&all), ids(&stored));
+    let mut paged = Vec::new();
+    let mut cursor = 0;
+    loop {
+        let page = store
+            .after(cursor, EventFilter::default(), 4)
+            .await
+            .expect("after");
+        let Some(last) = page.last() else { break };
+        cursor = last.seq;
+        paged.extend(page);
+    }
+    assert_eq!(ids(&paged), ids(&stored));
+    let ticks_and_errors = EventFilter {
+        event_types: Some(vec![EventType::TimerTick, EventType::ErrorOccurred]),
+        ..EventFilter::default()
+    };
+    let found = store
+        .after(stored[1].seq, ticks_and_errors, 10)
+        .await
+        .expect("after");
+    assert_eq!(
+        ids(&found),
+        vec![stored[3].id.to_string(), stored[5].id.to_string()]
+    );
+    let session_user = EventFilter {
+        session_id: Some("s2".into()),
+        user_id: Some("u1".into()),
+        ..EventFilter::default()
+    };
+    assert_eq!(
+        ids(&store.after(0, session_user, 10).await.expect("after")),
+        vec![stored[4].id.to_string()]
+    );
+    let nothing = EventFilter {
+        event_types: Some(Vec::new()),
+        ..EventFilter::default()
+    };
+    assert!(store.after(0, nothing, 10).await.expect("after").is_empty());
+    let last = stored.last().map_or(0, |e| e.seq);
+    assert!(store
+        .after(last, EventFilter::default(), 10)
+        .await
+        .expect("after")
+        .is_empty());
+}
+
+/// A working store answers ping.
+pub async fn ping_answers<S: EventStore>(store: &S) {
+    store.ping().await.expect("ping");
+}
+
+/// The earliest and latest instants the service accepts ([`Timestamp::MIN`],
+/// year 0000, and [`Timestamp::MAX`], year 9999) order like any other, as
+/// stored timestamps and as `since` / `before` bounds, whatever the store
+/// compares (numbers or text).
+pub async fn the_earliest_and_latest_instants_order_like_any_other<S: EventStore>(store: &S) {
+    let mut first = new_event(0, EventType::SessionCreated, Some("s1"), None);
+    first.timestamp = Timestamp::MIN;
+    let middle = new_event(1, EventType::TimerTick, Some("s1"), None);
+    let mut last = new_event(2, EventType::SessionEnded, Some("s1"), None);
+    last.timestamp = Timestamp::MAX;
+    let stored = store
+        .append(vec![first, middle, last])
+        .await
+        .expect("append");
+    assert_eq!(stored[0].timestamp, Timestamp::MIN);
+    assert_eq!(stored[2].timestamp, Timestamp::MAX);
+    let got = store
+        .get(&stored[0].id)
+        .await
+        .expect("get")
+        .expect("stored");
+    assert_eq!(got.timestamp, Timestamp::MIN, "read back unchanged");
+
+    let since = |t: Timestamp| EventQuery {
+        since: Some(t),
+        ..query()
+    };
+    let newest_first = |picks: &[usize]| -> Vec<String> {
+        picks.iter().map(|&i| stored[i].id.to_string()).collect()
+    };
+    assert_eq!(
+        ids(&store.query(since(Timestamp::MIN)).await.expect("query")),
+        newest_first(&[2, 1]),
+        "since the earliest instant: all but the event stamped at it"
+    );
+    assert_eq!(
+        ids(&store
+            .query(since(Timestamp::MAX.minus_micros(1)))
+            .await
+            .expect("query")),
+        newest_first(&[2])
+    );
+    assert!(store
+        .query(since(Timestamp::MAX))
+        .await
+        .expect("query")
+        .is_empty());
+    assert_eq!(
+        store
+            .stats(Timestamp::MIN)
+            .await
+            .expect("stats")
+            .events_since,
+        2
+    );
+    assert_eq!(
+        store
+            .stats(Timestamp::MAX)
+            .await
+            .expect("stats")
+            .events_since,
+        0
+    );
+    assert_eq!(store.delete(Some(Timestamp::MIN)).await.expect("delete"), 0);
+    assert_eq!(store.delete(Some(Timestamp::MAX)).await.expect("delete"), 2);
+    assert_eq!(
+        ids(&store.query(query()).await.expect("query")),
+        vec![stored[2].id.to_string()]
+    );
+}
+
+/// A write probe succeeds on a healthy store and changes nothing a reader
+/// sees: no event, the same stats, the next seq unaffected in order.
+pub async fn a_write_probe_commits_nothing_visible<S: EventStore>(store: &S) {
+    let before = seed(store).await;
+    store.probe_write().await.expect("probe");
+    store.probe_write().await.expect("a second probe");
+    assert_eq!(
+        ids(&store.query(query()).await.expect("query")).len(),
+        before.len()
+    );
+    let stats = store.stats(Timestamp::from_micros(0)).await.expect("stats");
+    assert_eq!(stats.total_events, before.len() as u64);
+    let next = store
+        .append(vec![new_event(10, EventType::TimerTick, None, None)])
+        .await
+        .expect("append after probes");
+    assert!(next[0].seq > before.last().expect("seeded").seq);
+}
+
+/// `last_seq` is 0 for a new store, the highest seq assigned after appends,
+/// and stays so after every event is deleted.
+pub async fn last_seq_is_the_highest_ever_assigned<S: EventStore>(store: &S) {
+    assert_eq!(store.last_seq().await.expect("last_seq"), 0);
+    let stored = seed(store).await;
+    let highest = stored.last().expect("seeded").seq;
+    assert_eq!(store.last_seq().await.expect("last_seq"), highest);
+    store.delete(None).await.expect("delete all");
+    assert_eq!(store.last_seq().await.expect("last_seq"), highest);
+    let next = store
+        .append(vec![new_event(20, EventType::TimerTick, None, None)])
+        .await
+        .expect("append");
+    assert_eq!(next[0].seq, highest + 1, "seq continues densely");
+    assert_eq!(store.last_seq().await.expect("last_seq"), highest + 1);
+}
