@@ -1,0 +1,116 @@
+//! The schema and its migrations, tracked in a one-row version table.
+//!
+//! Payloads are PostgreSQL `json`, not `jsonb`: `jsonb` re-orders keys,
+//! drops duplicate ones and rewrites numbers (`1e300` comes back as 301
+//! digits), so a payload would no longer come back as it was published, as
+//! the contract and the port promise (the SQLite store keeps the text too).
+//! `json` validates on the way in, keeps the text, and takes the same `->`
+//! and `->>` operators for operators' own queries; an expression index on
+//! `(payload::jsonb ->> 'key')` serves a hot one.
+
+use tokio_postgres::Client;
+
+/// Migrations in order; migration `i` takes the schema from version `i` to
+/// `i + 1`, in one transaction.
+const MIGRATIONS: &[&str] = &[
+    // 1: the events, and the one counter row that assigns seq in commit
+    // order (store.rs). Each filtered index ends in `seq` so that a query
+    // walks it newest-first and stops at its limit.
+    "CREATE TABLE events_seq (
+         only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
+         last_seq bigint NOT NULL
+     );
+     INSERT INTO events_seq (last_seq) VALUES (0);
+     CREATE TABLE events (
+         seq        bigint PRIMARY KEY,
+         id         text NOT NULL UNIQUE,
+         event_type text NOT NULL,
+         source     text NOT NULL,
+         session_id text,
+         user_id    text,
+         payload    json NOT NULL,
+         ts         timestamptz NOT NULL
+     );
+     CREATE INDEX events_type_seq    ON events (event_type, seq);
+     CREATE INDEX events_session_seq ON events (session_id, seq);
+     CREATE INDEX events_user_seq    ON events (user_id, seq);
+     CREATE INDEX events_ts          ON events (ts);",
+];
+
+/// The schema version this build writes.
+pub(crate) const LATEST: i32 = MIGRATIONS.len() as i32;
+
+/// Held while migrating, so that nodes starting together migrate once.
+const MIGRATION_LOCK: i64 = 0x6576_656e_745f_7069; // "event_pi"
+
+/// Why the schema could not be brought up to date.
+#[derive(Debug, thiserror::Error)]
+pub enum MigrationError {
+    /// The database was written by a newer build.
+    #[error("database schema version {found} is newer than this build supports ({LATEST}); upgrade event-pipeline")]
+    TooNew {
+        /// The version found.
+        found: i32,
+    },
+    /// PostgreSQL refused a statement.
+    #[error("schema migration failed: {0}")]
+    Sql(String),
+}
+
+fn sql(e: tokio_postgres::Error) -> MigrationError {
+    MigrationError::Sql(crate::error::describe(&e))
+}
+
+/// Runs every migration the database has not had yet.
+pub(crate) async fn migrate(client: &mut Client) -> Result<i32, MigrationError> {
+    client
+        .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
+        .await
+        .map_err(sql)?;
+    let outcome = migrate_locked(client).await;
+    let unlocked = client
+        .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
+        .await;
+    let version = outcome?;
+    unlocked.map_err(sql)?;
+    Ok(version)
+}
+
+async fn migrate_locked(client: &mut Client) -> Result<i32, MigrationError> {
+    client
+        .batch_execute("CREATE TABLE IF NOT EXISTS events_schema (version integer NOT NULL)")
+        .await
+        .map_err(sql)?;
+    let found: i32 = match client
+        .query_opt("SELECT version FROM events_schema", &[])
+        .await
+        .map_err(sql)?
+    {
+        Some(row) => row.get(0),
+        None => {
+            client
+                .execute("INSERT INTO events_schema (version) VALUES (0)", &[])
+                .await
+                .map_err(sql)?;
+            0
+        }
+    };
+    if found > LATEST {
+        return Err(MigrationError::TooNew { found });
+    }
+    for (i, migration) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .skip(usize::try_from(found).unwrap_or(0))
+    {
+        let version = i as i32 + 1;
+        let tx = client.transaction().await.map_err(sql)?;
+        tx.batch_execute(migration).await.map_err(sql)?;
+        tx.execute("UPDATE events_schema SET version = $1", &[&version])
+            .await
+            .map_err(sql)?;
+        tx.commit().await.map_err(sql)?;
+        tracing::info!(version, "database schema migrated");
+    }
+    Ok(LATEST)
+}

@@ -1,0 +1,155 @@
+//! What only a real PostgreSQL shows: several writers (nodes) appending at
+//! once still give seq in commit order, dense; nodes starting together
+//! migrate once; a schema from a newer build is refused; a server that is
+//! not there is a transient error, a bad URL is not.
+
+use std::sync::Arc;
+
+use ep_conformance::{new_event, services};
+use ep_ports::{EventFilter, EventStore, EventType};
+use ep_store_postgres::testing::{TempSchema, DEFAULT_URL, URL_VAR};
+use ep_store_postgres::{OpenError, PostgresOptions, PostgresStore};
+
+async fn schema() -> Option<TempSchema> {
+    let base = services::service_url(URL_VAR, DEFAULT_URL);
+    match TempSchema::create(&base, services::unique_name("ep_engine")).await {
+        Ok(schema) => Some(schema),
+        Err(e) => {
+            services::unreachable("PostgreSQL", &base, URL_VAR, e);
+            None
+        }
+    }
+}
+
+async fn open(schema: &TempSchema) -> PostgresStore {
+    PostgresStore::open(&schema.url(), PostgresOptions::default())
+        .await
+        .expect("open")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_writers_get_dense_seq_in_commit_order_as_a_reader_sees_it() {
+    let Some(schema) = schema().await else { return };
+    let writers: Vec<PostgresStore> = {
+        let mut v = Vec::new();
+        for _ in 0..4 {
+            v.push(open(&schema).await);
+        }
+        v
+    };
+    let reader = open(&schema).await;
+    const BATCHES: i64 = 40;
+    const SIZE: i64 = 25;
+    let total = writers.len() as u64 * BATCHES as u64 * SIZE as u64;
+    // The reader follows the store as a resuming subscriber would: after the
+    // highest seq it has seen. A seq committed after a higher one would be
+    // skipped for good; it must never happen.
+    let following = tokio::spawn(async move {
+        let mut seen = 0u64;
+        while seen < total {
+            let page = reader
+                .after(seen, EventFilter::default(), 1_000)
+                .await
+                .expect("read");
+            for e in page {
+                assert_eq!(e.seq, seen + 1, "seq {} appeared after {seen}", e.seq);
+                seen = e.seq;
+            }
+            tokio::task::yield_now().await;
+        }
+        seen
+    });
+    let mut appending = Vec::new();
+    for (w, store) in writers.into_iter().enumerate() {
+        appending.push(tokio::spawn(async move {
+            let store = Arc::new(store);
+            let mut last = 0;
+            for b in 0..BATCHES {
+                let batch = (0..SIZE)
+                    .map(|i| {
+                        let n = (w as i64 * BATCHES + b) * SIZE + i;
+                        new_event(n, EventType::TimerTick, Some(&format!("node-{w}")), None)
+                    })
+                    .collect();
+                let stored = store.append(batch).await.expect("append");
+                let seqs: Vec<u64> = stored.iter().map(|e| e.seq).collect();
+                assert!(
+                    seqs.windows(2).all(|s| s[1] == s[0] + 1),
+                    "a batch is contiguous"
+                );
+                assert!(seqs[0] > last, "a writer's batches increase");
+                last = seqs[0];
+            }
+        }));
+    }
+    for a in appending {
+        a.await.expect("writer");
+    }
+    assert_eq!(following.await.expect("reader"), total);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_starting_together_migrate_once_and_a_newer_schema_is_refused() {
+    let Some(schema) = schema().await else { return };
+    let url = schema.url();
+    let opening: Vec<_> = (0..4)
+        .map(|_| {
+            let url = url.clone();
+            tokio::spawn(async move { PostgresStore::open(&url, PostgresOptions::default()).await })
+        })
+        .collect();
+    for o in opening {
+        o.await.expect("join").expect("every node opens");
+    }
+    let store = open(&schema).await;
+    store
+        .append(vec![new_event(1, EventType::QuizStarted, None, None)])
+        .await
+        .expect("append");
+
+    // A newer build bumped the version: this one refuses, and changes nothing.
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(connection);
+    client
+        .batch_execute("UPDATE events_schema SET version = 99")
+        .await
+        .expect("bump");
+    let refused = PostgresStore::open(&url, PostgresOptions::default())
+        .await
+        .expect_err("newer schema");
+    assert!(matches!(refused, OpenError::Schema(_)), "{refused}");
+    assert!(!refused.is_transient());
+    assert!(refused.to_string().contains("99"), "{refused}");
+    let version: i32 = client
+        .query_one("SELECT version FROM events_schema", &[])
+        .await
+        .expect("version")
+        .get(0);
+    assert_eq!(version, 99);
+}
+
+#[tokio::test]
+async fn an_absent_server_is_transient_and_a_bad_url_is_not() {
+    // Port 1 on loopback: nothing listens there.
+    let absent = PostgresStore::open(
+        "postgres://postgres@127.0.0.1:1/postgres",
+        PostgresOptions {
+            timeout: std::time::Duration::from_secs(2),
+            ..PostgresOptions::default()
+        },
+    )
+    .await
+    .expect_err("nothing listens");
+    assert!(absent.is_transient(), "{absent}");
+    assert!(
+        absent.to_string().contains("127.0.0.1:1/postgres"),
+        "{absent}"
+    );
+    let bad = PostgresStore::open("postgres://host:notaport/db", PostgresOptions::default())
+        .await
+        .expect_err("bad url");
+    assert!(matches!(bad, OpenError::BadUrl(_)), "{bad}");
+    assert!(!bad.is_transient());
+}
