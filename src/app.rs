@@ -6,17 +6,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ep_auth_apikey::ApiKeyAuthenticator;
-use ep_broadcast_local::LocalBroadcaster;
 use ep_domain::{ClientRateLimits, EventService, Hub, HubConfig};
 use ep_http::{AppState, CorsPolicy, HttpConfig, Shared, WsShared};
-use ep_ports::{Authenticator, Broadcaster, EventStore};
-use ep_store_memory::MemoryStore;
-use ep_store_sqlite::{Durability, SqliteStore};
+use ep_ports::{Authenticator, EventStore};
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::config::{Config, StoreKind};
+use crate::config::{BroadcasterKind, Config};
 
 /// How long shutdown waits for open HTTP requests before it stops waiting.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -30,9 +27,25 @@ const WS_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    /// The store could not be opened.
+    /// The SQLite store could not be opened.
     #[error(transparent)]
     Store(#[from] ep_store_sqlite::OpenError),
+    /// A dependency (PostgreSQL, NATS, Redis) could not be reached within
+    /// `STARTUP_TIMEOUT_SECONDS`, or refused for good.
+    #[error("cannot start: {dependency} at {target} is unavailable after {attempts} attempt(s): {reason}")]
+    Unreachable {
+        /// Which.
+        dependency: &'static str,
+        /// Where (no credentials).
+        target: String,
+        /// The last error.
+        reason: String,
+        /// How many times it was tried.
+        attempts: u32,
+    },
+    /// The store is one process's own but the broadcaster spans nodes.
+    #[error("{0}")]
+    Inconsistent(&'static str),
     /// The broadcaster gave no feed for the fan-out.
     #[error(transparent)]
     Broadcast(#[from] ep_ports::BroadcastError),
@@ -47,6 +60,21 @@ pub enum StartError {
         /// Why.
         source: std::io::Error,
     },
+}
+
+impl StartError {
+    /// The exit status for this failure: 2 for a dependency that could not
+    /// be reached or a configuration that cannot work (as for a bad
+    /// variable), 1 otherwise.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            StartError::Unreachable { .. } | StartError::Inconsistent(_) => 2,
+            StartError::Store(_)
+            | StartError::Broadcast(_)
+            | StartError::Auth(_)
+            | StartError::Bind { .. } => 1,
+        }
+    }
 }
 
 /// A started service.
@@ -110,46 +138,33 @@ fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
     socket.listen(1024)
 }
 
-async fn open_store(config: &Config) -> Result<Arc<dyn EventStore>, StartError> {
-    Ok(match config.event_store {
-        StoreKind::Sqlite => {
-            let durability = if config.database_full_sync {
-                Durability::Full
-            } else {
-                Durability::Normal
-            };
-            let store = SqliteStore::open(&config.database_path, durability).await?;
-            tracing::info!(path = %config.database_path.display(), ?durability, "SQLite event store open");
-            Arc::new(store)
-        }
-        StoreKind::Memory => {
-            tracing::warn!("in-memory event store: nothing survives a restart");
-            Arc::new(MemoryStore::new())
-        }
-    })
-}
-
 /// Opens the configured store, starts the domain and serves HTTP on the
 /// configured address.
 ///
 /// # Errors
 /// `StartError` when the store cannot be opened or the address bound.
 pub async fn start(config: Config) -> Result<Running, StartError> {
-    let store = open_store(&config).await?;
+    let store = crate::connect::open_store(&config).await?;
     start_with_store(config, store).await
 }
 
 /// Like [`start`], on a store the caller built (another adapter, or one
 /// with faults injected for tests). `EVENT_STORE` and `DATABASE_PATH` are
-/// ignored.
+/// ignored; the broadcaster is the configured one.
 ///
 /// # Errors
-/// `StartError` when the address cannot be bound.
+/// `StartError` when the broadcaster cannot be reached or the address
+/// cannot be bound.
 pub async fn start_with_store(
     config: Config,
     store: Arc<dyn EventStore>,
 ) -> Result<Running, StartError> {
-    let broadcaster: Arc<dyn Broadcaster> = Arc::new(LocalBroadcaster::new());
+    let broadcaster = crate::connect::open_broadcaster(&config).await?;
+    if config.broadcaster != BroadcasterKind::Local && !store.shared_by_nodes() {
+        return Err(StartError::Inconsistent(
+            "this store is one process's own: a broadcaster between nodes needs a store they share (EVENT_STORE=postgres)",
+        ));
+    }
     let auth: Arc<dyn Authenticator> = if config.require_auth {
         Arc::new(ApiKeyAuthenticator::with_keys(
             &config.api_key,
@@ -187,7 +202,7 @@ pub async fn start_with_store(
             cors: CorsPolicy::new(&config.cors_origins),
             trusted_proxies: config.trusted_proxies.clone(),
             version: env!("CARGO_PKG_VERSION"),
-            broadcaster: None,
+            broadcaster: config.broadcaster.bus_name(),
         },
         ws: Arc::clone(&ws),
     });

@@ -19,6 +19,51 @@ pub enum StoreKind {
     Sqlite,
     /// In memory: nothing survives a restart. For experiments.
     Memory,
+    /// PostgreSQL at `DATABASE_URL`: one store several nodes share.
+    Postgres,
+}
+
+/// Which `Broadcaster` adapter carries committed events to subscribers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BroadcasterKind {
+    /// Inside this process (the default): one node.
+    Local,
+    /// NATS at `NATS_URL`: every node sharing the store.
+    Nats,
+    /// Redis pub/sub at `REDIS_URL`: every node sharing the store.
+    Redis,
+}
+
+impl BroadcasterKind {
+    /// The name `/readiness` reports for a network bus; `None` for local.
+    pub fn bus_name(self) -> Option<&'static str> {
+        match self {
+            BroadcasterKind::Local => None,
+            BroadcasterKind::Nats => Some("nats"),
+            BroadcasterKind::Redis => Some("redis"),
+        }
+    }
+}
+
+/// A URL with its password, if any, replaced by `***`: for logs and
+/// messages.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (authority, tail) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
+    match authority.rsplit_once('@') {
+        Some((credentials, host)) => {
+            let user = credentials.split(':').next().unwrap_or("");
+            let masked = if credentials.contains(':') {
+                format!("{user}:***")
+            } else {
+                user.to_owned()
+            };
+            format!("{scheme}://{masked}@{host}{tail}")
+        }
+        None => url.to_owned(),
+    }
 }
 
 /// `LOG_FORMAT`.
@@ -39,8 +84,24 @@ pub struct Config {
     pub port: u16,
     /// `DATABASE_PATH`: the SQLite file.
     pub database_path: PathBuf,
-    /// `EVENT_STORE`: `sqlite` or `memory`.
+    /// `EVENT_STORE`: `sqlite`, `memory` or `postgres`.
     pub event_store: StoreKind,
+    /// `DATABASE_URL`: the PostgreSQL database (`EVENT_STORE=postgres`).
+    pub database_url: Option<String>,
+    /// `DATABASE_MAX_CONNECTIONS`: PostgreSQL connections this node holds.
+    pub database_max_connections: usize,
+    /// `BROADCASTER`: `local`, `nats` or `redis`.
+    pub broadcaster: BroadcasterKind,
+    /// `NATS_URL`.
+    pub nats_url: String,
+    /// `REDIS_URL`.
+    pub redis_url: String,
+    /// `BUS_PREFIX`: prefix of the NATS subject or Redis channel; the nodes
+    /// of one deployment share it.
+    pub bus_prefix: String,
+    /// `STARTUP_TIMEOUT_SECONDS`: how long a dependency that is down at
+    /// start-up (PostgreSQL, NATS, Redis) is retried before start-up fails.
+    pub startup_timeout: Duration,
     /// `DATABASE_SYNCHRONOUS`: `normal` (survives a process crash) or `full`
     /// (survives power loss too, slower).
     pub database_full_sync: bool,
@@ -95,6 +156,13 @@ impl fmt::Debug for Config {
             .field("port", &self.port)
             .field("database_path", &self.database_path)
             .field("event_store", &self.event_store)
+            .field(
+                "database_url",
+                &self.database_url.as_deref().map(redact_url),
+            )
+            .field("broadcaster", &self.broadcaster)
+            .field("nats_url", &redact_url(&self.nats_url))
+            .field("redis_url", &redact_url(&self.redis_url))
             .field("require_auth", &self.require_auth)
             .field(
                 "api_key",
@@ -272,13 +340,57 @@ impl Config {
                 "a file path",
                 |v| (!v.is_empty()).then(|| PathBuf::from(v)),
             )?,
-            event_store: raw.parse("EVENT_STORE", StoreKind::Sqlite, "sqlite or memory", |v| {
-                match v.to_ascii_lowercase().as_str() {
+            event_store: raw.parse(
+                "EVENT_STORE",
+                StoreKind::Sqlite,
+                "sqlite, memory or postgres",
+                |v| match v.to_ascii_lowercase().as_str() {
                     "sqlite" => Some(StoreKind::Sqlite),
                     "memory" => Some(StoreKind::Memory),
+                    "postgres" | "postgresql" => Some(StoreKind::Postgres),
                     _ => None,
-                }
-            })?,
+                },
+            )?,
+            database_url: raw.get("DATABASE_URL").filter(|v| !v.trim().is_empty()),
+            database_max_connections: raw.count("DATABASE_MAX_CONNECTIONS", 16, 2)?,
+            broadcaster: raw.parse(
+                "BROADCASTER",
+                BroadcasterKind::Local,
+                "local, nats or redis",
+                |v| match v.to_ascii_lowercase().as_str() {
+                    "local" => Some(BroadcasterKind::Local),
+                    "nats" => Some(BroadcasterKind::Nats),
+                    "redis" => Some(BroadcasterKind::Redis),
+                    _ => None,
+                },
+            )?,
+            nats_url: raw.parse(
+                "NATS_URL",
+                "nats://127.0.0.1:4222".to_owned(),
+                "a NATS URL such as nats://127.0.0.1:4222",
+                |v| v.starts_with("nats://").then(|| v.to_owned()),
+            )?,
+            redis_url: raw.parse(
+                "REDIS_URL",
+                "redis://127.0.0.1:6379".to_owned(),
+                "a Redis URL such as redis://127.0.0.1:6379",
+                |v| (v.starts_with("redis://") || v.starts_with("rediss://")).then(|| v.to_owned()),
+            )?,
+            bus_prefix: raw.parse(
+                "BUS_PREFIX",
+                "event-pipeline".to_owned(),
+                "1 to 64 characters of [A-Za-z0-9_-]",
+                |v| {
+                    (!v.is_empty()
+                        && v.len() <= 64
+                        && v.bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'))
+                    .then(|| v.to_owned())
+                },
+            )?,
+            startup_timeout: Duration::from_secs(
+                raw.count("STARTUP_TIMEOUT_SECONDS", 30, 0)? as u64
+            ),
             database_full_sync: raw.parse(
                 "DATABASE_SYNCHRONOUS",
                 false,
@@ -341,6 +453,18 @@ impl Config {
             rate_limit_query: raw.rate("RATE_LIMIT_QUERY", per_minute(600))?,
             rate_limit_admin: raw.rate("RATE_LIMIT_ADMIN", per_minute(10))?,
         };
+        if config.event_store == StoreKind::Postgres && config.database_url.is_none() {
+            return Err(ConfigError::Inconsistent(
+                "EVENT_STORE=postgres needs DATABASE_URL (postgres://user@host:5432/db)",
+            ));
+        }
+        if config.broadcaster != BroadcasterKind::Local && config.event_store != StoreKind::Postgres
+        {
+            return Err(ConfigError::Inconsistent(
+                "BROADCASTER=nats or redis carries events between nodes that share one store: \
+                 set EVENT_STORE=postgres (SQLite and memory are one process's own)",
+            ));
+        }
         if config.require_auth && config.api_key.is_empty() {
             return Err(ConfigError::Inconsistent(
                 "REQUIRE_AUTH=true needs a non-empty API_KEY (or set REQUIRE_AUTH=false)",
@@ -473,6 +597,61 @@ mod tests {
                 c.max_payload_keys
             ),
             (0, 50, 3)
+        );
+    }
+
+    #[test]
+    fn several_nodes_need_a_shared_store_and_its_url() {
+        let c = Config::from_vars([
+            ("EVENT_STORE", "postgres"),
+            ("DATABASE_URL", "postgres://app:s3cret@db:5432/events"),
+            ("BROADCASTER", "nats"),
+        ])
+        .expect("valid");
+        assert_eq!(
+            (c.event_store, c.broadcaster),
+            (StoreKind::Postgres, BroadcasterKind::Nats)
+        );
+        assert_eq!(c.nats_url, "nats://127.0.0.1:4222");
+        assert!(!format!("{c:?}").contains("s3cret"), "{c:?}");
+        for (vars, needs) in [
+            (vec![("EVENT_STORE", "postgres")], "DATABASE_URL"),
+            (vec![("BROADCASTER", "redis")], "EVENT_STORE=postgres"),
+            (
+                vec![("BROADCASTER", "nats"), ("EVENT_STORE", "memory")],
+                "EVENT_STORE=postgres",
+            ),
+        ] {
+            let err = Config::from_vars(vars).expect_err(needs).to_string();
+            assert!(err.contains(needs), "{err}");
+        }
+        for (var, value) in [
+            ("BROADCASTER", "kafka"),
+            ("NATS_URL", "http://x"),
+            ("REDIS_URL", "localhost"),
+            ("BUS_PREFIX", "a.b"),
+        ] {
+            let err = Config::from_vars([(var, value)])
+                .expect_err(var)
+                .to_string();
+            assert!(err.contains(var), "{err}");
+        }
+    }
+
+    #[test]
+    fn passwords_in_urls_are_masked() {
+        assert_eq!(
+            redact_url("postgres://app:s3cret@db:5432/events?sslmode=disable"),
+            "postgres://app:***@db:5432/events?sslmode=disable"
+        );
+        assert_eq!(
+            redact_url("redis://:pw@cache:6379"),
+            "redis://:***@cache:6379"
+        );
+        assert_eq!(redact_url("nats://127.0.0.1:4222"), "nats://127.0.0.1:4222");
+        assert_eq!(
+            redact_url("postgres://app@db/events"),
+            "postgres://app@db/events"
         );
     }
 

@@ -7,6 +7,7 @@
 
 pub mod app;
 pub mod config;
+mod connect;
 pub mod telemetry;
 
 pub use app::{start, start_with_store, Running, StartError};

@@ -33,7 +33,7 @@ fn main() -> ExitCode {
             Err(e) => {
                 tracing::error!(error = %e, "start-up failed");
                 eprintln!("event-pipeline: {e}");
-                return ExitCode::FAILURE;
+                return ExitCode::from(e.exit_code());
             }
         };
         let signal = signal.await;

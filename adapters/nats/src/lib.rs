@@ -44,6 +44,8 @@ impl Default for NatsOptions {
 
 /// Longest a publish may wait to hand a message to the client.
 const PUBLISH_TIMEOUT: Duration = Duration::from_secs(1);
+/// Longest the server may take to confirm a new subscription.
+const CONFIRM_TIMEOUT: Duration = Duration::from_secs(5);
 /// Room left in a message for NATS' own framing.
 const MESSAGE_OVERHEAD: usize = 1024;
 
@@ -109,6 +111,32 @@ impl NatsBroadcaster {
     }
 }
 
+impl NatsBroadcaster {
+    /// Returns once the server has every subscription made so far on this
+    /// connection, so that whatever any node publishes from now on reaches
+    /// them. (`flush` only says the bytes left: a publish from another
+    /// connection could still reach the server first.) The server handles a
+    /// connection's commands in order, so a message to a fresh inbox that
+    /// comes back proves every earlier SUB was handled.
+    async fn confirm_subscriptions(&self) -> Result<(), BroadcastError> {
+        let inbox = self.client.new_inbox();
+        let mut probe = self
+            .client
+            .subscribe(inbox.clone())
+            .await
+            .map_err(unavailable)?;
+        self.client
+            .publish(inbox, Vec::new().into())
+            .await
+            .map_err(unavailable)?;
+        tokio::time::timeout(CONFIRM_TIMEOUT, probe.next())
+            .await
+            .map_err(|_| unavailable("the server did not confirm the subscription"))?
+            .ok_or_else(|| unavailable("the connection closed while subscribing"))?;
+        Ok(())
+    }
+}
+
 /// Forwards a subscription's messages, and a gap at every loss, until the
 /// feed is dropped or the client closes.
 async fn forward(
@@ -170,9 +198,7 @@ impl Broadcaster for NatsBroadcaster {
             .subscribe(self.subject.clone())
             .await
             .map_err(unavailable)?;
-        // The server has the subscription before this returns: what is
-        // published from now on reaches the feed.
-        self.client.flush().await.map_err(unavailable)?;
+        self.confirm_subscriptions().await?;
         let (sender, feed) = feed();
         let mut losses = self.losses.clone();
         losses.mark_unchanged();
