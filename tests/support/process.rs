@@ -21,23 +21,31 @@ pub struct Process {
 impl Process {
     /// Starts the service on `db` with rate limits raised.
     pub fn start(db: &Path) -> Self {
-        let mut child = Command::new(BIN)
+        Self::start_with(&[("DATABASE_PATH", db.to_string_lossy().into_owned())])
+    }
+
+    /// Starts the service with these variables (and rate limits raised, a
+    /// free port, JSON logs).
+    pub fn start_with(vars: &[(&str, String)]) -> Self {
+        let mut command = Command::new(BIN);
+        command
             .env("HOST", "127.0.0.1")
             .env("PORT", "0")
-            .env("DATABASE_PATH", db)
             .env("LOG_FORMAT", "json")
             .env("LOG_LEVEL", "INFO")
             .env("RATE_LIMIT_PUBLISH", "1000000/second")
             .env("RATE_LIMIT_QUERY", "1000000/second")
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn");
+            .env("RATE_LIMIT_ADMIN", "1000000/second");
+        for (k, v) in vars {
+            command.env(k, v);
+        }
+        let mut child = command.stderr(Stdio::piped()).spawn().expect("spawn");
         let stderr = child.stderr.take().expect("stderr");
         let mut lines = BufReader::new(stderr).lines();
         let addr = loop {
             let line = lines
                 .next()
-                .expect("server logs before exiting")
+                .unwrap_or_else(|| panic!("the server exited before listening"))
                 .expect("log line");
             let Ok(entry) = serde_json::from_str::<Value>(&line) else {
                 continue;
@@ -62,5 +70,13 @@ impl Process {
             .arg(self.child.id().to_string())
             .status();
         assert!(status.expect("kill runs").success());
+    }
+}
+
+impl Drop for Process {
+    /// A test that fails half-way leaves no server behind.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
