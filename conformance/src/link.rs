@@ -4,6 +4,8 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -15,6 +17,8 @@ pub struct Link {
     addr: SocketAddr,
     /// `true` while forwarding; dropped with the link, which ends its tasks.
     open: watch::Sender<bool>,
+    /// Connections made to the link, forwarded or not.
+    attempts: Arc<AtomicUsize>,
 }
 
 impl Link {
@@ -26,8 +30,19 @@ impl Link {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let (open, state) = watch::channel(true);
-        tokio::spawn(accept(listener, target, state));
-        Ok(Self { addr, open })
+        let attempts = Arc::new(AtomicUsize::new(0));
+        tokio::spawn(accept(listener, target, state, Arc::clone(&attempts)));
+        Ok(Self {
+            addr,
+            open,
+            attempts,
+        })
+    }
+
+    /// How many connections were made to the link so far (while cut too):
+    /// how a test knows that a client is retrying.
+    pub fn attempts(&self) -> usize {
+        self.attempts.load(Ordering::Acquire)
     }
 
     /// The address to connect to instead of the target.
@@ -47,7 +62,12 @@ impl Link {
     }
 }
 
-async fn accept(listener: TcpListener, target: SocketAddr, mut state: watch::Receiver<bool>) {
+async fn accept(
+    listener: TcpListener,
+    target: SocketAddr,
+    mut state: watch::Receiver<bool>,
+    attempts: Arc<AtomicUsize>,
+) {
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -59,6 +79,7 @@ async fn accept(listener: TcpListener, target: SocketAddr, mut state: watch::Rec
             }
         };
         let Ok((client, _)) = accepted else { continue };
+        attempts.fetch_add(1, Ordering::AcqRel);
         if !*state.borrow() {
             drop(client);
             continue;
