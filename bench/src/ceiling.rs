@@ -1,11 +1,13 @@
 //! Same-run ceilings: a no-op publish server (parse the event, answer 201,
-//! store nothing) and the raw SQLite batched insert rate with the service's
-//! own schema. Figures are reported as ratios to these, which hold on a
+//! store nothing) and the raw batched append rate of each store (SQLite,
+//! PostgreSQL) with the service's own schema. Figures are reported as ratios to these, which hold on a
 //! shared machine where absolute numbers drift.
 
 use std::time::Instant;
 
 use ep_ports::{EventId, EventStore, EventType, NewEvent, Payload, Timestamp};
+use ep_store_postgres::testing::TempSchema;
+use ep_store_postgres::{PostgresOptions, PostgresStore};
 use ep_store_sqlite::{Durability, SqliteStore};
 use serde_json::json;
 use warp::Filter;
@@ -59,14 +61,52 @@ pub struct SqliteArgs {
     batch: u64,
 }
 
-/// Events per second the SQLite store commits in batches, on a temporary
-/// file, with the service's schema and settings.
-pub async fn sqlite_rate(events: u64, batch: u64) -> Result<f64, String> {
-    let dir = std::env::temp_dir().join(format!("ep-bench-sqlite-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let store = SqliteStore::open(dir.join("events.db"), Durability::Normal)
-        .await
-        .map_err(|e| e.to_string())?;
+#[derive(clap::Args)]
+pub struct PostgresArgs {
+    /// The database to measure in (a schema of its own is made and dropped).
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+    database_url: String,
+    /// Events to insert.
+    #[arg(long, default_value_t = 300_000)]
+    events: u64,
+    /// Events per transaction.
+    #[arg(long, default_value_t = 1_000)]
+    batch: u64,
+}
+
+/// The store a publish scenario also measures, for its ratio.
+#[derive(clap::Args, Clone)]
+pub struct StoreCeiling {
+    /// Also measure the raw SQLite batched insert rate (same schema, batches
+    /// of 1,000) first and report the rate as a ratio to it.
+    #[arg(long)]
+    sqlite_ceiling: bool,
+    /// Also measure the raw PostgreSQL batched append rate in this database
+    /// (same schema, batches of 1,000, a schema of its own) and report the
+    /// rate as a ratio to it.
+    #[arg(long)]
+    postgres_ceiling: Option<String>,
+}
+
+impl StoreCeiling {
+    /// The ceiling's name and events/s, if one was asked for.
+    pub async fn measure(&self) -> Result<Option<(&'static str, f64)>, String> {
+        if self.sqlite_ceiling {
+            return Ok(Some(("SQLite", sqlite_rate(300_000, 1_000).await?)));
+        }
+        if let Some(url) = &self.postgres_ceiling {
+            return Ok(Some((
+                "PostgreSQL",
+                postgres_rate(url, 300_000, 1_000).await?,
+            )));
+        }
+        Ok(None)
+    }
+}
+
+/// Events per second `store` commits in batches of `batch`, with keys
+/// spread as the publish scenarios spread them.
+async fn store_rate(store: &dyn EventStore, events: u64, batch: u64) -> Result<f64, String> {
     let payload = Payload::from_json(
         r#"{"question_id":"q-17","answer":"B","correct":true,"elapsed_ms":5321}"#.into(),
     )
@@ -90,10 +130,36 @@ pub async fn sqlite_rate(events: u64, batch: u64) -> Result<f64, String> {
         store.append(chunk).await.map_err(|e| e.to_string())?;
         n += size;
     }
-    let rate = events as f64 / started.elapsed().as_secs_f64();
+    Ok(events as f64 / started.elapsed().as_secs_f64())
+}
+
+/// Events per second the SQLite store commits in batches, on a temporary
+/// file, with the service's schema and settings.
+pub async fn sqlite_rate(events: u64, batch: u64) -> Result<f64, String> {
+    let dir = std::env::temp_dir().join(format!("ep-bench-sqlite-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let store = SqliteStore::open(dir.join("events.db"), Durability::Normal)
+        .await
+        .map_err(|e| e.to_string())?;
+    let rate = store_rate(&store, events, batch).await;
     drop(store);
     let _ = std::fs::remove_dir_all(&dir);
-    Ok(rate)
+    rate
+}
+
+/// Events per second the PostgreSQL store commits in batches, in a schema
+/// of its own in `url`'s database (dropped afterwards).
+pub async fn postgres_rate(url: &str, events: u64, batch: u64) -> Result<f64, String> {
+    let name = format!(
+        "ep_bench_{}_{}",
+        std::process::id(),
+        crate::report::now_us()
+    );
+    let schema = TempSchema::create(url, name).await?;
+    let store = PostgresStore::open(&schema.url(), PostgresOptions::default())
+        .await
+        .map_err(|e| e.to_string())?;
+    store_rate(&store, events, batch).await
 }
 
 pub async fn run_sqlite(args: SqliteArgs) -> Result<(), String> {
@@ -105,6 +171,19 @@ pub async fn run_sqlite(args: SqliteArgs) -> Result<(), String> {
         ),
         &[("events/s", format!("{rate:.0}"))],
         json!({"scenario": "sqlite-ceiling", "events": args.events, "batch": args.batch, "events_per_s": rate.round()}),
+    );
+    Ok(())
+}
+
+pub async fn run_postgres(args: PostgresArgs) -> Result<(), String> {
+    let rate = postgres_rate(&args.database_url, args.events, args.batch).await?;
+    print(
+        &format!(
+            "PostgreSQL ceiling: {} events in batches of {}",
+            args.events, args.batch
+        ),
+        &[("events/s", format!("{rate:.0}"))],
+        json!({"scenario": "postgres-ceiling", "events": args.events, "batch": args.batch, "events_per_s": rate.round()}),
     );
     Ok(())
 }

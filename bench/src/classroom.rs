@@ -129,7 +129,7 @@ async fn publisher(
     Ok((sent, answers, errors))
 }
 
-pub async fn run(base: &str, args: Args) -> Result<(), String> {
+pub async fn run(base: &str, nodes: &ws::Nodes, args: Args) -> Result<(), String> {
     let run = format!("cls{}", now_us() % 1_000_000_000);
     let names: Vec<String> = (0..args.sessions).map(|i| format!("{run}-{i}")).collect();
 
@@ -141,11 +141,11 @@ pub async fn run(base: &str, args: Args) -> Result<(), String> {
         .iter()
         .map(|name| json!({"session_id": name}))
         .chain(std::iter::repeat_n(dashboard, args.dashboards));
-    for filter in filters {
-        let (base, gate) = (base.to_owned(), Arc::clone(&gate));
+    for (i, filter) in filters.enumerate() {
+        let (node, gate) = (nodes.nth(i).to_owned(), Arc::clone(&gate));
         connecting.push(tokio::spawn(async move {
             let _permit = gate.acquire().await.map_err(|e| e.to_string())?;
-            ws::subscribe(&base, &filter.to_string()).await
+            ws::subscribe(&node, &filter.to_string()).await
         }));
     }
     let mut expected_tx = Vec::new();
@@ -234,7 +234,7 @@ pub async fn run(base: &str, args: Args) -> Result<(), String> {
                 ),
             ),
         ],
-        json!({"scenario": "classroom", "sessions": args.sessions, "dashboards": args.dashboards, "duration_s": args.duration,
+        json!({"scenario": "classroom", "subscriber_nodes": nodes.len(), "sessions": args.sessions, "dashboards": args.dashboards, "duration_s": args.duration,
                "published": published, "answers": answers, "refused": errors, "events_per_s": (published as f64 / publish_secs).round(),
                "deliveries": delivered, "expected": expected, "missing": expected.saturating_sub(delivered),
                "closed_early": closed_early, "latency": latency.json()}),

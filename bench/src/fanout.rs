@@ -28,12 +28,12 @@ pub struct Args {
     grace: u64,
 }
 
-pub async fn run(base: &str, args: Args) -> Result<(), String> {
+pub async fn run(base: &str, nodes: &ws::Nodes, args: Args) -> Result<(), String> {
     let session = format!("bench-fanout-{}", now_us());
     let filter = json!({"session_id": session}).to_string();
     let mut subscribers = Vec::with_capacity(args.subscribers);
-    for _ in 0..args.subscribers {
-        subscribers.push(ws::subscribe(base, &filter).await?);
+    for i in 0..args.subscribers {
+        subscribers.push(ws::subscribe(nodes.nth(i), &filter).await?);
     }
     // `expected` is set once publishing is over: the count of acked events.
     let (expected_tx, expected_rx) = watch::channel(u64::MAX);
@@ -97,8 +97,11 @@ pub async fn run(base: &str, args: Args) -> Result<(), String> {
     let rate = delivered as f64 / publish_secs;
     print(
         &format!(
-            "fan-out: {} subscribers, {} events/s for {} s",
-            args.subscribers, args.rate, args.duration
+            "fan-out: {} subscribers on {} node(s), {} events/s for {} s",
+            args.subscribers,
+            nodes.len(),
+            args.rate,
+            args.duration
         ),
         &[
             ("published (acked)", format!("{acked} of {sent}")),
@@ -114,7 +117,7 @@ pub async fn run(base: &str, args: Args) -> Result<(), String> {
                 ),
             ),
         ],
-        json!({"scenario": "fanout", "subscribers": args.subscribers, "rate": args.rate, "duration_s": args.duration,
+        json!({"scenario": "fanout", "subscribers": args.subscribers, "subscriber_nodes": nodes.len(), "rate": args.rate, "duration_s": args.duration,
                "published": acked, "deliveries": delivered, "expected": expected,
                "missing": expected.saturating_sub(delivered), "closed_early": closed_early,
                "deliveries_per_s": rate.round(), "latency": latency.json()}),

@@ -19,9 +19,15 @@ use clap::{Parser, Subcommand};
 #[derive(Parser)]
 #[command(version, about)]
 struct Cli {
-    /// Base URL of the service.
+    /// Base URL of the service (publishers, and subscribers unless
+    /// `--subscribe-url` says otherwise).
     #[arg(long, default_value = "http://127.0.0.1:8001", global = true)]
     url: String,
+    /// Base URLs subscribers connect to, round robin (several nodes); the
+    /// fan-out and classroom scenarios take them. Repeat or separate
+    /// with commas. Default: `--url`.
+    #[arg(long, global = true, value_delimiter = ',')]
+    subscribe_url: Vec<String>,
     #[command(subcommand)]
     scenario: Scenario,
 }
@@ -43,6 +49,8 @@ enum Scenario {
     NoopServer(ceiling::ServerArgs),
     /// The raw SQLite batched insert rate with the service's schema.
     SqliteCeiling(ceiling::SqliteArgs),
+    /// The raw PostgreSQL batched append rate with the service's schema.
+    PostgresCeiling(ceiling::PostgresArgs),
 }
 
 fn main() {
@@ -54,15 +62,21 @@ fn main() {
             eprintln!("cannot start the async runtime: {e}");
             std::process::exit(1)
         });
+    let subscribers = if cli.subscribe_url.is_empty() {
+        ws::Nodes::new(vec![cli.url.clone()])
+    } else {
+        ws::Nodes::new(cli.subscribe_url.clone())
+    };
     let result = runtime.block_on(async {
         match cli.scenario {
             Scenario::Rest(args) => rest::run(&cli.url, args).await,
             Scenario::WsPublish(args) => ws_publish::run(&cli.url, args).await,
-            Scenario::Fanout(args) => fanout::run(&cli.url, args).await,
+            Scenario::Fanout(args) => fanout::run(&cli.url, &subscribers, args).await,
             Scenario::Idle(args) => idle::run(&cli.url, args).await,
-            Scenario::Classroom(args) => classroom::run(&cli.url, args).await,
+            Scenario::Classroom(args) => classroom::run(&cli.url, &subscribers, args).await,
             Scenario::NoopServer(args) => ceiling::serve_noop(args).await,
             Scenario::SqliteCeiling(args) => ceiling::run_sqlite(args).await,
+            Scenario::PostgresCeiling(args) => ceiling::run_postgres(args).await,
         }
     });
     if let Err(e) = result {

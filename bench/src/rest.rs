@@ -25,6 +25,8 @@ pub struct Args {
     /// report the service's rate as a ratio to it.
     #[arg(long)]
     ceiling_url: Option<String>,
+    #[command(flatten)]
+    store_ceiling: crate::ceiling::StoreCeiling,
 }
 
 struct Outcome {
@@ -140,6 +142,7 @@ pub async fn run(base: &str, args: Args) -> Result<(), String> {
         Some(url) => Some(measure(url, &args).await?),
         None => None,
     };
+    let store_ceiling = args.store_ceiling.measure().await?;
     let (rate, created, other, latency) = measure(base, &args).await?;
     let mut rows = vec![
         ("201 responses/s", format!("{rate:.0}")),
@@ -159,6 +162,20 @@ pub async fn run(base: &str, args: Args) -> Result<(), String> {
         rows.push(("ratio to ceiling", format!("{:.2}", rate / ceiling_rate)));
         summary["ceiling_per_s"] = json!(ceiling_rate.round());
         summary["ratio"] = json!((rate / ceiling_rate * 100.0).round() / 100.0);
+    }
+    if let Some((store, ceiling)) = store_ceiling {
+        rows.push(("store", store.to_owned()));
+        rows.push((
+            "store's batched append ceiling events/s",
+            format!("{ceiling:.0}"),
+        ));
+        rows.push((
+            "ratio to the store's ceiling",
+            format!("{:.2}", rate / ceiling),
+        ));
+        summary["store"] = json!(store);
+        summary["store_ceiling_per_s"] = json!(ceiling.round());
+        summary["store_ratio"] = json!((rate / ceiling * 100.0).round() / 100.0);
     }
     print(
         &format!(

@@ -7,6 +7,27 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
+/// The nodes subscribers are spread over, round robin.
+#[derive(Debug, Clone)]
+pub struct Nodes(Vec<String>);
+
+impl Nodes {
+    /// At least one base URL.
+    pub fn new(urls: Vec<String>) -> Self {
+        Self(urls)
+    }
+
+    /// The node the `n`th subscriber connects to.
+    pub fn nth(&self, n: usize) -> &str {
+        &self.0[n % self.0.len()]
+    }
+
+    /// How many nodes.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
 /// `http://host:port` → `ws://host:port{path}`.
 pub fn ws_url(base: &str, path: &str) -> String {
     let rest = base

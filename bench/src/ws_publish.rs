@@ -23,10 +23,8 @@ pub struct Args {
     /// Seconds of publishing.
     #[arg(long, default_value_t = 10)]
     duration: u64,
-    /// Also measure the raw SQLite batched insert rate (same schema, batches
-    /// of 1,000) first and report the rate as a ratio to it.
-    #[arg(long)]
-    sqlite_ceiling: bool,
+    #[command(flatten)]
+    ceiling: crate::ceiling::StoreCeiling,
 }
 
 /// Keys spread like the SQLite ceiling's (1,000 sessions, 5,000 users), so
@@ -97,11 +95,7 @@ async fn connection(
 }
 
 pub async fn run(base: &str, args: Args) -> Result<(), String> {
-    let ceiling = if args.sqlite_ceiling {
-        Some(crate::ceiling::sqlite_rate(300_000, 1_000).await?)
-    } else {
-        None
-    };
+    let ceiling = args.ceiling.measure().await?;
     let started = Instant::now();
     let until = started + Duration::from_secs(args.duration);
     let tasks: Vec<_> = (0..args.connections)
@@ -130,11 +124,13 @@ pub async fn run(base: &str, args: Args) -> Result<(), String> {
     ];
     let mut summary = json!({"scenario": "ws-publish", "connections": args.connections, "in_flight": args.in_flight,
                              "acked": acked, "errors": errors, "events_per_s": rate.round(), "latency": latency.json()});
-    if let Some(ceiling) = ceiling {
+    if let Some((store, ceiling)) = ceiling {
+        rows.push(("store", store.to_owned()));
         rows.push((
-            "SQLite batched insert ceiling events/s",
+            "store's batched append ceiling events/s",
             format!("{ceiling:.0}"),
         ));
+        summary["store"] = json!(store);
         rows.push(("ratio to ceiling", format!("{:.2}", rate / ceiling)));
         summary["ceiling_per_s"] = json!(ceiling.round());
         summary["ratio"] = json!((rate / ceiling * 100.0).round() / 100.0);
