@@ -32,6 +32,68 @@ pub trait BroadcasterHarness: Send + Sync {
     async fn node(&self) -> Node;
 }
 
+/// A harness for a broadcaster on a network server (NATS, Redis): each node
+/// connects through a [`Link`] of its own, on a bus prefix no other test
+/// uses. `connect(url, prefix)` opens a node's broadcaster at `url`
+/// (`scheme://127.0.0.1:PORT`, the link's address).
+pub struct LinkedHarness<F> {
+    server: std::net::SocketAddr,
+    scheme: &'static str,
+    prefix: String,
+    connect: F,
+}
+
+impl<F, Fut> LinkedHarness<F>
+where
+    F: Fn(String, String) -> Fut + Send + Sync,
+    Fut: std::future::Future<Output = Arc<dyn Broadcaster>> + Send,
+{
+    /// The harness for `service` at the URL in `var` (default `default`,
+    /// `scheme://IP:PORT`), or `None` when it cannot be reached (said
+    /// loudly; a failure with `CI=true`).
+    pub async fn new(
+        service: &str,
+        var: &str,
+        default: &str,
+        scheme: &'static str,
+        connect: F,
+    ) -> Option<Self> {
+        let url = crate::services::service_url(var, default);
+        let server = url
+            .trim_start_matches(scheme)
+            .trim_start_matches("://")
+            .trim_end_matches('/')
+            .parse::<std::net::SocketAddr>()
+            .unwrap_or_else(|_| panic!("{var} must be {scheme}://IP:PORT, not {url}"));
+        if let Err(e) = tokio::net::TcpStream::connect(server).await {
+            crate::services::unreachable(service, &url, var, e);
+            return None;
+        }
+        Some(Self {
+            server,
+            scheme,
+            prefix: crate::services::unique_name("ep_test"),
+            connect,
+        })
+    }
+}
+
+#[async_trait]
+impl<F, Fut> BroadcasterHarness for LinkedHarness<F>
+where
+    F: Fn(String, String) -> Fut + Send + Sync,
+    Fut: std::future::Future<Output = Arc<dyn Broadcaster>> + Send,
+{
+    async fn node(&self) -> Node {
+        let link = Link::to(self.server).await.expect("link");
+        let url = format!("{}://{}", self.scheme, link.addr());
+        Node {
+            broadcaster: (self.connect)(url, self.prefix.clone()).await,
+            link: Some(link),
+        }
+    }
+}
+
 /// A batch of `n` events from seq `first`, with payloads of `pad` bytes.
 pub fn batch(first: u64, n: u64, pad: usize) -> EventBatch {
     (first..first + n)

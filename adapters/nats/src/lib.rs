@@ -216,62 +216,29 @@ impl Broadcaster for NatsBroadcaster {
 
 #[cfg(test)]
 mod tests {
-    use std::net::SocketAddr;
-
-    use async_trait::async_trait;
-    use ep_conformance::services::{service_url, unique_name, unreachable};
-    use ep_conformance::{BroadcasterHarness, Link, Node};
+    use ep_conformance::LinkedHarness;
 
     use super::*;
 
-    const URL_VAR: &str = "EP_TEST_NATS_URL";
-    const DEFAULT_URL: &str = "nats://127.0.0.1:4222";
-
-    /// Nodes on a subject prefix of their own, each connected through a
-    /// link the case can cut.
-    struct Harness {
-        server: SocketAddr,
-        prefix: String,
+    async fn connect(url: String, prefix: String) -> Arc<dyn Broadcaster> {
+        let options = NatsOptions {
+            subject_prefix: prefix,
+            ..NatsOptions::default()
+        };
+        Arc::new(
+            NatsBroadcaster::connect(&url, options)
+                .await
+                .expect("connect"),
+        )
     }
 
-    async fn harness() -> Option<Harness> {
-        let url = service_url(URL_VAR, DEFAULT_URL);
-        let server = url
-            .trim_start_matches("nats://")
-            .parse::<SocketAddr>()
-            .expect("EP_TEST_NATS_URL is nats://IP:PORT");
-        if let Err(e) = tokio::net::TcpStream::connect(server).await {
-            unreachable("NATS", &url, URL_VAR, e);
-            return None;
-        }
-        Some(Harness {
-            server,
-            prefix: unique_name("ep_test"),
-        })
-    }
-
-    #[async_trait]
-    impl BroadcasterHarness for Harness {
-        async fn node(&self) -> Node {
-            let h = self;
-            let link = Link::to(h.server).await.expect("link");
-            let broadcaster = NatsBroadcaster::connect(
-                &format!("nats://{}", link.addr()),
-                NatsOptions {
-                    subject_prefix: h.prefix.clone(),
-                    ..NatsOptions::default()
-                },
-            )
-            .await
-            .expect("connect");
-            Node {
-                broadcaster: Arc::new(broadcaster),
-                link: Some(link),
-            }
-        }
-    }
-
-    ep_conformance::broadcaster_suite!(skippable harness());
+    ep_conformance::broadcaster_suite!(skippable LinkedHarness::new(
+        "NATS",
+        "EP_TEST_NATS_URL",
+        "nats://127.0.0.1:4222",
+        "nats",
+        connect
+    ));
 
     #[tokio::test]
     async fn an_absent_server_is_unavailable_naming_it() {

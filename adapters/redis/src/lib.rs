@@ -190,63 +190,31 @@ impl Broadcaster for RedisBroadcaster {
 
 #[cfg(test)]
 mod tests {
-    use std::net::SocketAddr;
     use std::sync::Arc;
 
-    use async_trait::async_trait;
-    use ep_conformance::services::{service_url, unique_name, unreachable};
-    use ep_conformance::{BroadcasterHarness, Link, Node};
+    use ep_conformance::LinkedHarness;
 
     use super::*;
 
-    const URL_VAR: &str = "EP_TEST_REDIS_URL";
-    const DEFAULT_URL: &str = "redis://127.0.0.1:6379";
-
-    /// Nodes on a channel of their own, each connected through a link the
-    /// case can cut.
-    struct Harness {
-        server: SocketAddr,
-        prefix: String,
+    async fn connect(url: String, prefix: String) -> Arc<dyn Broadcaster> {
+        let options = RedisOptions {
+            channel_prefix: prefix,
+            timeout: Duration::from_secs(2),
+        };
+        Arc::new(
+            RedisBroadcaster::connect(&url, options)
+                .await
+                .expect("connect"),
+        )
     }
 
-    async fn harness() -> Option<Harness> {
-        let url = service_url(URL_VAR, DEFAULT_URL);
-        let server = url
-            .trim_start_matches("redis://")
-            .trim_end_matches('/')
-            .parse::<SocketAddr>()
-            .expect("EP_TEST_REDIS_URL is redis://IP:PORT");
-        if let Err(e) = tokio::net::TcpStream::connect(server).await {
-            unreachable("Redis", &url, URL_VAR, e);
-            return None;
-        }
-        Some(Harness {
-            server,
-            prefix: unique_name("ep_test"),
-        })
-    }
-
-    #[async_trait]
-    impl BroadcasterHarness for Harness {
-        async fn node(&self) -> Node {
-            let link = Link::to(self.server).await.expect("link");
-            let broadcaster = RedisBroadcaster::connect(
-                &format!("redis://{}", link.addr()),
-                RedisOptions {
-                    channel_prefix: self.prefix.clone(),
-                    timeout: Duration::from_secs(2),
-                },
-            )
-            .await
-            .expect("connect");
-            Node {
-                broadcaster: Arc::new(broadcaster),
-                link: Some(link),
-            }
-        }
-    }
-
-    ep_conformance::broadcaster_suite!(skippable harness());
+    ep_conformance::broadcaster_suite!(skippable LinkedHarness::new(
+        "Redis",
+        "EP_TEST_REDIS_URL",
+        "redis://127.0.0.1:6379",
+        "redis",
+        connect
+    ));
 
     #[tokio::test]
     async fn an_absent_server_is_unavailable_naming_it() {
