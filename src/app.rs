@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use ep_auth_apikey::ApiKeyAuthenticator;
 use ep_domain::{ClientRateLimits, EventService, Hub, HubConfig};
-use ep_http::{AppState, CorsPolicy, HttpConfig, Shared, WsShared};
+use ep_http::{AppState, CorsPolicy, HttpConfig, RefusalLog, Shared, WsShared};
 use ep_ports::{Authenticator, EventStore};
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::oneshot;
@@ -205,6 +205,7 @@ pub async fn start_with_store(
             broadcaster: config.broadcaster.bus_name(),
         },
         ws: Arc::clone(&ws),
+        refusals: RefusalLog::default(),
     });
     let addr = SocketAddr::new(config.host, config.port);
     let listener = listen(addr).map_err(|source| StartError::Bind { addr, source })?;

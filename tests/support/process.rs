@@ -3,6 +3,8 @@
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -16,6 +18,8 @@ pub struct Process {
     pub base: String,
     /// `127.0.0.1:PORT`.
     pub addr: String,
+    /// Every line the server wrote to stderr after it started listening.
+    pub logs: Arc<Mutex<Vec<String>>>,
 }
 
 impl Process {
@@ -47,20 +51,60 @@ impl Process {
                 .next()
                 .unwrap_or_else(|| panic!("the server exited before listening"))
                 .expect("log line");
-            let Ok(entry) = serde_json::from_str::<Value>(&line) else {
-                continue;
-            };
-            if entry["message"] == "event-pipeline listening" {
-                break entry["addr"].as_str().expect("addr").to_owned();
+            if let Ok(entry) = serde_json::from_str::<Value>(&line) {
+                if entry["message"] == "event-pipeline listening" {
+                    break entry["addr"].as_str().expect("addr").to_owned();
+                }
+            } else if let Some(rest) = line.split("event-pipeline listening").nth(1) {
+                // LOG_FORMAT=text: `... event-pipeline listening addr=IP:PORT version=...`
+                let addr = rest
+                    .split_whitespace()
+                    .find_map(|field| field.strip_prefix("addr="))
+                    .expect("addr in the listening line");
+                break addr.to_owned();
             }
         };
         // Keep draining the log so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let kept = Arc::clone(&logs);
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                kept.lock().expect("lock").push(line);
+            }
+        });
         Self {
             child,
+            logs,
             base: format!("http://{addr}"),
             addr,
         }
+    }
+
+    /// The log lines so far that contain `text`.
+    pub fn log_lines(&self, text: &str) -> Vec<String> {
+        self.logs
+            .lock()
+            .expect("lock")
+            .iter()
+            .filter(|l| l.contains(text))
+            .cloned()
+            .collect()
+    }
+
+    /// Waits (at most 10 s) until `count` log lines contain `text`.
+    pub async fn wait_for_log(&self, text: &str, count: usize) -> Vec<String> {
+        let mut every = tokio::time::interval(Duration::from_millis(20));
+        for _ in 0..500 {
+            let found = self.log_lines(text);
+            if found.len() >= count {
+                return found;
+            }
+            every.tick().await;
+        }
+        panic!(
+            "fewer than {count} log lines with {text:?}: {:?}",
+            self.log_lines("")
+        );
     }
 
     /// Sends a signal (`TERM`, `INT`, `KILL`) with kill(1).

@@ -15,6 +15,7 @@ mod client;
 mod cors;
 mod head;
 mod headers;
+mod refusals;
 mod reply;
 mod routes;
 mod server;
@@ -23,6 +24,7 @@ mod ws;
 
 pub use client::{IpBlock, TrustedProxies};
 pub use cors::CorsPolicy;
+pub use refusals::RefusalLog;
 pub use routes::routes;
 pub use server::{serve, HYPER_MAX_HEADERS, HYPER_MAX_HEAD_BYTES};
 pub use state::{AppState, HttpConfig, Shared, WsShared};

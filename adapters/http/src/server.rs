@@ -21,9 +21,12 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tower_service::Service;
+use warp::http::header::HeaderName;
+use warp::http::{HeaderMap, StatusCode};
 use warp::reply::Response;
 
 use crate::client::PeerAddr;
+use crate::refusals::Refusal;
 use crate::state::AppState;
 
 /// Most header fields hyper parses in a request head. Beyond it (and
@@ -31,6 +34,7 @@ use crate::state::AppState;
 pub const HYPER_MAX_HEADERS: usize = 1_000;
 /// Most bytes hyper buffers while reading a request head.
 pub const HYPER_MAX_HEAD_BYTES: usize = 1024 * 1024;
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 /// How long accepting pauses after an error such as "too many open files".
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(500);
 
@@ -77,7 +81,8 @@ pub async fn serve(listener: TcpListener, state: AppState, shutdown: impl Future
     graceful.shutdown().await;
 }
 
-/// One request: the head limits, then the routes; a log line at DEBUG.
+/// One request: the head limits, then the routes; a log line at DEBUG, and
+/// one at INFO (rate-limited) for a refused key or rate limit.
 async fn answer<S>(
     mut routes: S,
     state: AppState,
@@ -88,8 +93,12 @@ where
     S: Service<Request<Incoming>, Response = Response, Error = Infallible>,
 {
     let started = tokio::time::Instant::now();
-    let logged = tracing::enabled!(tracing::Level::DEBUG)
-        .then(|| (request.method().clone(), request.uri().path().to_owned()));
+    let (method, uri) = (request.method().clone(), request.uri().clone());
+    // Only a refusal needs the forwarded address: keep what it is read from.
+    let mut forwarded = HeaderMap::new();
+    for value in request.headers().get_all(X_FORWARDED_FOR) {
+        forwarded.append(X_FORWARDED_FOR, value.clone());
+    }
     let response = match crate::head::refusal(&state, remote, &request) {
         Some(refusal) => refusal,
         None => {
@@ -100,16 +109,30 @@ where
             }
         }
     };
-    if let Some((method, path)) = logged {
-        tracing::debug!(
-            %method,
-            path,
-            status = response.status().as_u16(),
-            elapsed_us = started.elapsed().as_micros() as u64,
-            %remote,
-            "request"
-        );
+    let status = response.status();
+    let refusal = match status {
+        StatusCode::UNAUTHORIZED => Some(Refusal::Credential),
+        StatusCode::FORBIDDEN => Some(Refusal::Forbidden),
+        StatusCode::TOO_MANY_REQUESTS => Some(Refusal::RateLimited),
+        _ => None,
+    };
+    if let Some(refusal) = refusal {
+        let client = state
+            .config
+            .trusted_proxies
+            .client_ip(Some(remote), &forwarded);
+        state
+            .refusals
+            .note(refusal, client, &format!("{method} {}", uri.path()));
     }
+    tracing::debug!(
+        %method,
+        path = uri.path(),
+        status = status.as_u16(),
+        elapsed_us = started.elapsed().as_micros() as u64,
+        %remote,
+        "request"
+    );
     Ok(response)
 }
 

@@ -10,6 +10,7 @@ use ep_ports::Authenticator;
 
 use crate::client::TrustedProxies;
 use crate::cors::CorsPolicy;
+use crate::refusals::RefusalLog;
 use crate::ws::{ConnectionLimiter, WsSessions};
 use crate::WsHub;
 
@@ -98,6 +99,8 @@ pub struct Shared {
     pub config: HttpConfig,
     /// WebSocket bookkeeping.
     pub ws: Arc<WsShared>,
+    /// Refusals written to the log, rate-limited.
+    pub refusals: RefusalLog,
 }
 
 /// The handlers' handle on [`Shared`]: one `Arc`, because warp clones the

@@ -98,6 +98,20 @@ pub(crate) enum Ending {
     Lost,
 }
 
+impl std::fmt::Display for Ending {
+    /// For logs: the code the server sent, or what happened instead.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Ending::Close(close) => {
+                let (code, reason) = close.code_and_reason();
+                write!(f, "{code} {reason}")
+            }
+            Ending::PeerClosed => f.write_str("closed by the client"),
+            Ending::Lost => f.write_str("connection lost"),
+        }
+    }
+}
+
 impl Ending {
     /// How a connection ends after reading `error`.
     pub(crate) fn after_read_error(error: &WsError) -> Self {

@@ -18,6 +18,7 @@ use super::upgrade::Socket;
 use super::{error_message, WRITE_TIMEOUT};
 use crate::admission::admit_publish;
 use crate::api_error::ApiError;
+use crate::refusals::Refusal;
 use crate::state::AppState;
 
 /// Messages read but not yet answered, per connection.
@@ -47,7 +48,14 @@ fn handle(state: &AppState, client: IpAddr, data: &[u8]) -> ReplyFuture {
             Ok(event) => ok_message(event.id.as_str()),
             Err(e) => error_message(&ApiError::from(e).ws_text()),
         })),
-        Err(e) => Box::pin(std::future::ready(error_message(&e.ws_text()))),
+        Err(e) => {
+            if matches!(e, ApiError::RateLimited(_)) {
+                state
+                    .refusals
+                    .note(Refusal::RateLimited, client, "/ws/publish");
+            }
+            Box::pin(std::future::ready(error_message(&e.ws_text())))
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! `/ws/subscribe`: the filter handshake, then events as bare JSON objects,
 //! `ping`/`pong`, `update_filters`, keepalives, and resume from a `seq`.
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 use ep_domain::{GetError, Next, SubscribeRequest, Subscription};
@@ -14,6 +15,7 @@ use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use super::close::{Close, Ending};
 use super::upgrade::Socket;
 use super::{error_message, json_message, send, WRITE_TIMEOUT};
+use crate::refusals::Refusal;
 use crate::state::AppState;
 
 /// Events written before one flush, at most.
@@ -61,10 +63,16 @@ async fn refuse(sink: &mut Sink, text: &str, close: Close) -> Ending {
 pub(super) async fn run(
     socket: Socket,
     state: AppState,
+    client: IpAddr,
     mut closing: watch::Receiver<bool>,
 ) -> (Option<Socket>, Ending) {
     let (mut sink, mut stream) = socket.split();
     let ending = subscribe(&mut sink, &mut stream, &state, &mut closing).await;
+    if matches!(ending, Ending::Close(Close::SlowConsumer { .. })) {
+        state
+            .refusals
+            .note(Refusal::SlowSubscriber, client, "/ws/subscribe");
+    }
     if ending == Ending::Lost {
         return (None, ending);
     }
@@ -173,7 +181,7 @@ async fn serve(
                     }
                 }
                 Ok(Next::Evicted { last_seq }) => {
-                    tracing::info!(subscriber = %subscription.public_id(), last_seq, "closing a slow subscriber");
+                    tracing::debug!(subscriber = %subscription.public_id(), last_seq, "closing a slow subscriber");
                     return Ending::Close(Close::SlowConsumer { last_seq });
                 }
                 Err(e) => {

@@ -25,6 +25,7 @@ use super::half_close::HalfCloseAware;
 use super::{closing, publish, subscribe};
 use crate::admission::{authorize, client_ip};
 use crate::api_error::ApiError;
+use crate::refusals::Refusal;
 use crate::reply::detail;
 use crate::state::AppState;
 
@@ -35,6 +36,15 @@ type Pairs = Vec<(String, String)>;
 enum Endpoint {
     Publish,
     Subscribe,
+}
+
+impl Endpoint {
+    fn route(self) -> &'static str {
+        match self {
+            Endpoint::Publish => "/ws/publish",
+            Endpoint::Subscribe => "/ws/subscribe",
+        }
+    }
 }
 
 /// A connection's socket once upgraded.
@@ -163,24 +173,36 @@ fn handshake(
         };
         let io = HalfCloseAware(TokioIo::new(upgraded));
         let socket = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
-        let refused = |close: Close| {
-            tracing::debug!(%client, ?close, "WebSocket refused");
-            Ending::Close(close)
+        let route = endpoint.route();
+        let admitted = match (refusal, &slot, &ticket) {
+            (None, Some(_), Some((_, closing))) => Ok(closing.clone()),
+            (Some(close), _, _) => Err(close),
+            (None, None, _) => Err(Close::TooManyConnections),
+            (None, Some(_), None) => Err(Close::GoingAway),
         };
-        let (socket, ending) = match (refusal, &slot, &ticket) {
-            (None, Some(_), Some((_, closing))) => {
-                let closing = closing.clone();
+        let (socket, ending) = match admitted {
+            Ok(closing) => {
+                tracing::debug!(%client, route, "WebSocket open");
                 match endpoint {
                     Endpoint::Publish => publish::run(socket, state, client, closing).await,
-                    Endpoint::Subscribe => subscribe::run(socket, state, closing).await,
+                    Endpoint::Subscribe => subscribe::run(socket, state, client, closing).await,
                 }
             }
-            (Some(close), _, _) => (Some(socket), refused(close)),
-            (None, None, _) => (Some(socket), refused(Close::TooManyConnections)),
-            (None, Some(_), None) => (Some(socket), refused(Close::GoingAway)),
+            Err(close) => {
+                let logged = match close {
+                    Close::Unauthorized => Some(Refusal::Credential),
+                    Close::Forbidden => Some(Refusal::Forbidden),
+                    Close::TooManyConnections => Some(Refusal::TooManyConnections),
+                    _ => None,
+                };
+                if let Some(kind) = logged {
+                    state.refusals.note(kind, client, route);
+                }
+                (Some(socket), Ending::Close(close))
+            }
         };
+        tracing::debug!(%client, route, ending = %ending, "WebSocket closed");
         let Some(mut socket) = socket else {
-            tracing::debug!(%client, "WebSocket connection lost");
             return;
         };
         closing::send_close(&mut socket, &ending).await;
