@@ -2,7 +2,8 @@
 # CPU time per request of the server and of the load generator during a REST
 # publish run, read from /proc: where the no-op ceiling and the service spend
 # their two cores. Starts the no-op server, the service on the in-memory
-# store and the service on SQLite, one after the other.
+# store (with metrics and with METRICS=false: what recording them costs) and
+# the service on SQLite, one after the other.
 #   bench/cpu-per-request.sh [connections]     (from the repository root)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -49,4 +50,5 @@ sleep 0.5
 measure "no-op" "http://127.0.0.1:$PORT"
 kill "$SERVER"; wait "$SERVER" 2>/dev/null || true; SERVER=
 service EVENT_STORE=memory; measure "memory store" "http://127.0.0.1:$PORT"; stop
+service EVENT_STORE=memory METRICS=false; measure "memory, no metrics" "http://127.0.0.1:$PORT"; stop
 service EVENT_STORE=sqlite; measure "SQLite store" "http://127.0.0.1:$PORT"; stop

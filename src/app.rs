@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use ep_auth_apikey::ApiKeyAuthenticator;
 use ep_domain::{ClientRateLimits, EventService, Hub, HubConfig};
-use ep_http::{AppState, CorsPolicy, HttpConfig, RefusalLog, Shared, WsShared};
+use ep_http::{AppState, CorsPolicy, HttpConfig, MetricsText, RefusalLog, Shared, WsShared};
 use ep_ports::{Authenticator, EventStore};
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::oneshot;
@@ -159,6 +159,16 @@ pub async fn start_with_store(
     config: Config,
     store: Arc<dyn EventStore>,
 ) -> Result<Running, StartError> {
+    let (store, metrics): (Arc<dyn EventStore>, Option<MetricsText>) = if config.metrics {
+        let metrics = ep_metrics::Metrics::install();
+        ep_http::describe_metrics();
+        (
+            Arc::new(ep_metrics::MeteredStore(store)),
+            Some(Arc::new(move || metrics.render())),
+        )
+    } else {
+        (store, None)
+    };
     let broadcaster = crate::connect::open_broadcaster(&config).await?;
     if config.broadcaster != BroadcasterKind::Local && !store.shared_by_nodes() {
         return Err(StartError::Inconsistent(
@@ -206,6 +216,7 @@ pub async fn start_with_store(
         },
         ws: Arc::clone(&ws),
         refusals: RefusalLog::default(),
+        metrics,
     });
     let addr = SocketAddr::new(config.host, config.port);
     let listener = listen(addr).map_err(|source| StartError::Bind { addr, source })?;

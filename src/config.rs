@@ -102,6 +102,8 @@ pub struct Config {
     /// `STARTUP_TIMEOUT_SECONDS`: how long a dependency that is down at
     /// start-up (PostgreSQL, NATS, Redis) is retried before start-up fails.
     pub startup_timeout: Duration,
+    /// `METRICS`: whether `/metrics` is served (and metrics recorded).
+    pub metrics: bool,
     /// `DATABASE_SYNCHRONOUS`: `normal` (survives a process crash) or `full`
     /// (survives power loss too, slower).
     pub database_full_sync: bool,
@@ -391,6 +393,7 @@ impl Config {
             startup_timeout: Duration::from_secs(
                 raw.count("STARTUP_TIMEOUT_SECONDS", 30, 0)? as u64
             ),
+            metrics: raw.parse("METRICS", true, "true or false", parse_bool)?,
             database_full_sync: raw.parse(
                 "DATABASE_SYNCHRONOUS",
                 false,

@@ -40,6 +40,11 @@ fn raw_keeping_null<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Box<RawVal
 }
 
 impl PublishRequest {
+    /// The event type as sent, if it is one the registry knows.
+    pub fn event_type(&self) -> Option<ep_ports::EventType> {
+        self.event_type.as_deref().and_then(|t| t.parse().ok())
+    }
+
     /// Parses a publish body.
     ///
     /// Field types are checked here (a number where a string belongs is a

@@ -69,6 +69,13 @@ pub struct ValidEvent {
     pub(crate) payload: Payload,
 }
 
+impl ValidEvent {
+    /// Its type.
+    pub fn event_type(&self) -> EventType {
+        self.event_type
+    }
+}
+
 /// Checks every rule of the contract and returns all violations at once.
 pub(crate) fn validate(
     req: PublishRequest,

@@ -13,6 +13,7 @@ use ep_ports::{Credential, Event, Principal, Role};
 use warp::http::HeaderMap;
 
 use crate::api_error::ApiError;
+use crate::metrics::{self, Outcome, Transport};
 use crate::state::AppState;
 
 /// The header carrying the API key.
@@ -61,7 +62,10 @@ pub(crate) fn rate_limit(
     client: IpAddr,
     class: RateClass,
 ) -> Result<(), ApiError> {
-    Ok(state.rate_limits.check(client, class)?)
+    state.rate_limits.check(client, class).map_err(|e| {
+        metrics::rate_limited(class);
+        ApiError::from(e)
+    })
 }
 
 /// Takes one request of `class` from the allowance of the client that sent
@@ -80,7 +84,8 @@ pub(crate) fn rate_limit_request(
 
 /// Parses and validates a published event, takes it from `client`'s publish
 /// allowance, and queues it; the future resolves once it is committed. The
-/// caller has authorized the publisher.
+/// caller has authorized the publisher. Every outcome is counted, by event
+/// type and `transport`.
 ///
 /// # Errors
 /// `Publish(Invalid)` (not counted against the limit), `RateLimited` (nothing
@@ -89,9 +94,35 @@ pub(crate) fn admit_publish(
     state: &AppState,
     client: IpAddr,
     body: &[u8],
+    transport: Transport,
 ) -> Result<impl Future<Output = Result<Arc<Event>, PublishError>> + Send + 'static, ApiError> {
-    let request = PublishRequest::from_json(body).map_err(PublishError::Invalid)?;
-    let valid = state.service.validate(request)?;
-    rate_limit(state, client, RateClass::Publish)?;
-    Ok(state.service.enqueue_valid(valid)?)
+    let request = PublishRequest::from_json(body).map_err(|e| {
+        metrics::event(None, transport, Outcome::Invalid);
+        PublishError::Invalid(e)
+    })?;
+    let event_type = request.event_type();
+    let valid = state
+        .service
+        .validate(request)
+        .inspect_err(|_| metrics::event(event_type, transport, Outcome::Invalid))?;
+    let event_type = Some(valid.event_type());
+    rate_limit(state, client, RateClass::Publish)
+        .inspect_err(|_| metrics::event(event_type, transport, Outcome::RateLimited))?;
+    let commit = state.service.enqueue_valid(valid).inspect_err(|e| {
+        let outcome = match e {
+            PublishError::QueueFull => Outcome::QueueFull,
+            PublishError::ShuttingDown => Outcome::ShuttingDown,
+            PublishError::Invalid(_) | PublishError::Store(_) => Outcome::StoreError,
+        };
+        metrics::event(event_type, transport, outcome);
+    })?;
+    Ok(async move {
+        let committed = commit.await;
+        let outcome = match committed {
+            Ok(_) => Outcome::Committed,
+            Err(_) => Outcome::StoreError,
+        };
+        metrics::event(event_type, transport, outcome);
+        committed
+    })
 }

@@ -37,6 +37,8 @@ pub(crate) enum ApiError {
     /// The request has more header fields, or more bytes of them, than
     /// [`crate::head`] allows.
     HeadersTooLarge,
+    /// `/metrics` while metrics are off (`METRICS=false`).
+    MetricsOff,
     /// No route has this path.
     NotFound,
     /// A route has this path but not this method.
@@ -189,6 +191,11 @@ impl ApiError {
                     crate::head::MAX_HEADERS,
                     crate::head::MAX_HEADER_BYTES
                 )),
+                None,
+            ),
+            ApiError::MetricsOff => (
+                StatusCode::NOT_FOUND,
+                Text("Metrics are off on this node (METRICS=false)".into()),
                 None,
             ),
             ApiError::NotFound => (StatusCode::NOT_FOUND, Text("Not Found".into()), None),

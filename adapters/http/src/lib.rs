@@ -15,6 +15,7 @@ mod client;
 mod cors;
 mod head;
 mod headers;
+mod metrics;
 mod refusals;
 mod reply;
 mod routes;
@@ -24,10 +25,11 @@ mod ws;
 
 pub use client::{IpBlock, TrustedProxies};
 pub use cors::CorsPolicy;
+pub use metrics::describe as describe_metrics;
 pub use refusals::RefusalLog;
 pub use routes::routes;
 pub use server::{serve, HYPER_MAX_HEADERS, HYPER_MAX_HEAD_BYTES};
-pub use state::{AppState, HttpConfig, Shared, WsShared};
+pub use state::{AppState, HttpConfig, MetricsText, Shared, WsShared};
 pub use ws::{event_frame, ConnectionLimiter, WsSessions};
 
 /// The fan-out hub as this adapter uses it: events encoded once as JSON text frames.

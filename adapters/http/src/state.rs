@@ -101,7 +101,13 @@ pub struct Shared {
     pub ws: Arc<WsShared>,
     /// Refusals written to the log, rate-limited.
     pub refusals: RefusalLog,
+    /// Renders every metric in the Prometheus text format; `None` when
+    /// metrics are off.
+    pub metrics: Option<MetricsText>,
 }
+
+/// Renders the metrics for `/metrics`.
+pub type MetricsText = Arc<dyn Fn() -> String + Send + Sync>;
 
 /// The handlers' handle on [`Shared`]: one `Arc`, because warp clones the
 /// filters that hold it on every request (an `or` clones its second branch),

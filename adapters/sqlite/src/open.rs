@@ -137,6 +137,9 @@ const READER_CACHE_KIB: u32 = 16 * 1024;
 
 /// Settings for a connection in `role`. Only the writer checkpoints by
 /// itself, and only as the backstop described at [`WRITER_AUTOCHECKPOINT_PAGES`].
+///
+/// # Errors
+/// When SQLite refuses a setting.
 pub(crate) fn configure(
     conn: &Connection,
     durability: Durability,
@@ -146,18 +149,47 @@ pub(crate) fn configure(
         Durability::Normal => "NORMAL",
         Durability::Full => "FULL",
     };
-    let (cache_kib, autocheckpoint) = match role {
-        Role::Writer => (WRITER_CACHE_KIB, WRITER_AUTOCHECKPOINT_PAGES),
-        // They never commit; the checkpointer's checkpoints are explicit.
-        Role::Reader | Role::Checkpointer => (READER_CACHE_KIB, 0),
+    let cache_kib = match role {
+        Role::Writer => WRITER_CACHE_KIB,
+        Role::Reader | Role::Checkpointer => READER_CACHE_KIB,
     };
+    // No connection checkpoints by itself through SQLite's automatic
+    // checkpoint: the writer's backstop is `writer_wal_hook` (the same
+    // checkpoint, measured); the others never commit, and the checkpointer's
+    // checkpoints are explicit.
     conn.execute_batch(&format!(
         "PRAGMA journal_mode = WAL;
          PRAGMA synchronous = {synchronous};
          PRAGMA busy_timeout = 5000;
          PRAGMA temp_store = MEMORY;
          PRAGMA cache_size = -{cache_kib};
-         PRAGMA wal_autocheckpoint = {autocheckpoint};
+         PRAGMA wal_autocheckpoint = 0;
          PRAGMA journal_size_limit = {JOURNAL_SIZE_LIMIT_BYTES};"
-    ))
+    ))?;
+    if role == Role::Writer {
+        conn.wal_hook(Some(writer_wal_hook));
+    }
+    Ok(())
+}
+
+/// Checkpoint stalls of the writer, counted and timed (the writer's commits
+/// wait for them).
+const CHECKPOINT_STALLS: &str = "event_pipeline_wal_checkpoint_stalls_total";
+const CHECKPOINT_STALL_SECONDS: &str = "event_pipeline_wal_checkpoint_stall_seconds";
+
+/// Runs after each of the writer's commits: what SQLite's automatic
+/// checkpoint does (a PASSIVE checkpoint once the WAL holds
+/// [`WRITER_AUTOCHECKPOINT_PAGES`]; its failure, say a reader in the way, is
+/// not the commit's), and measures it: these are the commits that stall.
+fn writer_wal_hook(wal: &rusqlite::hooks::Wal, pages: std::ffi::c_int) -> rusqlite::Result<()> {
+    if u32::try_from(pages).unwrap_or(0) >= WRITER_AUTOCHECKPOINT_PAGES {
+        let started = std::time::Instant::now();
+        let outcome = wal.checkpoint();
+        metrics::counter!(CHECKPOINT_STALLS).increment(1);
+        metrics::histogram!(CHECKPOINT_STALL_SECONDS).record(started.elapsed().as_secs_f64());
+        if let Err(e) = outcome {
+            tracing::debug!(error = %e, "the writer's WAL checkpoint did not complete");
+        }
+    }
+    Ok(())
 }

@@ -17,6 +17,7 @@ use super::with_state;
 use crate::admission::{admit_publish, authorize, client_ip, rate_limit_request};
 use crate::api_error::ApiError;
 use crate::body::read_json_body;
+use crate::metrics::Transport;
 use crate::reply::json;
 use crate::state::AppState;
 
@@ -78,7 +79,7 @@ where
     authorize(&state, &headers, None, Role::Publish)?;
     let body = read_json_body(&headers, body, state.config.max_body_bytes).await?;
     let client = client_ip(&state, remote, &headers);
-    let event = admit_publish(&state, client, &body)?.await?;
+    let event = admit_publish(&state, client, &body, Transport::Rest)?.await?;
     Ok(json(StatusCode::CREATED, &*event))
 }
 

@@ -5,6 +5,7 @@ mod docs;
 mod event_types;
 mod events;
 mod health;
+mod metrics;
 mod stats;
 
 use std::convert::Infallible;
@@ -32,6 +33,8 @@ pub fn routes(
         .or(events::routes(state.clone()))
         .unify()
         .or(stats::routes(state.clone()))
+        .unify()
+        .or(metrics::routes(state.clone()))
         .unify()
         .or(crate::ws::routes(state.clone()))
         .unify()

@@ -18,6 +18,7 @@ use super::upgrade::Socket;
 use super::{error_message, WRITE_TIMEOUT};
 use crate::admission::admit_publish;
 use crate::api_error::ApiError;
+use crate::metrics::Transport;
 use crate::refusals::Refusal;
 use crate::state::AppState;
 
@@ -43,7 +44,7 @@ fn handle(state: &AppState, client: IpAddr, data: &[u8]) -> ReplyFuture {
     if data.len() > state.config.max_ws_message_bytes {
         return Box::pin(std::future::ready(error_message("Message too large")));
     }
-    match admit_publish(state, client, data) {
+    match admit_publish(state, client, data, Transport::WebSocket) {
         Ok(commit) => Box::pin(commit.map(|outcome| match outcome {
             Ok(event) => ok_message(event.id.as_str()),
             Err(e) => error_message(&ApiError::from(e).ws_text()),

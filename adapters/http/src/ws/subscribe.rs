@@ -15,6 +15,7 @@ use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use super::close::{Close, Ending};
 use super::upgrade::Socket;
 use super::{error_message, json_message, send, WRITE_TIMEOUT};
+use crate::metrics;
 use crate::refusals::Refusal;
 use crate::state::AppState;
 
@@ -69,6 +70,7 @@ pub(super) async fn run(
     let (mut sink, mut stream) = socket.split();
     let ending = subscribe(&mut sink, &mut stream, &state, &mut closing).await;
     if matches!(ending, Ending::Close(Close::SlowConsumer { .. })) {
+        metrics::slow_subscriber_closed();
         state
             .refusals
             .note(Refusal::SlowSubscriber, client, "/ws/subscribe");
@@ -206,18 +208,26 @@ async fn write_batch(
     first: Utf8Bytes,
     subscription: &mut Subscription<Utf8Bytes>,
 ) -> bool {
+    let mut written = 1;
     let write = async {
         sink.feed(Message::Text(first)).await?;
         for _ in 1..WRITE_BATCH {
             match subscription.next().now_or_never() {
-                Some(Ok(Next::Event { frame, .. })) => sink.feed(Message::Text(frame)).await?,
+                Some(Ok(Next::Event { frame, .. })) => {
+                    sink.feed(Message::Text(frame)).await?;
+                    written += 1;
+                }
                 // Eviction or an error: flush what we have; the next call sees it again.
                 _ => break,
             }
         }
         sink.flush().await
     };
-    matches!(tokio::time::timeout(WRITE_TIMEOUT, write).await, Ok(Ok(())))
+    let ok = matches!(tokio::time::timeout(WRITE_TIMEOUT, write).await, Ok(Ok(())));
+    if ok {
+        metrics::delivered(written);
+    }
+    ok
 }
 
 /// The reply to a message of a subscribed client, if it needs one. Invalid

@@ -25,6 +25,7 @@ use super::half_close::HalfCloseAware;
 use super::{closing, publish, subscribe};
 use crate::admission::{authorize, client_ip};
 use crate::api_error::ApiError;
+use crate::metrics;
 use crate::refusals::Refusal;
 use crate::reply::detail;
 use crate::state::AppState;
@@ -183,10 +184,13 @@ fn handshake(
         let (socket, ending) = match admitted {
             Ok(closing) => {
                 tracing::debug!(%client, route, "WebSocket open");
-                match endpoint {
+                metrics::websocket(route, 1.0);
+                let ended = match endpoint {
                     Endpoint::Publish => publish::run(socket, state, client, closing).await,
                     Endpoint::Subscribe => subscribe::run(socket, state, client, closing).await,
-                }
+                };
+                metrics::websocket(route, -1.0);
+                ended
             }
             Err(close) => {
                 let logged = match close {

@@ -1,0 +1,57 @@
+//! `GET /metrics`: every metric in the Prometheus text format, protected
+//! like `/stats` (same key, same rate limit); 404 when metrics are off.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+
+use ep_domain::RateClass;
+use ep_ports::Role;
+use warp::http::header::{HeaderValue, CONTENT_TYPE};
+use warp::http::{HeaderMap, StatusCode};
+use warp::reply::Response;
+use warp::Filter;
+
+use super::with_state;
+use crate::admission::{authorize, rate_limit_request};
+use crate::api_error::ApiError;
+use crate::state::AppState;
+
+/// The Prometheus text format's content type.
+const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// The metrics route.
+pub(super) fn routes(
+    state: AppState,
+) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
+    warp::path("metrics")
+        .and(warp::path::end())
+        .and(warp::get())
+        .and(with_state(state))
+        .and(warp::header::headers_cloned())
+        .and(crate::client::peer())
+        .and_then(|state, headers, remote| async move {
+            Ok::<_, Infallible>(
+                metrics(state, headers, remote).unwrap_or_else(ApiError::into_response),
+            )
+        })
+}
+
+fn metrics(
+    state: AppState,
+    headers: HeaderMap,
+    remote: Option<SocketAddr>,
+) -> Result<Response, ApiError> {
+    authorize(&state, &headers, None, Role::Read)?;
+    rate_limit_request(&state, remote, &headers, RateClass::Query)?;
+    let Some(render) = &state.metrics else {
+        return Err(ApiError::MetricsOff);
+    };
+    let router = state.service.router().status();
+    crate::metrics::live(router.queue_size, router.active_subscribers);
+    let mut response = Response::new(render().into());
+    *response.status_mut() = StatusCode::OK;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(TEXT_FORMAT));
+    Ok(response)
+}
