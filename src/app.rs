@@ -64,11 +64,18 @@ pub enum StartError {
 
 impl StartError {
     /// The exit status for this failure: 2 for a dependency that could not
-    /// be reached or a configuration that cannot work (as for a bad
-    /// variable), 1 otherwise.
+    /// be reached, a configuration that cannot work (as for a bad variable)
+    /// or a database file that is not this service's (or the Python
+    /// service's) to open, 1 otherwise.
     pub fn exit_code(&self) -> u8 {
+        use ep_store_sqlite::{MigrationError, OpenError};
         match self {
-            StartError::Unreachable { .. } | StartError::Inconsistent(_) => 2,
+            StartError::Unreachable { .. }
+            | StartError::Inconsistent(_)
+            | StartError::Store(OpenError::Migration {
+                source: MigrationError::NotOurs { .. } | MigrationError::TooNew { .. },
+                ..
+            }) => 2,
             StartError::Store(_)
             | StartError::Broadcast(_)
             | StartError::Auth(_)

@@ -18,7 +18,7 @@ pub struct Process {
     pub base: String,
     /// `127.0.0.1:PORT`.
     pub addr: String,
-    /// Every line the server wrote to stderr after it started listening.
+    /// Every line the server wrote to stderr.
     pub logs: Arc<Mutex<Vec<String>>>,
 }
 
@@ -46,11 +46,13 @@ impl Process {
         let mut child = command.stderr(Stdio::piped()).spawn().expect("spawn");
         let stderr = child.stderr.take().expect("stderr");
         let mut lines = BufReader::new(stderr).lines();
+        let mut before = Vec::new();
         let addr = loop {
             let line = lines
                 .next()
-                .unwrap_or_else(|| panic!("the server exited before listening"))
+                .unwrap_or_else(|| panic!("the server exited before listening: {before:?}"))
                 .expect("log line");
+            before.push(line.clone());
             if let Ok(entry) = serde_json::from_str::<Value>(&line) {
                 if entry["message"] == "event-pipeline listening" {
                     break entry["addr"].as_str().expect("addr").to_owned();
@@ -65,7 +67,7 @@ impl Process {
             }
         };
         // Keep draining the log so the server never blocks on a full pipe.
-        let logs = Arc::new(Mutex::new(Vec::new()));
+        let logs = Arc::new(Mutex::new(before));
         let kept = Arc::clone(&logs);
         std::thread::spawn(move || {
             for line in lines.map_while(Result::ok) {

@@ -12,13 +12,19 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod admit;
 mod checkpoint;
 mod error;
+mod legacy;
 mod open;
 mod rows;
 mod schema;
 mod space;
 mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 
+pub use legacy::{LeftOut, LegacyDatabase, LegacyError, OldEvent, Skipped};
 pub use open::{Durability, OpenError};
+pub use schema::MigrationError;
 pub use store::SqliteStore;

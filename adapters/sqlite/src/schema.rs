@@ -3,7 +3,7 @@
 use rusqlite::Connection;
 
 /// Migrations in order; migration `i` takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[
+pub(crate) const MIGRATIONS: &[&str] = &[
     // 1: the events table. `seq` is AUTOINCREMENT so numbers are never reused
     // after deletes (subscribers resume from them). Each index ends in `seq`
     // so that a filtered query walks it newest-first and stops at the limit.
@@ -35,12 +35,28 @@ pub enum MigrationError {
         /// The version found in the file.
         found: i64,
     },
+    /// The file holds tables of neither this service nor the Python one.
+    #[error("not an event-pipeline database: it holds the tables {}, of neither this service's schema nor the Python service's", .tables.join(", "))]
+    NotOurs {
+        /// The tables found.
+        tables: Vec<String>,
+    },
+    /// The copy of the Python service's database could not be made durable;
+    /// nothing was migrated.
+    #[error("cannot write the backup {path} of the Python service's database: {source}")]
+    Backup {
+        /// The backup file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
     /// SQLite refused a statement.
     #[error("schema migration failed: {0}")]
     Sql(#[from] rusqlite::Error),
 }
 
-/// Runs every migration the file has not had yet, each in its own transaction.
+/// Runs every migration the file has not had yet, each in its own
+/// transaction.
 pub(crate) fn migrate(conn: &mut Connection) -> Result<i64, MigrationError> {
     let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if found > LATEST {

@@ -11,6 +11,7 @@ use ep_ports::{
 use rusqlite::{params, params_from_iter, types::Value, OptionalExtension};
 use tokio_rusqlite::Connection;
 
+use crate::admit::admit;
 use crate::checkpoint::{self, Checkpointer};
 use crate::error::{call_error, is_unique_violation, store_error};
 use crate::open::{configure, file_identity, prepare_file, Durability, OpenError, Role};
@@ -58,8 +59,10 @@ impl SqliteStore {
             path: path.clone(),
             source: rusqlite::Error::InvalidPath(path.clone()),
         };
+        let at = path.clone();
         writer
             .call(move |conn| {
+                admit(conn, &at)?;
                 configure(conn, durability, Role::Writer)?;
                 migrate(conn)
             })
