@@ -17,7 +17,7 @@ use ep_store_sqlite::{Durability, SqliteStore};
 use tokio::time::Instant;
 
 use crate::app::StartError;
-use crate::config::{redact_url, BroadcasterKind, Config, StoreKind};
+use crate::config::{redact_url, BroadcasterKind, Config, StoreKind, Synchronous};
 
 /// The first pause between attempts; it doubles up to [`MAX_PAUSE`].
 const FIRST_PAUSE: Duration = Duration::from_millis(250);
@@ -70,10 +70,9 @@ where
 pub(crate) async fn open_store(config: &Config) -> Result<Arc<dyn EventStore>, StartError> {
     Ok(match config.event_store {
         StoreKind::Sqlite => {
-            let durability = if config.database_full_sync {
-                Durability::Full
-            } else {
-                Durability::Normal
+            let durability = match config.database_synchronous {
+                Synchronous::Normal => Durability::Normal,
+                Synchronous::Full => Durability::Full,
             };
             let store = SqliteStore::open(&config.database_path, durability).await?;
             tracing::info!(path = %config.database_path.display(), ?durability, "SQLite event store open");

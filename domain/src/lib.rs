@@ -32,7 +32,9 @@ pub use hub::{AtCapacity, Encoder, Hub, HubConfig};
 pub use limits::Limits;
 pub use publish_request::PublishRequest;
 pub use query_params::{CheckedQuery, QueryParams};
-pub use rate_limit::{ClientRateLimits, RateClass, RateLimit, RateLimitConfig, RateLimited};
+pub use rate_limit::{
+    BadRateLimit, ClientRateLimits, RateClass, RateLimit, RateLimitConfig, RateLimited,
+};
 pub use router::{EventRouter, RouterStatus};
 pub use service::{EventService, Readiness, StatsReport};
 pub use subscribe_request::{FilterError, Resume, SubscribeRequest, MAX_FILTER_TYPES};

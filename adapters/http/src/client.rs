@@ -2,8 +2,10 @@
 //! proxies only, and whether it reached us over HTTPS (for HSTS).
 
 use std::convert::Infallible;
+use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
+use ipnet::IpNet;
 use warp::http::HeaderMap;
 use warp::Filter;
 
@@ -20,25 +22,20 @@ pub(crate) fn peer() -> impl Filter<Extract = (Option<SocketAddr>,), Error = Inf
         .map(|ours: Option<PeerAddr>, warps: Option<SocketAddr>| ours.map(|p| p.0).or(warps))
 }
 
-/// An address or a CIDR block, e.g. `10.0.0.1` or `10.0.0.0/8`.
+/// An address or a CIDR block, e.g. `10.0.0.1` or `10.0.0.0/8`, on `ipnet`.
+/// An IPv4 block also holds the IPv4-mapped IPv6 forms of its addresses
+/// (`::ffff:10.0.0.1`), which is how a dual-stack socket reports them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct IpBlock {
-    addr: IpAddr,
-    prefix: u8,
-}
+pub struct IpBlock(IpNet);
 
 impl IpBlock {
     /// Parses `ADDR` or `ADDR/PREFIX`.
     pub fn parse(text: &str) -> Option<Self> {
-        let (addr, prefix) = match text.trim().split_once('/') {
-            Some((a, p)) => (a.parse::<IpAddr>().ok()?, p.parse::<u8>().ok()?),
-            None => {
-                let a = text.trim().parse::<IpAddr>().ok()?;
-                (a, if a.is_ipv4() { 32 } else { 128 })
-            }
-        };
-        let max = if addr.is_ipv4() { 32 } else { 128 };
-        (prefix <= max).then_some(Self { addr, prefix })
+        let text = text.trim();
+        text.parse::<IpNet>()
+            .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))
+            .ok()
+            .map(Self)
     }
 
     /// Whether `ip` lies in the block.
@@ -47,20 +44,17 @@ impl IpBlock {
             IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
             v4 => v4,
         };
-        match (self.addr, ip) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX
-                    .checked_shl(32 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u32::from(net) & mask == u32::from(ip) & mask
-            }
-            (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX
-                    .checked_shl(128 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u128::from(net) & mask == u128::from(ip) & mask
-            }
-            _ => false,
+        self.0.contains(&ip)
+    }
+}
+
+impl fmt::Display for IpBlock {
+    /// A whole-address block as the address, others as `ADDR/PREFIX`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.prefix_len() == self.0.max_prefix_len() {
+            self.0.addr().fmt(f)
+        } else {
+            self.0.fmt(f)
         }
     }
 }
@@ -71,6 +65,10 @@ impl IpBlock {
 pub struct TrustedProxies(Vec<IpBlock>);
 
 impl TrustedProxies {
+    /// The accepted form, for messages.
+    pub const FORM: &'static str =
+        "a comma-separated list of IP addresses or CIDR blocks (e.g. 10.0.0.0/8, ::1)";
+
     /// From a comma-separated list of addresses and CIDR blocks; `None` if
     /// an entry does not parse.
     pub fn parse(list: &str) -> Option<Self> {
@@ -115,6 +113,19 @@ impl TrustedProxies {
     }
 }
 
+impl fmt::Display for TrustedProxies {
+    /// The list in the form it is read from.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, block) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            block.fmt(f)?;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,6 +153,19 @@ mod tests {
             .contains("::ffff:127.0.0.1".parse().expect("mapped")));
         assert!(IpBlock::parse("10.0.0.0/33").is_none());
         assert!(IpBlock::parse("nope").is_none());
+        assert!(
+            IpBlock::parse("10.0.0.1/8").is_some(),
+            "host bits are allowed"
+        );
+    }
+
+    #[test]
+    fn the_list_writes_itself_as_it_is_read() {
+        let list =
+            TrustedProxies::parse(" 10.0.0.0/8 ,::1, 192.168.1.7/32, fd00::/8,").expect("list");
+        assert_eq!(list.to_string(), "10.0.0.0/8, ::1, 192.168.1.7, fd00::/8");
+        assert_eq!(TrustedProxies::parse(&list.to_string()), Some(list));
+        assert_eq!(TrustedProxies::parse("").expect("empty").to_string(), "");
     }
 
     #[test]

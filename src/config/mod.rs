@@ -1,0 +1,303 @@
+//! Configuration: built-in defaults < an optional TOML file (`CONFIG_FILE`) <
+//! environment variables, derived with serde through the `config` crate.
+//! Every value is checked at start-up; a bad one stops the service with a
+//! message naming the variable and the form it accepts.
+//!
+//! The defaults live in one place: [`Config::default`], which takes each
+//! from the component that owns it (the domain's limits, the hub, the HTTP
+//! layer, the rate limits, the PostgreSQL pool).
+
+mod error;
+mod forms;
+mod kinds;
+mod load;
+mod redact;
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use ep_domain::RateLimit;
+use ep_domain::{HubConfig, Limits, RateLimitConfig};
+use ep_http::{HttpConfig, TrustedProxies};
+use serde::{Deserialize, Serialize};
+
+pub use error::ConfigError;
+use forms::{
+    display, seconds, setting, BusPrefix, Count, FilePath, Host, LogLevel, Nats, Optional, Origins,
+    Port, Redis, Seconds, Switch, Url, Verbatim,
+};
+pub use kinds::{BroadcasterKind, LogFormat, StoreKind, Synchronous};
+pub use redact::redact_url;
+
+/// Every setting of the service. Each field is read from the variable of
+/// its name in capitals (`max_queue_size` from `MAX_QUEUE_SIZE`), or from
+/// the same key in `CONFIG_FILE`.
+#[derive(Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default)]
+pub struct Config {
+    /// `HOST`: address to listen on.
+    #[serde(deserialize_with = "setting::<_, Host, _>")]
+    pub host: IpAddr,
+    /// `PORT`: port to listen on (0 picks a free one).
+    #[serde(deserialize_with = "setting::<_, Port, _>")]
+    pub port: u16,
+    /// `DATABASE_PATH`: the SQLite file.
+    #[serde(deserialize_with = "setting::<_, FilePath, _>")]
+    pub database_path: PathBuf,
+    /// `EVENT_STORE`: `sqlite`, `memory` or `postgres`.
+    #[serde(deserialize_with = "setting::<_, StoreKind, _>")]
+    pub event_store: StoreKind,
+    /// `DATABASE_URL`: the PostgreSQL database (`EVENT_STORE=postgres`).
+    #[serde(
+        deserialize_with = "setting::<_, Optional, _>",
+        serialize_with = "redact::optional_url"
+    )]
+    pub database_url: Option<String>,
+    /// `DATABASE_MAX_CONNECTIONS`: PostgreSQL connections this node holds.
+    #[serde(deserialize_with = "setting::<_, Count<2>, _>")]
+    pub database_max_connections: usize,
+    /// `BROADCASTER`: `local`, `nats` or `redis`.
+    #[serde(deserialize_with = "setting::<_, BroadcasterKind, _>")]
+    pub broadcaster: BroadcasterKind,
+    /// `NATS_URL`.
+    #[serde(
+        deserialize_with = "setting::<_, Url<Nats>, _>",
+        serialize_with = "redact::url"
+    )]
+    pub nats_url: String,
+    /// `REDIS_URL`.
+    #[serde(
+        deserialize_with = "setting::<_, Url<Redis>, _>",
+        serialize_with = "redact::url"
+    )]
+    pub redis_url: String,
+    /// `BUS_PREFIX`: prefix of the NATS subject or Redis channel; the nodes
+    /// of one deployment share it.
+    #[serde(deserialize_with = "setting::<_, BusPrefix, _>")]
+    pub bus_prefix: String,
+    /// `STARTUP_TIMEOUT_SECONDS`: how long a dependency that is down at
+    /// start-up (PostgreSQL, NATS, Redis) is retried before start-up fails.
+    #[serde(
+        rename = "startup_timeout_seconds",
+        deserialize_with = "setting::<_, Seconds<0>, _>",
+        serialize_with = "seconds"
+    )]
+    pub startup_timeout: Duration,
+    /// `METRICS`: whether `/metrics` is served (and metrics recorded).
+    #[serde(deserialize_with = "setting::<_, Switch, _>")]
+    pub metrics: bool,
+    /// `DATABASE_SYNCHRONOUS`: `normal` (survives a process crash) or `full`
+    /// (survives power loss too, slower).
+    #[serde(deserialize_with = "setting::<_, Synchronous, _>")]
+    pub database_synchronous: Synchronous,
+    /// `CORS_ORIGINS`: allowed origins, `*` for any.
+    #[serde(
+        deserialize_with = "setting::<_, Origins, _>",
+        serialize_with = "forms::comma_list"
+    )]
+    pub cors_origins: Vec<String>,
+    /// `REQUIRE_AUTH`.
+    #[serde(deserialize_with = "setting::<_, Switch, _>")]
+    pub require_auth: bool,
+    /// `API_KEY` (never printed).
+    #[serde(
+        deserialize_with = "setting::<_, Verbatim, _>",
+        serialize_with = "redact::key"
+    )]
+    pub api_key: String,
+    /// `ADMIN_API_KEY` (never printed): when set, only it may delete.
+    #[serde(
+        deserialize_with = "setting::<_, Optional, _>",
+        serialize_with = "redact::optional_key"
+    )]
+    pub admin_api_key: Option<String>,
+    /// `TRUSTED_PROXIES`: addresses or CIDR blocks whose `X-Forwarded-For`
+    /// and `X-Forwarded-Proto` are believed. Empty: none.
+    #[serde(
+        deserialize_with = "setting::<_, TrustedProxies, _>",
+        serialize_with = "display"
+    )]
+    pub trusted_proxies: TrustedProxies,
+    /// `LOG_LEVEL`, as a tracing filter directive (`debug`, `info`, ...).
+    #[serde(deserialize_with = "setting::<_, LogLevel, _>")]
+    pub log_level: &'static str,
+    /// `LOG_FORMAT`.
+    #[serde(deserialize_with = "setting::<_, LogFormat, _>")]
+    pub log_format: LogFormat,
+    /// `MAX_QUEUE_SIZE`: events accepted but not yet committed.
+    #[serde(deserialize_with = "setting::<_, Count<1>, _>")]
+    pub max_queue_size: usize,
+    /// `MAX_SUBSCRIBERS`.
+    #[serde(deserialize_with = "setting::<_, Count<0>, _>")]
+    pub max_subscribers: usize,
+    /// `MAX_WS_MESSAGE_BYTES`.
+    #[serde(deserialize_with = "setting::<_, Count<1>, _>")]
+    pub max_ws_message_bytes: usize,
+    /// `MAX_WS_CONNECTIONS_PER_IP`.
+    #[serde(deserialize_with = "setting::<_, Count<0>, _>")]
+    pub max_ws_connections_per_ip: usize,
+    /// `WS_FILTER_TIMEOUT_SECONDS`: time a subscriber has to send its filter.
+    #[serde(
+        rename = "ws_filter_timeout_seconds",
+        deserialize_with = "setting::<_, Seconds<1>, _>",
+        serialize_with = "seconds"
+    )]
+    pub ws_filter_timeout: Duration,
+    /// `WS_KEEPALIVE_SECONDS`: subscriber silence after which a keepalive is sent.
+    #[serde(
+        rename = "ws_keepalive_seconds",
+        deserialize_with = "setting::<_, Seconds<1>, _>",
+        serialize_with = "seconds"
+    )]
+    pub ws_keepalive: Duration,
+    /// `WS_SUBSCRIBER_QUEUE`: events queued for one subscriber before it
+    /// counts as slow and is closed with 4008.
+    #[serde(deserialize_with = "setting::<_, Count<1>, _>")]
+    pub ws_subscriber_queue: usize,
+    /// `MAX_PAYLOAD_KEYS`.
+    #[serde(deserialize_with = "setting::<_, Count<0>, _>")]
+    pub max_payload_keys: usize,
+    /// `MAX_PAYLOAD_BYTES`.
+    #[serde(deserialize_with = "setting::<_, Count<2>, _>")]
+    pub max_payload_bytes: usize,
+    /// `MAX_BODY_BYTES`: cap on a whole REST request body (413 above it).
+    #[serde(deserialize_with = "setting::<_, Count<1024>, _>")]
+    pub max_body_bytes: usize,
+    /// `RATE_LIMIT_PUBLISH`.
+    #[serde(
+        deserialize_with = "setting::<_, RateLimit, _>",
+        serialize_with = "display"
+    )]
+    pub rate_limit_publish: RateLimit,
+    /// `RATE_LIMIT_QUERY`.
+    #[serde(
+        deserialize_with = "setting::<_, RateLimit, _>",
+        serialize_with = "display"
+    )]
+    pub rate_limit_query: RateLimit,
+    /// `RATE_LIMIT_ADMIN`.
+    #[serde(
+        deserialize_with = "setting::<_, RateLimit, _>",
+        serialize_with = "display"
+    )]
+    pub rate_limit_admin: RateLimit,
+}
+
+impl Default for Config {
+    /// The contract's defaults, each taken from the component that owns it.
+    fn default() -> Self {
+        let limits = Limits::default();
+        let hub = HubConfig::default();
+        let http = HttpConfig::default();
+        let rates = RateLimitConfig::default();
+        Self {
+            host: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            port: 8001,
+            database_path: PathBuf::from("data/events.db"),
+            event_store: StoreKind::Sqlite,
+            database_url: None,
+            database_max_connections: ep_store_postgres::PostgresOptions::default().max_connections,
+            broadcaster: BroadcasterKind::Local,
+            nats_url: "nats://127.0.0.1:4222".into(),
+            redis_url: "redis://127.0.0.1:6379".into(),
+            bus_prefix: "event-pipeline".into(),
+            startup_timeout: Duration::from_secs(30),
+            metrics: true,
+            database_synchronous: Synchronous::Normal,
+            cors_origins: vec!["*".into()],
+            require_auth: false,
+            api_key: String::new(),
+            admin_api_key: None,
+            trusted_proxies: TrustedProxies::default(),
+            log_level: "info",
+            log_format: LogFormat::Text,
+            max_queue_size: limits.max_queue_size,
+            max_subscribers: hub.max_subscribers,
+            max_ws_message_bytes: http.max_ws_message_bytes,
+            max_ws_connections_per_ip: 20,
+            ws_filter_timeout: http.ws_filter_timeout,
+            ws_keepalive: http.ws_keepalive,
+            ws_subscriber_queue: hub.queue_len,
+            max_payload_keys: limits.max_payload_keys,
+            max_payload_bytes: limits.max_payload_bytes,
+            max_body_bytes: http.max_body_bytes,
+            rate_limit_publish: rates.publish,
+            rate_limit_query: rates.query,
+            rate_limit_admin: rates.admin,
+        }
+    }
+}
+
+impl std::fmt::Debug for Config {
+    /// Every setting as `event-pipeline config` shows it: secrets masked.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.settings()).finish()
+    }
+}
+
+impl Config {
+    /// Every setting as `(VARIABLE, value)` in the form it is read in,
+    /// sorted by variable; keys and passwords masked, unset ones empty.
+    pub fn settings(&self) -> Vec<(String, String)> {
+        let serde_json::Value::Object(fields) = serde_json::to_value(self).unwrap_or_default()
+        else {
+            return Vec::new();
+        };
+        fields
+            .into_iter()
+            .map(|(name, value)| {
+                let text = match value {
+                    serde_json::Value::String(s) => s,
+                    serde_json::Value::Null => String::new(),
+                    other => other.to_string(),
+                };
+                (name.to_ascii_uppercase(), text)
+            })
+            .collect()
+    }
+
+    /// The rate limits.
+    pub fn rate_limits(&self) -> RateLimitConfig {
+        RateLimitConfig {
+            publish: self.rate_limit_publish,
+            query: self.rate_limit_query,
+            admin: self.rate_limit_admin,
+            ..RateLimitConfig::default()
+        }
+    }
+
+    /// The domain's limits.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_payload_keys: self.max_payload_keys,
+            max_payload_bytes: self.max_payload_bytes,
+            max_queue_size: self.max_queue_size,
+            ..Limits::default()
+        }
+    }
+
+    /// Values that are fine alone but not together.
+    fn check(self) -> Result<Self, ConfigError> {
+        if self.event_store == StoreKind::Postgres && self.database_url.is_none() {
+            return Err(ConfigError::Inconsistent(
+                "EVENT_STORE=postgres needs DATABASE_URL (postgres://user@host:5432/db)",
+            ));
+        }
+        if self.broadcaster != BroadcasterKind::Local && self.event_store != StoreKind::Postgres {
+            return Err(ConfigError::Inconsistent(
+                "BROADCASTER=nats or redis carries events between nodes that share one store: \
+                 set EVENT_STORE=postgres (SQLite and memory are one process's own)",
+            ));
+        }
+        if self.require_auth && self.api_key.is_empty() {
+            return Err(ConfigError::Inconsistent(
+                "REQUIRE_AUTH=true needs a non-empty API_KEY (or set REQUIRE_AUTH=false)",
+            ));
+        }
+        Ok(self)
+    }
+}
+
+#[cfg(test)]
+mod tests;
