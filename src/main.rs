@@ -1,11 +1,23 @@
-//! The `event-pipeline` binary: configure, serve until SIGINT or SIGTERM, then
-//! shut down gracefully (every accepted event committed) and exit 0.
+//! The `event-pipeline` binary: with no arguments (or `serve`), configure,
+//! serve until SIGINT or SIGTERM, then shut down gracefully (every accepted
+//! event committed) and exit 0; with a subcommand, a client of the service
+//! (see `event_pipeline::cli`).
 
 use std::process::ExitCode;
 
+use clap::Parser;
+use event_pipeline::cli::{self, Cli, Command};
 use event_pipeline::{telemetry, Config};
 
 fn main() -> ExitCode {
+    match Cli::parse().command {
+        None | Some(Command::Serve) => serve(),
+        Some(command) => cli::run(command),
+    }
+}
+
+/// Runs the service.
+fn serve() -> ExitCode {
     let config = match Config::from_env() {
         Ok(config) => config,
         Err(e) => {

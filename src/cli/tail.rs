@@ -1,0 +1,252 @@
+//! `tail`: subscribe with a filter and print each event as it is stored,
+//! one JSON line each (or a short line for people with `--pretty`). A
+//! dropped connection (the service restarting, a slow-consumer close, the
+//! network) is reopened with back-off and resumed after the last seq
+//! printed, so nothing is missed and nothing printed twice.
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Map, Value};
+use tokio_tungstenite::tungstenite::Message;
+
+use super::client::{Client, Remote};
+use super::output::emit;
+use super::ws::{close, connect, unauthorized, Ws, WsEnd};
+use super::CliError;
+
+/// The first wait before reconnecting; it doubles up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(250);
+/// The longest wait between reconnections.
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+
+/// `event-pipeline tail`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The service.
+    #[command(flatten)]
+    pub remote: Remote,
+    /// Only these types (repeat, or separate with commas).
+    #[arg(long = "type", value_name = "EVENT_TYPE", value_delimiter = ',')]
+    pub event_types: Vec<String>,
+    /// Only this session.
+    #[arg(long = "session", value_name = "SESSION_ID")]
+    pub session_id: Option<String>,
+    /// Only this user.
+    #[arg(long = "user", value_name = "USER_ID")]
+    pub user_id: Option<String>,
+    /// Start after this seq: first the stored events after it, then live.
+    /// Without it, tail starts at the newest stored event.
+    #[arg(long, value_name = "N")]
+    pub since_seq: Option<u64>,
+    /// A short line per event for people instead of its JSON.
+    #[arg(long)]
+    pub pretty: bool,
+    /// Stop after this many events.
+    #[arg(long, value_name = "N")]
+    pub count: Option<u64>,
+}
+
+/// Where the tail is: the last seq printed, how many so far, and whether
+/// the next subscription is a reconnection.
+struct Position {
+    after: Option<u64>,
+    printed: u64,
+    reconnecting: bool,
+}
+
+/// How one subscription ended.
+enum Ended {
+    /// Enough events, or stdout closed: stop.
+    Done,
+    /// The connection ended or could not be made: try again.
+    Again(String),
+}
+
+/// Tails until `--count` events were printed, stdout closes, or the
+/// service refuses for good (a bad key or filter).
+pub(crate) async fn run(args: Args) -> Result<(), CliError> {
+    let client = Client::new(&args.remote)?;
+    let after = match args.since_seq {
+        Some(n) => Some(n),
+        None => newest_seq(&client).await,
+    };
+    match after {
+        Some(n) => eprintln!("tail: following the events after seq {n}"),
+        None => eprintln!("tail: following the events from now"),
+    }
+    let mut position = Position {
+        after,
+        printed: 0,
+        reconnecting: false,
+    };
+    let mut backoff = FIRST_BACKOFF;
+    loop {
+        match subscribe(&client, &args, &mut position, &mut backoff).await? {
+            Ended::Done => return Ok(()),
+            Ended::Again(why) => {
+                eprintln!("tail: {why}; reconnecting in {backoff:?}");
+                position.reconnecting = true;
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
+}
+
+/// The seq of the newest stored event (0 when there is none), so a tail
+/// that reconnects before its first event still misses nothing; `None`
+/// when it cannot be read (the tail then starts with what comes live).
+async fn newest_seq(client: &Client) -> Option<u64> {
+    match client.get("/api/v1/events?limit=1").await {
+        Ok(Value::Array(events)) => {
+            Some(events.first().and_then(|e| e["seq"].as_u64()).unwrap_or(0))
+        }
+        Ok(_) => None,
+        Err(e) => {
+            eprintln!("tail: cannot read the newest seq ({e}); starting with live events");
+            None
+        }
+    }
+}
+
+/// The filter message: the flags, and where to resume.
+fn filter(args: &Args, after: Option<u64>) -> Value {
+    let mut filter = Map::new();
+    if !args.event_types.is_empty() {
+        filter.insert("event_types".into(), json!(args.event_types));
+    }
+    if let Some(s) = &args.session_id {
+        filter.insert("session_id".into(), json!(s));
+    }
+    if let Some(u) = &args.user_id {
+        filter.insert("user_id".into(), json!(u));
+    }
+    if let Some(n) = after {
+        filter.insert("since_seq".into(), json!(n));
+    }
+    Value::Object(filter)
+}
+
+/// One subscription: connect, send the filter, print events until it ends.
+async fn subscribe(
+    client: &Client,
+    args: &Args,
+    position: &mut Position,
+    backoff: &mut Duration,
+) -> Result<Ended, CliError> {
+    let mut ws = match connect(client, "/ws/subscribe").await {
+        Ok(ws) => ws,
+        Err(CliError::Refused { status, detail }) if status != 503 && status != 429 => {
+            return Err(CliError::Refused { status, detail })
+        }
+        Err(e) => return Ok(Ended::Again(e.to_string())),
+    };
+    let message = filter(args, position.after).to_string();
+    if let Err(e) = ws.send(Message::text(message)).await {
+        return Ok(Ended::Again(e.to_string()));
+    }
+    match next_object(&mut ws).await {
+        Ok((ack, _)) if ack["status"] == "subscribed" => {
+            *backoff = FIRST_BACKOFF;
+            if std::mem::take(&mut position.reconnecting) {
+                match position.after {
+                    Some(n) => eprintln!("tail: reconnected, resuming after seq {n}"),
+                    None => eprintln!("tail: reconnected (events stored while away are not known)"),
+                }
+            }
+        }
+        Ok((refusal, _)) => {
+            let why = refusal["message"].as_str().unwrap_or("refused").to_owned();
+            if why.contains("capacity") {
+                return Ok(Ended::Again(why));
+            }
+            return Err(CliError::Usage(format!(
+                "the service refused the filter: {why}"
+            )));
+        }
+        Err(end) if end.is_unauthorized() => return Err(unauthorized()),
+        Err(end) => return Ok(Ended::Again(end.describe())),
+    }
+    loop {
+        let (event, text) = match next_object(&mut ws).await {
+            Ok(received) => received,
+            Err(end) if end.is_unauthorized() => return Err(unauthorized()),
+            Err(end) => return Ok(Ended::Again(end.describe())),
+        };
+        let Some(seq) = event["seq"].as_u64() else {
+            continue; // keepalive, pong
+        };
+        if position.after.is_some_and(|after| seq <= after) {
+            continue; // never twice
+        }
+        // As sent: the payload's keys keep their order.
+        let line = if args.pretty { pretty(&event) } else { text };
+        if emit(&line).is_err() {
+            return Ok(Ended::Done);
+        }
+        position.after = Some(seq);
+        position.printed += 1;
+        if args.count.is_some_and(|n| position.printed >= n) {
+            close(&mut ws).await;
+            return Ok(Ended::Done);
+        }
+    }
+}
+
+/// The next JSON object the service sends, parsed and as sent, or how the
+/// connection ended.
+async fn next_object(ws: &mut Ws) -> Result<(Value, String), WsEnd> {
+    loop {
+        match ws.next().await {
+            Some(Ok(Message::Text(text))) => {
+                if let Ok(value @ Value::Object(_)) = serde_json::from_str::<Value>(&text) {
+                    return Ok((value, text.as_str().to_owned()));
+                }
+            }
+            Some(Ok(Message::Close(frame))) => {
+                return Err(WsEnd::Closed(
+                    frame.map(|f| (f.code.into(), f.reason.to_string())),
+                ))
+            }
+            Some(Ok(_)) => {}
+            Some(Err(e)) => return Err(WsEnd::Broken(e.to_string())),
+            None => return Err(WsEnd::Broken("the connection ended".into())),
+        }
+    }
+}
+
+/// `2026-11-20T09:00:01.500000Z #2 timer_tick timer-service session=s1 user=u1 {"remaining_seconds":1799}`
+fn pretty(event: &Value) -> String {
+    let text = |key: &str| event[key].as_str().unwrap_or("-").to_owned();
+    let mut line = format!(
+        "{} #{} {} {}",
+        text("timestamp"),
+        event["seq"],
+        text("event_type"),
+        text("source")
+    );
+    for (key, label) in [("session_id", "session"), ("user_id", "user")] {
+        if let Some(v) = event[key].as_str() {
+            line.push_str(&format!(" {label}={v}"));
+        }
+    }
+    line.push(' ');
+    line.push_str(&event["payload"].to_string());
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pretty_line_has_the_time_seq_type_source_ids_and_payload() {
+        let event = json!({"id":"evt_1","seq":2,"event_type":"timer_tick","source":"timer-service",
+            "session_id":"s1","user_id":null,"payload":{"remaining_seconds":1799},"timestamp":"2026-11-20T09:00:01.500000Z"});
+        assert_eq!(
+            pretty(&event),
+            r#"2026-11-20T09:00:01.500000Z #2 timer_tick timer-service session=s1 {"remaining_seconds":1799}"#
+        );
+    }
+}

@@ -1,0 +1,135 @@
+//! The WebSocket side of the client subcommands: the handshake (an HTTP
+//! refusal turned into its status and detail), how a connection ended, and
+//! a polite close.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use super::client::{detail, Client};
+use super::CliError;
+
+/// A client WebSocket.
+pub(crate) type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// How long a close waits for the service's close frame.
+const CLOSE_WAIT: Duration = Duration::from_secs(5);
+
+/// Opens a WebSocket to `path` of the service.
+pub(crate) async fn connect(client: &Client, path: &str) -> Result<Ws, CliError> {
+    let request = client.ws_request(path)?;
+    match tokio_tungstenite::connect_async(request).await {
+        Ok((ws, _)) => Ok(ws),
+        Err(tungstenite::Error::Http(response)) => {
+            let status = response.status().as_u16();
+            let body = response
+                .body()
+                .as_deref()
+                .map(String::from_utf8_lossy)
+                .unwrap_or_default()
+                .into_owned();
+            let detail = serde_json::from_str(&body).map_or(body, |v| detail(&v));
+            Err(CliError::Refused { status, detail })
+        }
+        Err(e) => Err(CliError::Connection(format!(
+            "cannot open a WebSocket to {}{path}: {e}",
+            client.base()
+        ))),
+    }
+}
+
+/// How a WebSocket ended.
+#[derive(Debug)]
+pub(crate) enum WsEnd {
+    /// The service closed it, with this code and reason if it gave them.
+    Closed(Option<(u16, String)>),
+    /// The connection broke.
+    Broken(String),
+}
+
+impl WsEnd {
+    /// `closed with 4008 (Slow consumer)` or the error.
+    pub(crate) fn describe(&self) -> String {
+        match self {
+            WsEnd::Closed(Some((code, reason))) if reason.is_empty() => {
+                format!("closed with {code}")
+            }
+            WsEnd::Closed(Some((code, reason))) => format!("closed with {code} ({reason})"),
+            WsEnd::Closed(None) => "closed without a code".into(),
+            WsEnd::Broken(e) => e.clone(),
+        }
+    }
+
+    /// Whether trying again cannot help: the key is refused.
+    pub(crate) fn is_unauthorized(&self) -> bool {
+        matches!(self, WsEnd::Closed(Some((4001, _))))
+    }
+
+    /// The failure of a publish that ended this way with the `doubt` lines
+    /// sent and not answered.
+    pub(crate) fn into_error(self, client: &Client, doubt: &[usize]) -> CliError {
+        if self.is_unauthorized() {
+            return unauthorized();
+        }
+        CliError::Connection(format!(
+            "the connection to {} {}; no reply for line(s) {}: whether they were stored is not known",
+            client.base(),
+            self.describe(),
+            ranges(doubt)
+        ))
+    }
+}
+
+/// The refusal of a key.
+pub(crate) fn unauthorized() -> CliError {
+    CliError::Refused {
+        status: 401,
+        detail: "Unauthorized: give the service's key with --api-key or EVENT_PIPELINE_API_KEY"
+            .into(),
+    }
+}
+
+/// `3, 5-9, 12` for the sorted line numbers given.
+fn ranges(lines: &[usize]) -> String {
+    let mut out: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        let start = lines[i];
+        let mut end = start;
+        while i + 1 < lines.len() && lines[i + 1] == end + 1 {
+            i += 1;
+            end = lines[i];
+        }
+        out.push(if start == end {
+            start.to_string()
+        } else {
+            format!("{start}-{end}")
+        });
+        i += 1;
+    }
+    out.join(", ")
+}
+
+/// Sends a normal close and waits (a little) for the service's.
+pub(crate) async fn close(ws: &mut Ws) {
+    let _ = ws.close(None).await;
+    let _ = tokio::time::timeout(CLOSE_WAIT, async {
+        while let Some(Ok(_)) = ws.next().await {}
+    })
+    .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_numbers_are_written_as_ranges() {
+        assert_eq!(ranges(&[3, 5, 6, 7, 8, 9, 12]), "3, 5-9, 12");
+        assert_eq!(ranges(&[1]), "1");
+        assert_eq!(ranges(&[]), "");
+    }
+}
