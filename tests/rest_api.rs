@@ -596,38 +596,69 @@ async fn security_headers_are_on_every_response_errors_included() {
 }
 
 #[tokio::test]
-async fn the_openapi_document_and_docs_page_are_served() {
-    let server = TestServer::start(&[("REQUIRE_AUTH", "true"), ("API_KEY", "k")]).await;
-    for path in ["/openapi.json", "/api/v1/openapi.json"] {
-        let (status, doc) = server.get(path).await;
-        assert_eq!(status, 200, "{path}");
-        assert!(doc["openapi"].as_str().is_some_and(|v| v.starts_with('3')));
-        for route in [
-            "/api/v1/events",
-            "/api/v1/events/{id}",
-            "/api/v1/stats",
-            "/api/v1/event-types",
-            "/api/v1/health",
-        ] {
-            assert!(doc["paths"].get(route).is_some(), "{route} documented");
+async fn the_openapi_document_and_docs_page_are_served_as_the_node_is_configured() {
+    for auth in [true, false] {
+        let server = if auth {
+            TestServer::start(&[("REQUIRE_AUTH", "true"), ("API_KEY", "k")]).await
+        } else {
+            TestServer::start(&[("REQUIRE_AUTH", "false")]).await
+        };
+        for path in ["/openapi.json", "/api/v1/openapi.json"] {
+            let (status, doc) = server.get(path).await;
+            assert_eq!(status, 200, "{path}");
+            assert!(doc["openapi"].as_str().is_some_and(|v| v.starts_with('3')));
+            for route in [
+                "/api/v1/events",
+                "/api/v1/events/{id}",
+                "/api/v1/stats",
+                "/api/v1/event-types",
+                "/api/v1/health",
+                "/events",
+                "/metrics",
+            ] {
+                assert!(doc["paths"].get(route).is_some(), "{route} documented");
+            }
+            for handshake in ["/api/v1/ws/publish", "/ws/subscribe"] {
+                assert!(doc["x-websockets"].get(handshake).is_some(), "{handshake}");
+            }
+            let types = doc["components"]["schemas"]["EventType"]["enum"]
+                .as_array()
+                .expect("enum");
+            assert_eq!(types.len(), 15);
+            let publish = &doc["paths"]["/api/v1/events"]["post"];
+            assert_eq!(publish.get("security").is_some(), auth, "auth={auth}");
+            assert_eq!(publish["responses"].get("401").is_some(), auth);
+            assert!(publish["responses"]["429"].is_object());
         }
-        let types = doc["components"]["schemas"]["EventType"]["enum"]
-            .as_array()
-            .expect("enum");
-        assert_eq!(types.len(), 15);
+        let fetch = |path: &'static str| {
+            let request = server.client.get(server.url(path));
+            async move {
+                let response = request.send().await.expect(path);
+                assert_eq!(response.status(), 200, "{path}");
+                let kind = response.headers()["content-type"]
+                    .to_str()
+                    .expect("text")
+                    .to_owned();
+                (kind, response.text().await.expect("body"))
+            }
+        };
+        let (kind, page) = fetch("/docs").await;
+        assert!(kind.starts_with("text/html"), "{kind}");
+        // Relative, so that /api/v1/docs loads /api/v1/openapi.json.
+        for reference in [
+            "href=\"openapi.json\"",
+            "src=\"docs.js\"",
+            "href=\"docs.css\"",
+        ] {
+            assert!(page.contains(reference), "{reference}");
+        }
+        let (kind, script) = fetch("/docs.js").await;
+        assert!(kind.starts_with("text/javascript"), "{kind}");
+        assert!(script.contains("fetch(\"openapi.json\")"));
+        assert!(script.contains("x-websockets"));
+        let (kind, _) = fetch("/api/v1/docs.css").await;
+        assert!(kind.starts_with("text/css"), "{kind}");
     }
-    let page = server
-        .client
-        .get(server.url("/docs"))
-        .send()
-        .await
-        .expect("docs");
-    assert_eq!(page.status(), 200);
-    assert!(page.headers()["content-type"]
-        .to_str()
-        .expect("text")
-        .starts_with("text/html"));
-    assert!(page.text().await.expect("body").contains("/openapi.json"));
 }
 
 #[tokio::test]

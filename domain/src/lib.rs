@@ -29,7 +29,11 @@ mod writer;
 pub use errors::{DeleteError, GetError, PublishError, QueryError, StatsError};
 pub use gauge::SubscriberGauge;
 pub use hub::{AtCapacity, Encoder, Hub, HubConfig};
-pub use limits::Limits;
+pub use limits::{
+    Limits, DEFAULT_QUERY_LIMIT, MAX_EVENT_TYPE_FILTER_CHARS, MAX_ID_CHARS, MAX_QUERY_LIMIT,
+    MAX_SOURCE_CHARS,
+};
+pub use payload_check::MAX_PAYLOAD_DEPTH;
 pub use publish_request::PublishRequest;
 pub use query_params::{CheckedQuery, QueryParams};
 pub use rate_limit::{

@@ -23,7 +23,7 @@ pub(crate) enum PayloadProblem {
 
 /// Deepest nesting of objects and arrays in a payload (the payload object
 /// itself is level 1).
-pub(crate) const MAX_PAYLOAD_DEPTH: usize = 32;
+pub const MAX_PAYLOAD_DEPTH: usize = 32;
 
 /// Checks `raw` (valid JSON text, as the parser already guaranteed) and
 /// returns it compacted.

@@ -102,6 +102,11 @@ impl EventService {
         self.enqueue_valid(self.validate(request)?)
     }
 
+    /// The limits this service enforces.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
     /// Checks a request against the registry and the limits without queueing
     /// it, so that a caller can apply its own admission rules (rate limits)
     /// to valid requests only.

@@ -32,6 +32,11 @@ impl CorsPolicy {
         }
     }
 
+    /// Whether every origin is allowed (`*`).
+    pub(crate) fn allows_any(&self) -> bool {
+        self.any
+    }
+
     /// Whether `origin` is allowed (always, with `*`).
     pub(crate) fn allows(&self, origin: &str) -> bool {
         self.any || self.origins.iter().any(|o| o == origin)

@@ -19,6 +19,7 @@ mod metrics;
 mod refusals;
 mod reply;
 mod routes;
+mod schemas;
 mod server;
 mod state;
 mod ws;

@@ -22,5 +22,17 @@ pub(super) fn routes() -> impl Filter<Extract = (Response,), Error = warp::Rejec
     warp::path("event-types")
         .and(warp::path::end())
         .and(warp::get())
-        .map(|| json(StatusCode::OK, &Registry))
+        .map(event_types)
+}
+
+/// The registry of event types.
+#[utoipa::path(
+    get,
+    path = "/api/v1/event-types",
+    operation_id = "event_types",
+    tag = "events",
+    responses((status = 200, description = "Each type mapped to its description", body = crate::schemas::Registry))
+)]
+pub(super) fn event_types() -> Response {
+    json(StatusCode::OK, &Registry)
 }

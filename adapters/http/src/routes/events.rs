@@ -19,6 +19,7 @@ use crate::api_error::ApiError;
 use crate::body::read_json_body;
 use crate::metrics::Transport;
 use crate::reply::json;
+use crate::schemas::{DeleteQuery, Deleted, Detail, Event, ListQuery, NewEvent, ValidationError};
 use crate::state::AppState;
 
 type Pairs = Vec<(String, String)>;
@@ -65,7 +66,23 @@ async fn answer(
     Ok(handler.await.unwrap_or_else(ApiError::into_response))
 }
 
-async fn publish<S, B>(
+/// Publishes an event: validated, stored durably, then pushed to subscribers.
+#[utoipa::path(
+    post,
+    path = "/api/v1/events",
+    operation_id = "publish_event",
+    tag = "events",
+    request_body(content = NewEvent, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Stored (committed): the event as stored", body = Event),
+        (status = 400, description = "The body could not be read", body = Detail),
+        (status = 413, description = "The body is over the body limit (1 MiB by default)", body = Detail),
+        (status = 422, description = "Not JSON, or the event breaks the rules: every violation", body = ValidationError),
+        (status = 503, description = "The store is unavailable or the publish queue is full; nothing was stored", body = Detail,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    )
+)]
+pub(super) async fn publish<S, B>(
     state: AppState,
     headers: HeaderMap,
     remote: Option<SocketAddr>,
@@ -83,7 +100,22 @@ where
     Ok(json(StatusCode::CREATED, &*event))
 }
 
-async fn list(
+/// Lists stored events, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/events",
+    operation_id = "list_events",
+    tag = "events",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "The matching events, newest first", body = Vec<Event>),
+        (status = 400, description = "`since` is not an ISO 8601 instant", body = Detail),
+        (status = 422, description = "A filter is too long, `limit` is out of 1..=1000, or `since` is outside years 0000-9999", body = ValidationError),
+        (status = 503, description = "The store is unavailable", body = Detail,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    )
+)]
+pub(super) async fn list(
     state: AppState,
     headers: HeaderMap,
     remote: Option<SocketAddr>,
@@ -96,7 +128,21 @@ async fn list(
     Ok(json(StatusCode::OK, &events))
 }
 
-async fn get_one(
+/// One event by id.
+#[utoipa::path(
+    get,
+    path = "/api/v1/events/{id}",
+    operation_id = "get_event",
+    tag = "events",
+    params(("id" = String, Path, description = "The event's id (`evt_...`)")),
+    responses(
+        (status = 200, description = "The event", body = Event),
+        (status = 404, description = "No event has this id", body = Detail),
+        (status = 503, description = "The store is unavailable", body = Detail,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    )
+)]
+pub(super) async fn get_one(
     state: AppState,
     headers: HeaderMap,
     remote: Option<SocketAddr>,
@@ -108,7 +154,22 @@ async fn get_one(
     Ok(json(StatusCode::OK, &event))
 }
 
-async fn delete(
+/// Deletes stored events: those before an instant, or all.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/events",
+    operation_id = "delete_events",
+    tag = "events",
+    params(DeleteQuery),
+    responses(
+        (status = 200, description = "How many events were deleted", body = Deleted),
+        (status = 400, description = "`before` is not an ISO 8601 instant", body = Detail),
+        (status = 422, description = "`before` is outside years 0000-9999", body = ValidationError),
+        (status = 503, description = "The store is unavailable", body = Detail,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    )
+)]
+pub(super) async fn delete(
     state: AppState,
     headers: HeaderMap,
     remote: Option<SocketAddr>,

@@ -7,12 +7,14 @@ use std::convert::Infallible;
 use ep_domain::RouterStatus;
 use ep_ports::StoreError;
 use serde::Serialize;
+use utoipa::ToSchema;
 use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::Filter;
 
 use super::with_state;
 use crate::reply::json;
+use crate::schemas::Router;
 use crate::state::AppState;
 
 /// The health and readiness routes.
@@ -23,16 +25,7 @@ pub(super) fn routes(
     let health = warp::path("health")
         .and(warp::path::end())
         .and(warp::get())
-        .map(move || {
-            json(
-                StatusCode::OK,
-                &Health {
-                    status: "ok",
-                    service: "event-pipeline",
-                    version,
-                },
-            )
-        });
+        .map(move || health(version));
     let readiness = warp::path("readiness")
         .and(warp::path::end())
         .and(warp::get())
@@ -41,25 +34,66 @@ pub(super) fn routes(
     health.or(readiness).unify()
 }
 
-#[derive(Serialize)]
-struct Health {
+/// The process answers.
+#[utoipa::path(
+    get,
+    path = "/api/v1/health",
+    operation_id = "health",
+    tag = "operations",
+    responses((status = 200, description = "The process is up", body = Health))
+)]
+pub(super) fn health(version: &'static str) -> Response {
+    json(
+        StatusCode::OK,
+        &Health {
+            status: "ok",
+            service: "event-pipeline",
+            version,
+        },
+    )
+}
+
+/// What `/health` answers.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Health {
+    /// Always `ok`.
+    #[schema(example = "ok")]
     status: &'static str,
+    /// Always `event-pipeline`.
+    #[schema(example = "event-pipeline")]
     service: &'static str,
+    /// The service's version.
     version: &'static str,
 }
 
-#[derive(Serialize)]
-struct Ready {
+/// What `/readiness` answers.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Ready {
+    /// Whether this node can take publishes now.
     ready: bool,
     /// `connected`, `disconnected` (no answer), or why commits fail.
+    #[schema(value_type = String, example = "connected")]
     database: Cow<'static, str>,
     /// `connected` or why not; absent for the in-process broadcaster.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
     broadcaster: Option<Cow<'static, str>>,
+    #[schema(value_type = Router)]
     router: RouterStatus,
 }
 
-async fn readiness(state: AppState) -> Result<Response, Infallible> {
+/// The store answers and commits, and the bus (if any) is connected.
+#[utoipa::path(
+    get,
+    path = "/api/v1/readiness",
+    operation_id = "readiness",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Ready: take this node into rotation", body = Ready),
+        (status = 503, description = "Not ready: each dependency says why", body = Ready),
+    )
+)]
+pub(super) async fn readiness(state: AppState) -> Result<Response, Infallible> {
     let r = state.service.readiness().await;
     let database: Cow<'static, str> = match (&r.store_ok, &r.commit_failure) {
         (false, _) => "disconnected".into(),

@@ -23,9 +23,16 @@ const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
 pub(super) fn routes(
     state: AppState,
 ) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
-    warp::path("metrics")
-        .and(warp::path::end())
-        .and(warp::get())
+    let off = state.metrics.is_none();
+    // Off, the path is no route at all: every method is a 404 that says why.
+    let switched_off = warp::any().and_then(move || {
+        std::future::ready(if off {
+            Ok(ApiError::MetricsOff.into_response())
+        } else {
+            Err(warp::reject::not_found())
+        })
+    });
+    let on = warp::get()
         .and(with_state(state))
         .and(warp::header::headers_cloned())
         .and(crate::client::peer())
@@ -33,10 +40,22 @@ pub(super) fn routes(
             Ok::<_, Infallible>(
                 metrics(state, headers, remote).unwrap_or_else(ApiError::into_response),
             )
-        })
+        });
+    warp::path("metrics")
+        .and(warp::path::end())
+        .and(switched_off.or(on).unify())
 }
 
-fn metrics(
+/// Every metric, in the Prometheus text format.
+#[utoipa::path(
+    get,
+    path = "/api/v1/metrics",
+    operation_id = "metrics",
+    tag = "operations",
+    responses((status = 200, description = "The Prometheus text format (0.0.4)", body = String,
+        content_type = "text/plain; version=0.0.4; charset=utf-8"))
+)]
+pub(super) fn metrics(
     state: AppState,
     headers: HeaderMap,
     remote: Option<SocketAddr>,

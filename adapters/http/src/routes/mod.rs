@@ -2,15 +2,22 @@
 //! root, with JSON for every rejection, security headers and a log line.
 
 mod docs;
+mod document;
 mod event_types;
 mod events;
 mod health;
 mod metrics;
 mod stats;
+pub(crate) mod table;
+mod tailor;
+#[cfg(test)]
+mod walk;
 
 use std::convert::Infallible;
 
-use warp::http::Method;
+use warp::http::header::{HeaderValue, ALLOW};
+use warp::http::{Method, StatusCode};
+use warp::path::FullPath;
 use warp::reply::Response;
 use warp::{Filter, Rejection};
 
@@ -38,7 +45,7 @@ pub fn routes(
         .unify()
         .or(crate::ws::routes(state.clone()))
         .unify()
-        .or(docs::routes())
+        .or(docs::routes(&state))
         .unify();
     let versioned = warp::path("api").and(warp::path("v1")).and(api.clone());
     let served = drain_guard(state.clone())
@@ -55,12 +62,17 @@ pub fn routes(
     warp::header::optional::<String>("origin")
         .and(warp::header::optional::<String>("x-forwarded-proto"))
         .and(crate::client::peer())
+        .and(warp::path::full())
         .and(served)
         .map(
-            move |origin: Option<String>, proto: Option<String>, remote, response: Response| {
+            move |origin: Option<String>,
+                  proto: Option<String>,
+                  remote,
+                  path: FullPath,
+                  response: Response| {
                 decorate(
                     &state.config,
-                    response,
+                    with_allow(response, path.as_str()),
                     origin.as_deref(),
                     proto.as_deref(),
                     remote,
@@ -78,6 +90,20 @@ pub fn routes(
             ))
         })
         .unify()
+}
+
+/// A 405 says which methods the path does serve (RFC 9110 requires `Allow`).
+fn with_allow(mut response: Response, path: &str) -> Response {
+    if response.status() == StatusCode::METHOD_NOT_ALLOWED {
+        match table::allow(path).map(HeaderValue::try_from) {
+            Some(Ok(methods)) => {
+                response.headers_mut().insert(ALLOW, methods);
+            }
+            // A path the table does not know is no route of ours.
+            _ => return ApiError::NotFound.into_response(),
+        }
+    }
+    response
 }
 
 /// Answers CORS preflights (OPTIONS with `Origin` and

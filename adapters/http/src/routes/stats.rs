@@ -9,6 +9,7 @@ use ep_domain::RouterStatus;
 use ep_ports::Role;
 use ep_ports::TypeStats;
 use serde::Serialize;
+use utoipa::ToSchema;
 use warp::http::{HeaderMap, StatusCode};
 use warp::reply::Response;
 use warp::Filter;
@@ -17,6 +18,7 @@ use super::with_state;
 use crate::admission::{authorize, rate_limit_request};
 use crate::api_error::ApiError;
 use crate::reply::json;
+use crate::schemas::Detail;
 use crate::state::AppState;
 
 /// The stats route.
@@ -38,7 +40,19 @@ pub(super) fn routes(
         })
 }
 
-async fn stats(
+/// Totals, the last hour, per-type figures and the router's state.
+#[utoipa::path(
+    get,
+    path = "/api/v1/stats",
+    operation_id = "stats",
+    tag = "events",
+    responses(
+        (status = 200, description = "The figures", body = StatsBody),
+        (status = 503, description = "The store is unavailable", body = Detail,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    )
+)]
+pub(super) async fn stats(
     state: AppState,
     headers: HeaderMap,
     remote: Option<SocketAddr>,
@@ -57,10 +71,17 @@ async fn stats(
     ))
 }
 
-#[derive(Serialize)]
-struct StatsBody<'a> {
+/// What `/stats` answers.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Stats)]
+pub(crate) struct StatsBody<'a> {
+    /// Events stored.
     total_events: u64,
+    /// Events stored in the last 60 minutes.
     events_last_hour: u64,
+    /// Per type, most frequent first; empty when nothing is stored.
+    #[schema(value_type = Vec<crate::schemas::TypeStats>)]
     by_type: &'a [TypeStats],
+    #[schema(value_type = crate::schemas::Router)]
     router: RouterStatus,
 }

@@ -20,7 +20,7 @@ use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 pub use limiter::ConnectionLimiter;
 pub use sessions::WsSessions;
-pub(crate) use upgrade::routes;
+pub(crate) use upgrade::{__path_publish_route, __path_subscribe_route, routes};
 
 /// How long a write to a client may take before the client is dropped.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);

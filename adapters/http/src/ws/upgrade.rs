@@ -28,6 +28,7 @@ use crate::api_error::ApiError;
 use crate::metrics;
 use crate::refusals::Refusal;
 use crate::reply::detail;
+use crate::schemas::{Detail, Handshake};
 use crate::state::AppState;
 
 type Pairs = Vec<(String, String)>;
@@ -55,23 +56,78 @@ pub(crate) type Socket = WebSocketStream<HalfCloseAware<TokioIo<hyper::upgrade::
 pub(crate) fn routes(
     state: AppState,
 ) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
-    let endpoint = |name: &'static str, kind: Endpoint| {
-        let state = state.clone();
-        warp::path("ws")
-            .and(warp::path(name))
-            .and(warp::path::end())
-            .and(warp::get())
-            .and(warp::header::headers_cloned())
-            .and(warp::query::<Pairs>())
-            .and(crate::client::peer())
-            .and(warp::ext::optional::<OnUpgrade>())
-            .map(move |headers, pairs, remote, upgrade| {
-                handshake(state.clone(), kind, headers, pairs, remote, upgrade)
-            })
-    };
-    endpoint("publish", Endpoint::Publish)
-        .or(endpoint("subscribe", Endpoint::Subscribe))
+    publish_route(state.clone())
+        .or(subscribe_route(state))
         .unify()
+}
+
+/// Publishes events over one connection, each text message one event.
+#[utoipa::path(
+    get,
+    path = "/api/v1/ws/publish",
+    operation_id = "ws_publish",
+    tag = "websocket",
+    description = "A WebSocket: each text message is one event (the publish body); each is \
+        answered, in order, `{\"status\":\"ok\",\"event_id\":\"evt_...\"}` or \
+        `{\"status\":\"error\",\"message\":\"...\"}`, and errors never close the \
+        connection. Messages may be pipelined. Each counts against the publish rate limit. \
+        A wrong key (or one without the publish role) is refused after the upgrade with \
+        close code 4001, too many connections from one client with 4002.",
+    params(Handshake),
+    responses(
+        (status = 101, description = "Switching to the WebSocket protocol"),
+        (status = 400, description = "`Sec-WebSocket-Key` is not 16 bytes in base64", body = Detail),
+        (status = 426, description = "Not a WebSocket handshake", body = Detail),
+    )
+)]
+pub(crate) fn publish_route(
+    state: AppState,
+) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
+    endpoint(state, "publish", Endpoint::Publish)
+}
+
+/// Receives the events that match a filter, live, optionally resuming by seq.
+#[utoipa::path(
+    get,
+    path = "/api/v1/ws/subscribe",
+    operation_id = "ws_subscribe",
+    tag = "websocket",
+    description = "A WebSocket: the first text message (within 10 s) is the filter \
+        (`event_types`, `session_id`, `user_id`, `since_seq`), answered \
+        `{\"type\":\"subscribed\",...}`; then every matching committed event arrives \
+        as a JSON text message, in seq order. A wrong key is refused after the upgrade \
+        with close code 4001, too many connections with 4002, no filter in time with \
+        4003, a bad filter with 1008, a full node with 1013, and a subscriber that does \
+        not keep up with 4008 (its reason says the seq to resume from).",
+    params(Handshake),
+    responses(
+        (status = 101, description = "Switching to the WebSocket protocol"),
+        (status = 400, description = "`Sec-WebSocket-Key` is not 16 bytes in base64", body = Detail),
+        (status = 426, description = "Not a WebSocket handshake", body = Detail),
+    )
+)]
+pub(crate) fn subscribe_route(
+    state: AppState,
+) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
+    endpoint(state, "subscribe", Endpoint::Subscribe)
+}
+
+fn endpoint(
+    state: AppState,
+    name: &'static str,
+    kind: Endpoint,
+) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
+    warp::path("ws")
+        .and(warp::path(name))
+        .and(warp::path::end())
+        .and(warp::get())
+        .and(warp::header::headers_cloned())
+        .and(warp::query::<Pairs>())
+        .and(crate::client::peer())
+        .and(warp::ext::optional::<OnUpgrade>())
+        .map(move |headers, pairs, remote, upgrade| {
+            handshake(state.clone(), kind, headers, pairs, remote, upgrade)
+        })
 }
 
 fn is_websocket_request(headers: &HeaderMap) -> bool {
@@ -89,6 +145,15 @@ fn is_websocket_request(headers: &HeaderMap) -> bool {
             .get(SEC_WEBSOCKET_VERSION)
             .is_some_and(|v| v == "13")
         && headers.contains_key(SEC_WEBSOCKET_KEY)
+}
+
+/// A handshake key is 16 bytes in base64: 22 characters and `==`.
+fn is_valid_key(key: &[u8]) -> bool {
+    key.len() == 24
+        && key.ends_with(b"==")
+        && key[..22]
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/'))
 }
 
 /// Sizes of the connection's buffers and the largest message tungstenite
@@ -125,8 +190,14 @@ fn handshake(
             .insert(UPGRADE, HeaderValue::from_static("websocket"));
         return response;
     };
-    let Some(key) = headers.get(SEC_WEBSOCKET_KEY) else {
-        return detail(StatusCode::BAD_REQUEST, "Missing Sec-WebSocket-Key");
+    let Some(key) = headers
+        .get(SEC_WEBSOCKET_KEY)
+        .filter(|k| is_valid_key(k.as_bytes()))
+    else {
+        return detail(
+            StatusCode::BAD_REQUEST,
+            "Sec-WebSocket-Key must be 16 bytes in base64 (RFC 6455)",
+        );
     };
     let accept = derive_accept_key(key.as_bytes());
 

@@ -1,0 +1,84 @@
+//! The OpenAPI document, generated from the handlers' `#[utoipa::path]`
+//! annotations and the schemas, then fitted to this node's configuration
+//! (see `tailor`): it describes the service as it runs, not as it might.
+
+use ep_ports::{Credential, Role};
+use utoipa::OpenApi;
+
+use super::tailor::{tailor, Settings};
+use super::{event_types, events, health, metrics, stats};
+use crate::schemas;
+use crate::state::AppState;
+
+/// Every operation and schema, as the code defines them.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "event-pipeline",
+        description = "Real-time event pub/sub for educational platforms: publish events over \
+            REST or WebSocket, query them, and receive them live over WebSocket. Every \
+            `/api/v1/X` path is also served as `/X`, and a trailing slash is ignored. Every \
+            error answers JSON with a `detail`."
+    ),
+    paths(
+        health::health,
+        health::readiness,
+        events::publish,
+        events::list,
+        events::delete,
+        events::get_one,
+        stats::stats,
+        event_types::event_types,
+        metrics::metrics,
+        super::docs::openapi,
+        super::docs::docs,
+        super::docs::script,
+        super::docs::style,
+        crate::ws::publish_route,
+        crate::ws::subscribe_route,
+    ),
+    components(schemas(
+        schemas::Event,
+        schemas::NewEvent,
+        schemas::EventTypeName,
+        schemas::Registry,
+        schemas::Instant,
+        schemas::Detail,
+        schemas::FieldError,
+        schemas::ValidationError,
+        schemas::Deleted,
+        schemas::Router,
+        schemas::TypeStats,
+    )),
+    tags(
+        (name = "events", description = "Publish, query and delete events"),
+        (name = "websocket", description = "Publish and subscribe over WebSocket"),
+        (name = "operations", description = "Health, readiness and metrics"),
+        (name = "docs", description = "This document and the page that shows it"),
+    )
+)]
+pub(crate) struct ApiDoc;
+
+/// What the document depends on in `state`.
+pub(crate) fn settings(state: &AppState) -> Settings {
+    let anonymous = state.auth.authenticate(Credential { api_key: None }).ok();
+    let open_to_anyone = |role: Role| anonymous.as_ref().is_some_and(|p| p.has(role));
+    Settings {
+        key_needed: [Role::Publish, Role::Read, Role::Admin]
+            .into_iter()
+            .filter(|role| !open_to_anyone(*role))
+            .collect(),
+        origins_restricted: !state.config.cors.allows_any(),
+        max_payload_keys: state.service.limits().max_payload_keys,
+        max_payload_bytes: state.service.limits().max_payload_bytes,
+        metrics: state.metrics.is_some(),
+        version: state.config.version,
+    }
+}
+
+/// The document for a node configured as `state` is, as JSON.
+pub(crate) fn render(state: &AppState) -> Vec<u8> {
+    let document = tailor(ApiDoc::openapi(), &settings(state));
+    // The document is plain data: it always serializes.
+    serde_json::to_vec_pretty(&document).unwrap_or_default()
+}
