@@ -106,9 +106,11 @@ const render = () => {
       byTag.get(tag).push(operationView(path, method, op, websocket));
     }
   }
+  // In the document's order of tags, then any other.
   const tags = new Map((doc.tags || []).map((t) => [t.name, t.description]));
-  for (const [tag, views] of byTag) {
-    section.append(el("h3", {}, tag), el("p", {}, tags.get(tag) || ""), ...views);
+  const order = [...tags.keys(), ...[...byTag.keys()].filter((t) => !tags.has(t))];
+  for (const tag of order.filter((t) => byTag.has(t))) {
+    section.append(el("h3", {}, tag), el("p", {}, tags.get(tag) || ""), ...byTag.get(tag));
   }
   const types = resolve({ $ref: "#/components/schemas/EventType" }).enum || [];
   for (const form of ["publish", "query"]) {
