@@ -76,7 +76,7 @@ pub(crate) fn tailor(mut document: OpenApi, settings: &Settings) -> OpenApi {
                         operation,
                         429,
                         "Over this client's rate limit; nothing was done",
-                        &[("Retry-After", "Seconds until a request is allowed again")],
+                        &[RETRY_AFTER],
                     );
                 }
             }
@@ -154,22 +154,52 @@ fn common_answers(operation: &mut Operation) {
         operation,
         405,
         "Another method on this path; `Allow` lists the methods it serves",
-        &[("Allow", "The methods this path serves")],
+        &[ALLOW],
     );
-    answer(operation, 414, "The query string is over 8 KiB", &[]);
+    answer(
+        operation,
+        414,
+        &format!("The query string is over {} bytes", super::MAX_QUERY_BYTES),
+        &[],
+    );
     answer(
         operation,
         431,
-        "Over 100 header fields or 64 KiB of them",
+        &format!(
+            "Over {} header fields or {} bytes of them",
+            crate::head::MAX_HEADERS,
+            crate::head::MAX_HEADER_BYTES
+        ),
         &[],
     );
     answer(
         operation,
         503,
         "The service is shutting down",
-        &[("Retry-After", "Seconds to wait")],
+        &[RETRY_AFTER],
     );
 }
+
+/// A response header the document describes.
+struct HeaderDoc {
+    name: &'static str,
+    description: &'static str,
+    kind: Type,
+}
+
+/// `Retry-After`, in seconds.
+const RETRY_AFTER: HeaderDoc = HeaderDoc {
+    name: "Retry-After",
+    description: "Seconds to wait before trying again",
+    kind: Type::Integer,
+};
+
+/// `Allow`, on a 405.
+const ALLOW: HeaderDoc = HeaderDoc {
+    name: "Allow",
+    description: "The methods this path serves",
+    kind: Type::String,
+};
 
 fn operation_mut<'a>(
     document: &'a mut OpenApi,
@@ -193,16 +223,16 @@ fn requirement(scheme: &str) -> SecurityRequirement {
 
 /// Adds a `{"detail": ...}` answer with `status`, or, when the operation
 /// already documents that status for another reason, adds this one to it.
-fn answer(operation: &mut Operation, status: u16, why: &str, headers: &[(&str, &str)]) {
+fn answer(operation: &mut Operation, status: u16, why: &str, headers: &[HeaderDoc]) {
     match operation.responses.responses.entry(status.to_string()) {
         Entry::Occupied(mut existing) => {
             if let RefOr::T(response) = existing.get_mut() {
                 response.description = format!("{}; or: {why}", response.description);
-                for (name, text) in headers {
+                for h in headers {
                     response
                         .headers
-                        .entry((*name).to_owned())
-                        .or_insert_with(|| header(text));
+                        .entry(h.name.to_owned())
+                        .or_insert_with(|| header(h));
                 }
             }
         }
@@ -214,26 +244,17 @@ fn answer(operation: &mut Operation, status: u16, why: &str, headers: &[(&str, &
                 ResponseBuilder::new()
                     .description(why)
                     .content("application/json", body),
-                |response, (name, text)| response.header(*name, header(text)),
+                |response, h| response.header(h.name, header(h)),
             );
             slot.insert(RefOr::T(response.build()));
         }
     }
 }
 
-fn header(description: &str) -> Header {
-    let mut header = Header::new(ObjectBuilder::new().schema_type(header_type(description)));
-    header.description = Some(description.to_owned());
+fn header(doc: &HeaderDoc) -> Header {
+    let mut header = Header::new(ObjectBuilder::new().schema_type(doc.kind.clone()));
+    header.description = Some(doc.description.to_owned());
     header
-}
-
-/// `Retry-After` is a number of seconds; `Allow` a list of methods.
-fn header_type(description: &str) -> Type {
-    if description.starts_with("Seconds") {
-        Type::Integer
-    } else {
-        Type::String
-    }
 }
 
 /// Writes this node's payload limits into the publish body's `payload` schema.
