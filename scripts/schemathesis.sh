@@ -10,13 +10,15 @@
 #   scripts/schemathesis.sh                       # 50 examples per operation
 #   EXAMPLES=300 SEED=random scripts/schemathesis.sh
 #
-# CI uses a fixed seed, so that a run's outcome depends on the code only;
-# SEED=random explores further. One failure such a run can report is not the
-# service's: in the stateful phase, schemathesis 4.32 counts a request that
-# only adds an undeclared query parameter (`?=null`) as schema-violating
-# (upstream issue 3730, fixed for the other phases in PRs 4087 and 4762). The
-# service ignores unknown query parameters on purpose, as the Python service
-# did, so that clients that send extra ones keep working.
+# CI uses a fixed seed (SEED=random explores further). The stateful phase
+# runs apart, without the negative_data_rejection check: there schemathesis
+# 4.32 counts a request that only adds an undeclared query parameter
+# (`GET /events?=null`) as schema-violating (upstream issue 3730, fixed for
+# the other phases in PRs 4087 and 4762), and its cases depend on the ids
+# the server answers, so a fixed seed does not pin them. The service ignores
+# unknown query parameters on purpose, as the Python service did, so that
+# clients that send extra ones keep working. Every other phase runs every
+# check.
 #
 # schemathesis comes from PyPI into a virtualenv under ~/.cache (created on
 # first use). Exit status: 0 when every run finds nothing.
@@ -71,12 +73,16 @@ run() {
   local auth=() seed=()
   [ -n "$key" ] && auth=(-H "X-API-Key: $key")
   [ "$SEED" != random ] && seed=(--seed "$SEED")
-  local status=0
-  "$VENV/bin/schemathesis" run "http://127.0.0.1:$port/openapi.json" \
-    "${auth[@]}" "${seed[@]}" --checks all --max-examples "$EXAMPLES" --no-color \
-    --report-dir "$dir/report" >"$dir/schemathesis.txt" 2>&1 || status=$?
+  local status=0 url="http://127.0.0.1:$port/openapi.json"
+  {
+    "$VENV/bin/schemathesis" run "$url" "${auth[@]}" "${seed[@]}" --no-color \
+      --phases examples,coverage,fuzzing --checks all --max-examples "$EXAMPLES" &&
+    "$VENV/bin/schemathesis" run "$url" "${auth[@]}" "${seed[@]}" --no-color \
+      --phases stateful --checks all --exclude-checks negative_data_rejection \
+      --max-examples "$EXAMPLES"
+  } >"$dir/schemathesis.txt" 2>&1 || status=$?
   sed -n "/WARNINGS/,/^=* SUMMARY/p" "$dir/schemathesis.txt" | head -n 30
-  tail -n 4 "$dir/schemathesis.txt"
+  grep -E "^=+ .* in [0-9.]+s =+$" "$dir/schemathesis.txt"
   kill "$server"; wait "$server" 2>/dev/null || true
   server=""
   if [ "$status" -ne 0 ]; then
