@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every benchmark scenario of event-pipeline-bench against a fresh
 # release build of the service, with the same-run ceilings, and prints each
-# scenario's table and JSON line. Takes about 5 minutes on 2 cores.
+# scenario's table and JSON line. Takes about 7 minutes on 2 cores.
 #   bench/run-all.sh            (from the repository root)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,13 +10,20 @@ BENCH=target/release/event-pipeline-bench
 DB_DIR=$(mktemp -d)
 SERVICE_PORT=${SERVICE_PORT:-18001}
 NOOP_PORT=${NOOP_PORT:-18101}
+FANOUT_PORT=${FANOUT_PORT:-18201}
+CEILING=http://127.0.0.1:$FANOUT_PORT
 URL=http://127.0.0.1:$SERVICE_PORT
 
-cleanup() { kill "$SERVICE" "$NOOP" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$DB_DIR"; }
+cleanup() { kill "$SERVICE" "$NOOP" "$FANOUT" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$DB_DIR"; }
 trap cleanup EXIT
 
 "$BENCH" noop-server --port "$NOOP_PORT" 2>/dev/null &
 NOOP=$!
+# The fan-out ceiling: a bare broadcaster (no store, no filters), the same
+# design as ../shared/yardstick's fanout_limit. Each fan-out row below is
+# followed by the same scenario against it.
+"$BENCH" fanout-ceiling --port "$FANOUT_PORT" 2>/dev/null &
+FANOUT=$!
 start_service() {
   rm -rf "$DB_DIR"/*
   HOST=127.0.0.1 PORT=$SERVICE_PORT DATABASE_PATH="$DB_DIR/events.db" LOG_LEVEL=WARNING \
@@ -40,12 +47,18 @@ stop_service; start_service
 # as in the ceiling's back-to-back batches of 1,000.
 "$BENCH" --url "$URL" ws-publish --connections 16 --in-flight 256 --duration 10 --sqlite-ceiling
 stop_service; start_service
-for rate in 100 200 300; do
+for rate in 100 200 300 500; do
   "$BENCH" --url "$URL" fanout --subscribers 1000 --rate "$rate" --duration 10
+  echo "-- the same against the fan-out ceiling"
+  "$BENCH" --url "$CEILING" fanout --subscribers 1000 --rate "$rate" --duration 10
 done
 "$BENCH" --url "$URL" fanout --subscribers 100 --rate 2000 --duration 10
+echo "-- the same against the fan-out ceiling"
+"$BENCH" --url "$CEILING" fanout --subscribers 100 --rate 2000 --duration 10
 stop_service; start_service
 "$BENCH" --url "$URL" idle --subscribers 10000 --server-pid "$SERVICE"
+echo "-- the same against the fan-out ceiling"
+"$BENCH" --url "$CEILING" idle --subscribers 10000 --server-pid "$FANOUT"
 stop_service; start_service
 "$BENCH" --url "$URL" classroom --sessions 10000 --duration 20
 stop_service

@@ -4,6 +4,7 @@
 //! scripts). Run the service with limits raised for load, e.g.
 //! `RATE_LIMIT_PUBLISH=1000000/second MAX_WS_CONNECTIONS_PER_IP=100000`.
 
+mod broadcaster;
 mod ceiling;
 mod classroom;
 mod fanout;
@@ -45,6 +46,8 @@ enum Scenario {
     /// S quiz sessions: a tick per second and an answer every ~20 s each, a
     /// subscriber per session, and dashboards.
     Classroom(classroom::Args),
+    /// Serve a bare WebSocket broadcaster (the fan-out ceiling) until killed.
+    FanoutCeiling(broadcaster::Args),
     /// Serve the no-op publish endpoint (the HTTP ceiling) until killed.
     NoopServer(ceiling::ServerArgs),
     /// The raw SQLite batched insert rate with the service's schema.
@@ -75,6 +78,7 @@ fn main() {
             Scenario::Idle(args) => idle::run(&cli.url, args).await,
             Scenario::Classroom(args) => classroom::run(&cli.url, &subscribers, args).await,
             Scenario::NoopServer(args) => ceiling::serve_noop(args).await,
+            Scenario::FanoutCeiling(args) => broadcaster::serve(args).await,
             Scenario::SqliteCeiling(args) => ceiling::run_sqlite(args).await,
             Scenario::PostgresCeiling(args) => ceiling::run_postgres(args).await,
         }

@@ -15,6 +15,8 @@
 //! notes that it lagged and replays again from the store.
 
 use std::collections::HashMap;
+
+use crate::id_hash::IdMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 
@@ -176,7 +178,7 @@ impl Index {
 
 #[derive(Default)]
 struct Registry<F> {
-    entries: HashMap<u64, Entry<F>>,
+    entries: IdMap<Entry<F>>,
     index: Index,
 }
 
@@ -228,7 +230,7 @@ impl<F: Clone + Send + Sync + 'static> Hub<F> {
         Self {
             inner: Arc::new(HubInner {
                 registry: RwLock::new(Registry {
-                    entries: HashMap::new(),
+                    entries: IdMap::default(),
                     index: Index::default(),
                 }),
                 config,

@@ -11,6 +11,7 @@ mod commit_health;
 mod errors;
 mod gauge;
 mod hub;
+mod id_hash;
 mod limits;
 mod payload_check;
 mod publish_request;

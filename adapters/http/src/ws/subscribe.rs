@@ -5,7 +5,6 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use ep_domain::{GetError, Next, SubscribeRequest, Subscription};
-use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use serde_json::{json, Map, Value};
 use tokio::sync::watch;
@@ -22,9 +21,6 @@ use crate::state::AppState;
 /// Events written before one flush, at most.
 const WRITE_BATCH: usize = 256;
 
-type Sink = SplitSink<Socket, Message>;
-type Stream = SplitStream<Socket>;
-
 /// What a client message turned out to be.
 enum Incoming {
     /// A text (or binary) message.
@@ -35,8 +31,8 @@ enum Incoming {
     Gone(Ending),
 }
 
-async fn receive(stream: &mut Stream) -> Incoming {
-    match stream.next().await {
+async fn receive(socket: &mut Socket) -> Incoming {
+    match socket.next().await {
         Some(Ok(Message::Text(text))) => Incoming::Data(text.as_bytes().to_vec()),
         Some(Ok(Message::Binary(data))) => Incoming::Data(data.to_vec()),
         Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => Incoming::Skip,
@@ -51,8 +47,8 @@ async fn receive(stream: &mut Stream) -> Incoming {
 
 /// Refuses the subscription with an error reply; the connection then
 /// closes with `close`.
-async fn refuse(sink: &mut Sink, text: &str, close: Close) -> Ending {
-    if send(sink, error_message(text)).await {
+async fn refuse(socket: &mut Socket, text: &str, close: Close) -> Ending {
+    if send(socket, error_message(text)).await {
         Ending::Close(close)
     } else {
         Ending::Lost
@@ -67,8 +63,10 @@ pub(super) async fn run(
     client: IpAddr,
     mut closing: watch::Receiver<bool>,
 ) -> (Option<Socket>, Ending) {
-    let (mut sink, mut stream) = socket.split();
-    let ending = subscribe(&mut sink, &mut stream, &state, &mut closing).await;
+    // One task owns the socket, reading and writing in turn: no split
+    // halves behind a lock on every frame.
+    let mut socket = socket;
+    let ending = subscribe(&mut socket, &state, &mut closing).await;
     if matches!(ending, Ending::Close(Close::SlowConsumer { .. })) {
         metrics::slow_subscriber_closed();
         state
@@ -78,16 +76,12 @@ pub(super) async fn run(
     if ending == Ending::Lost {
         return (None, ending);
     }
-    match sink.reunite(stream) {
-        Ok(socket) => (Some(socket), ending),
-        Err(_) => (None, Ending::Lost),
-    }
+    (Some(socket), ending)
 }
 
 /// The filter handshake, then the subscribed phase.
 async fn subscribe(
-    sink: &mut Sink,
-    stream: &mut Stream,
+    socket: &mut Socket,
     state: &AppState,
     closing: &mut watch::Receiver<bool>,
 ) -> Ending {
@@ -98,79 +92,83 @@ async fn subscribe(
         let incoming = tokio::select! {
             biased;
             _ = closing.changed() => return Ending::Close(Close::GoingAway),
-            r = tokio::time::timeout(limits.ws_filter_timeout, receive(stream)) => r,
+            r = tokio::time::timeout(limits.ws_filter_timeout, receive(socket)) => r,
         };
         match incoming {
             Err(_) => return Ending::Close(Close::FilterTimeout),
             Ok(Incoming::Skip) => continue,
             Ok(Incoming::Gone(Ending::Close(Close::TooLarge))) => {
-                return refuse(sink, "Message too large", Close::TooLarge).await;
+                return refuse(socket, "Message too large", Close::TooLarge).await;
             }
             Ok(Incoming::Gone(ending)) => return ending,
             Ok(Incoming::Data(data)) => break data,
         }
     };
     if first.len() > limits.max_ws_message_bytes {
-        return refuse(sink, "Message too large", Close::TooLarge).await;
+        return refuse(socket, "Message too large", Close::TooLarge).await;
     }
     let Ok(value) = serde_json::from_slice::<Value>(&first) else {
-        return refuse(sink, "Invalid JSON", Close::InvalidJson).await;
+        return refuse(socket, "Invalid JSON", Close::InvalidJson).await;
     };
     let Value::Object(filters) = value else {
-        return refuse(sink, "The filter must be a JSON object", Close::BadFilter).await;
+        return refuse(socket, "The filter must be a JSON object", Close::BadFilter).await;
     };
     let request = match SubscribeRequest::from_object(&filters) {
         Ok(request) => request,
-        Err(e) => return refuse(sink, &e.0, Close::BadFilter).await,
+        Err(e) => return refuse(socket, &e.0, Close::BadFilter).await,
     };
     let resume_after = match &request.resume {
         None => None,
         Some(resume) => match state.service.resume_point(resume).await {
             Ok(seq) => Some(seq),
             Err(GetError::NotFound) => {
-                return refuse(sink, "Unknown last_event_id", Close::BadFilter).await
+                return refuse(socket, "Unknown last_event_id", Close::BadFilter).await
             }
             Err(GetError::Store(e)) => {
                 tracing::warn!(error = %e, "cannot resolve a resume point");
-                return refuse(sink, "Event store unavailable", Close::ServerError).await;
+                return refuse(socket, "Event store unavailable", Close::ServerError).await;
             }
         },
     };
     let mut subscription = match state.hub.subscribe(request.filter, resume_after) {
         Ok(s) => s,
-        Err(e) => return refuse(sink, &e.to_string(), Close::AtCapacity).await,
+        Err(e) => return refuse(socket, &e.to_string(), Close::AtCapacity).await,
     };
 
     // 2. Live: the ack is sent after the subscription is registered.
     let ack = json!({"status": "subscribed", "subscriber_id": subscription.public_id(), "filters": Value::Object(filters)});
-    if !send(sink, json_message(&ack)).await {
+    if !send(socket, json_message(&ack)).await {
         return Ending::Lost;
     }
     tracing::debug!(subscriber = %subscription.public_id(), ?resume_after, "subscribed");
-    serve(sink, stream, &mut subscription, state, closing).await
+    serve(socket, &mut subscription, state, closing).await
 }
 
 /// The subscribed phase, until the connection ends.
 async fn serve(
-    sink: &mut Sink,
-    stream: &mut Stream,
+    socket: &mut Socket,
     subscription: &mut Subscription<Utf8Bytes>,
     state: &AppState,
     closing: &mut watch::Receiver<bool>,
 ) -> Ending {
     let keepalive: Duration = state.config.ws_keepalive;
-    let mut quiet_since = Instant::now();
+    // Made once, not on every turn of the loop: a fresh `changed()` and a
+    // fresh timer per event register and unregister with tokio each time.
+    let closed = closing.changed();
+    tokio::pin!(closed);
+    let quiet = tokio::time::sleep(keepalive);
+    tokio::pin!(quiet);
     loop {
         tokio::select! {
             biased;
-            _ = closing.changed() => return Ending::Close(Close::GoingAway),
-            incoming = receive(stream) => match incoming {
+            _ = &mut closed => return Ending::Close(Close::GoingAway),
+            incoming = receive(socket) => match incoming {
                 Incoming::Gone(ending) => return ending,
                 Incoming::Skip => {}
                 Incoming::Data(data) => {
-                    quiet_since = Instant::now();
+                    quiet.as_mut().reset(Instant::now() + keepalive);
                     if let Some(reply) = on_message(&data, subscription, state) {
-                        if !send(sink, reply).await {
+                        if !send(socket, reply).await {
                             return Ending::Lost;
                         }
                     }
@@ -178,7 +176,7 @@ async fn serve(
             },
             next = subscription.next() => match next {
                 Ok(Next::Event { frame, .. }) => {
-                    if !write_batch(sink, frame, subscription).await {
+                    if !write_batch(socket, frame, subscription).await {
                         return Ending::Lost;
                     }
                 }
@@ -191,9 +189,9 @@ async fn serve(
                     return Ending::Close(Close::ServerError);
                 }
             },
-            _ = tokio::time::sleep_until(quiet_since + keepalive) => {
-                quiet_since = Instant::now();
-                if !send(sink, json_message(&json!({"type": "keepalive"}))).await {
+            () = &mut quiet => {
+                quiet.as_mut().reset(Instant::now() + keepalive);
+                if !send(socket, json_message(&json!({"type": "keepalive"}))).await {
                     return Ending::Lost;
                 }
             }
@@ -204,24 +202,24 @@ async fn serve(
 /// Writes `first` and whatever else is ready (up to [`WRITE_BATCH`]) with
 /// one flush. `false` when the client is gone or does not read.
 async fn write_batch(
-    sink: &mut Sink,
+    socket: &mut Socket,
     first: Utf8Bytes,
     subscription: &mut Subscription<Utf8Bytes>,
 ) -> bool {
     let mut written = 1;
     let write = async {
-        sink.feed(Message::Text(first)).await?;
+        socket.feed(Message::Text(first)).await?;
         for _ in 1..WRITE_BATCH {
             match subscription.next().now_or_never() {
                 Some(Ok(Next::Event { frame, .. })) => {
-                    sink.feed(Message::Text(frame)).await?;
+                    socket.feed(Message::Text(frame)).await?;
                     written += 1;
                 }
                 // Eviction or an error: flush what we have; the next call sees it again.
                 _ => break,
             }
         }
-        sink.flush().await
+        socket.flush().await
     };
     let ok = matches!(tokio::time::timeout(WRITE_TIMEOUT, write).await, Ok(Ok(())));
     if ok {
