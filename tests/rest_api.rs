@@ -713,3 +713,37 @@ async fn instants_outside_years_0000_to_9999_are_422_for_since_and_before_and_th
         (200, json!({"deleted": 1}))
     );
 }
+
+#[tokio::test]
+async fn a_handshake_with_a_malformed_key_is_400_and_one_without_upgrade_is_426() {
+    let server = TestServer::start(&[]).await;
+    for key in [
+        "short",
+        "dGhlIHNhbXBsZSBub25jZQ=",
+        "dGhlIHNhbXBsZSBub25jZQ!=",
+    ] {
+        let response = server
+            .client
+            .get(server.url("/ws/subscribe"))
+            .header("upgrade", "websocket")
+            .header("connection", "Upgrade")
+            .header("sec-websocket-version", "13")
+            .header("sec-websocket-key", key)
+            .send()
+            .await
+            .expect("handshake");
+        assert_eq!(response.status(), 400, "{key}");
+        let body: Value = response.json().await.expect("json");
+        assert!(body["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("Sec-WebSocket-Key")));
+    }
+    let plain = server
+        .client
+        .get(server.url("/ws/publish"))
+        .send()
+        .await
+        .expect("plain GET");
+    assert_eq!(plain.status(), 426);
+    assert_eq!(plain.headers()["upgrade"], "websocket");
+}
