@@ -92,9 +92,11 @@ pub(crate) fn publish_route(
     path = "/api/v1/ws/subscribe",
     operation_id = "ws_subscribe",
     tag = "websocket",
-    description = "A WebSocket: the first text message (within 10 s) is the filter \
-        (`event_types`, `session_id`, `user_id`, `since_seq`), answered \
-        `{\"type\":\"subscribed\",...}`; then every matching committed event arrives \
+    description = "A WebSocket: the first text message (within 10 s by default) is the \
+        filter (`event_types`, `session_id`, `user_id`, and `since_seq` or \
+        `last_event_id` to resume), answered \
+        `{\"status\":\"subscribed\",\"subscriber_id\":...,\"filters\":...}`; then \
+        every matching committed event arrives \
         as a JSON text message, in seq order. A wrong key is refused after the upgrade \
         with close code 4001, too many connections with 4002, no filter in time with \
         4003, a bad filter with 1008, a full node with 1013, and a subscriber that does \
