@@ -56,7 +56,9 @@ pub(crate) async fn linger(mut socket: Socket) {
     let io = socket.get_mut();
     let drained = async {
         io.shutdown().await?;
-        let mut buf = [0u8; 4096];
+        // On the heap, and only now: an array here would sit in every
+        // connection task's future (4 KiB per idle subscriber) for its life.
+        let mut buf = vec![0u8; 4096];
         let mut total = 0;
         while total < LINGER_BYTES {
             match io.read(&mut buf).await? {
