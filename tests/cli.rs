@@ -12,7 +12,7 @@ use std::time::Duration;
 use ep_conformance::services::{service_url, unique_name, unreachable};
 use ep_conformance::Link;
 use ep_store_postgres::testing::{TempSchema, DEFAULT_URL, URL_VAR};
-use ep_store_sqlite::testing::{sample_rows, write_legacy_db};
+use ep_store_sqlite::testing::{sample_rows, write_legacy_db, SAMPLE_KEPT_IN_TIMESTAMP_ORDER};
 use serde_json::{json, Value};
 use support::cluster::{get, publish};
 use support::process::{Process, BIN};
@@ -403,14 +403,7 @@ async fn import_legacy_copies_the_old_events_into_sqlite_once() {
         .map(|e| e["id"].as_str().expect("id"))
         .collect();
     assert_eq!(
-        ids,
-        [
-            "evt_a1b2c3d40001",
-            "evt_a1b2c3d40002",
-            "evt_a1b2c3d40003",
-            "evt_a1b2c3d40004",
-            "evt_a1b2c3d40005"
-        ],
+        ids, SAMPLE_KEPT_IN_TIMESTAMP_ORDER,
         "seq in timestamp order"
     );
 

@@ -15,7 +15,7 @@ use tokio_tungstenite::tungstenite::Message;
 use super::client::{Client, Remote};
 use super::output::emit;
 use super::progress;
-use super::ws::{close, connect, Ws, WsEnd};
+use super::ws::{close, connect, next_object};
 use super::CliError;
 
 /// `event-pipeline publish`.
@@ -174,7 +174,7 @@ async fn lines(
                 }
                 Sent::Message(n) => n,
             };
-            match next_reply(&mut stream).await {
+            match next_object(&mut stream).await.map(|(reply, _)| reply) {
                 Ok(reply) if reply["status"] == "ok" => {
                     tally.published += 1;
                     bar.suspend(|| emit(reply["event_id"].as_str().unwrap_or_default()))
@@ -229,26 +229,5 @@ async fn lines(
             "{n} of {} events were refused",
             tally.lines
         ))),
-    }
-}
-
-/// The next reply (a JSON object) on `stream`, or how the connection ended.
-async fn next_reply(stream: &mut futures_util::stream::SplitStream<Ws>) -> Result<Value, WsEnd> {
-    loop {
-        match stream.next().await {
-            Some(Ok(Message::Text(text))) => {
-                if let Ok(value) = serde_json::from_str::<Value>(&text) {
-                    return Ok(value);
-                }
-            }
-            Some(Ok(Message::Close(frame))) => {
-                return Err(WsEnd::Closed(
-                    frame.map(|f| (f.code.into(), f.reason.to_string())),
-                ))
-            }
-            Some(Ok(_)) => {}
-            Some(Err(e)) => return Err(WsEnd::Broken(e.to_string())),
-            None => return Err(WsEnd::Broken("the connection ended".into())),
-        }
     }
 }

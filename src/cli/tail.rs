@@ -6,13 +6,13 @@
 
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::SinkExt;
 use serde_json::{json, Map, Value};
 use tokio_tungstenite::tungstenite::Message;
 
 use super::client::{Client, Remote};
 use super::output::emit;
-use super::ws::{close, connect, unauthorized, Ws, WsEnd};
+use super::ws::{close, connect, next_object, unauthorized};
 use super::CliError;
 
 /// The first wait before reconnecting; it doubles up to [`MAX_BACKOFF`].
@@ -190,28 +190,6 @@ async fn subscribe(
         if args.count.is_some_and(|n| position.printed >= n) {
             close(&mut ws).await;
             return Ok(Ended::Done);
-        }
-    }
-}
-
-/// The next JSON object the service sends, parsed and as sent, or how the
-/// connection ended.
-async fn next_object(ws: &mut Ws) -> Result<(Value, String), WsEnd> {
-    loop {
-        match ws.next().await {
-            Some(Ok(Message::Text(text))) => {
-                if let Ok(value @ Value::Object(_)) = serde_json::from_str::<Value>(&text) {
-                    return Ok((value, text.as_str().to_owned()));
-                }
-            }
-            Some(Ok(Message::Close(frame))) => {
-                return Err(WsEnd::Closed(
-                    frame.map(|f| (f.code.into(), f.reason.to_string())),
-                ))
-            }
-            Some(Ok(_)) => {}
-            Some(Err(e)) => return Err(WsEnd::Broken(e.to_string())),
-            None => return Err(WsEnd::Broken("the connection ended".into())),
         }
     }
 }

@@ -4,9 +4,11 @@
 
 use std::time::Duration;
 
-use futures_util::StreamExt;
+use futures_util::{Stream, StreamExt};
+use serde_json::Value;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite;
+use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use super::client::{detail, Client};
@@ -38,6 +40,31 @@ pub(crate) async fn connect(client: &Client, path: &str) -> Result<Ws, CliError>
             "cannot open a WebSocket to {}{path}: {e}",
             client.base()
         ))),
+    }
+}
+
+/// The next JSON object the service sends on `stream`, parsed and as sent
+/// (other messages are skipped), or how the connection ended.
+pub(crate) async fn next_object<S>(stream: &mut S) -> Result<(Value, String), WsEnd>
+where
+    S: Stream<Item = Result<Message, tungstenite::Error>> + Unpin,
+{
+    loop {
+        match stream.next().await {
+            Some(Ok(Message::Text(text))) => {
+                if let Ok(value @ Value::Object(_)) = serde_json::from_str::<Value>(&text) {
+                    return Ok((value, text.as_str().to_owned()));
+                }
+            }
+            Some(Ok(Message::Close(frame))) => {
+                return Err(WsEnd::Closed(
+                    frame.map(|f| (f.code.into(), f.reason.to_string())),
+                ))
+            }
+            Some(Ok(_)) => {}
+            Some(Err(e)) => return Err(WsEnd::Broken(e.to_string())),
+            None => return Err(WsEnd::Broken("the connection ended".into())),
+        }
     }
 }
 

@@ -89,6 +89,16 @@ pub fn write_foreign_db(path: &Path) -> rusqlite::Result<()> {
     )
 }
 
+/// The ids of [`sample_rows`] a migration or import keeps, in timestamp
+/// order (the seq order they must get); the unregistered one is left out.
+pub const SAMPLE_KEPT_IN_TIMESTAMP_ORDER: [&str; 5] = [
+    "evt_a1b2c3d40001",
+    "evt_a1b2c3d40002",
+    "evt_a1b2c3d40003",
+    "evt_a1b2c3d40004",
+    "evt_a1b2c3d40005",
+];
+
 /// Realistic old rows: ticks and answers of two sessions over a few
 /// seconds, inserted out of timestamp order (as concurrent requests
 /// committed), one with a whole-second timestamp (no fraction), one with

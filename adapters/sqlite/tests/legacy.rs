@@ -3,7 +3,9 @@
 //! database is refused untouched; read-only, it can be imported elsewhere.
 
 use ep_ports::{EventFilter, EventQuery, EventStore, Timestamp};
-use ep_store_sqlite::testing::{sample_rows, write_foreign_db, write_legacy_db};
+use ep_store_sqlite::testing::{
+    sample_rows, write_foreign_db, write_legacy_db, SAMPLE_KEPT_IN_TIMESTAMP_ORDER,
+};
 use ep_store_sqlite::{
     Durability, LeftOut, LegacyDatabase, MigrationError, OpenError, Skipped, SqliteStore,
 };
@@ -33,14 +35,8 @@ async fn the_old_database_is_migrated_in_place_after_a_backup_in_timestamp_order
     // Timestamp order (3 was committed after 4 but stamped before it); the
     // unregistered quiz_paused is left out.
     assert_eq!(
-        ids,
-        [
-            "evt_a1b2c3d40001",
-            "evt_a1b2c3d40002",
-            "evt_a1b2c3d40003",
-            "evt_a1b2c3d40004",
-            "evt_a1b2c3d40005"
-        ]
+        ids, SAMPLE_KEPT_IN_TIMESTAMP_ORDER,
+        "seq in timestamp order"
     );
     assert_eq!(
         all.iter().map(|e| e.seq).collect::<Vec<_>>(),

@@ -1,7 +1,5 @@
 //! `/events`: publish (POST), list (GET), delete (DELETE), and `/events/{id}`.
 
-use std::convert::Infallible;
-use std::future::Future;
 use std::net::SocketAddr;
 
 use bytes::Buf;
@@ -13,7 +11,7 @@ use warp::http::{HeaderMap, StatusCode};
 use warp::reply::Response;
 use warp::Filter;
 
-use super::with_state;
+use super::{answer, with_state};
 use crate::admission::{admit_publish, authorize, client_ip, rate_limit_request};
 use crate::api_error::ApiError;
 use crate::body::read_json_body;
@@ -57,13 +55,6 @@ pub(super) fn routes(
         .and(publish.or(list).unify().or(delete).unify())
         .or(one)
         .unify()
-}
-
-/// Handlers answer their own errors; warp never sees a rejection from them.
-async fn answer(
-    handler: impl Future<Output = Result<Response, ApiError>>,
-) -> Result<Response, Infallible> {
-    Ok(handler.await.unwrap_or_else(ApiError::into_response))
 }
 
 /// Publishes an event: validated, stored durably, then pushed to subscribers.

@@ -1,7 +1,6 @@
 //! `GET /metrics`: every metric in the Prometheus text format, protected
 //! like `/stats` (same key, same rate limit); 404 when metrics are off.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 
 use ep_domain::RateClass;
@@ -11,7 +10,7 @@ use warp::http::{HeaderMap, StatusCode};
 use warp::reply::Response;
 use warp::Filter;
 
-use super::with_state;
+use super::{answer, with_state};
 use crate::admission::{authorize, rate_limit_request};
 use crate::api_error::ApiError;
 use crate::state::AppState;
@@ -36,10 +35,8 @@ pub(super) fn routes(
         .and(with_state(state))
         .and(warp::header::headers_cloned())
         .and(crate::client::peer())
-        .and_then(|state, headers, remote| async move {
-            Ok::<_, Infallible>(
-                metrics(state, headers, remote).unwrap_or_else(ApiError::into_response),
-            )
+        .and_then(|state, headers, remote| {
+            answer(std::future::ready(metrics(state, headers, remote)))
         });
     warp::path("metrics")
         .and(warp::path::end())

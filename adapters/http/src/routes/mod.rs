@@ -14,6 +14,7 @@ mod tailor;
 mod walk;
 
 use std::convert::Infallible;
+use std::future::Future;
 
 use warp::http::header::{HeaderValue, ALLOW};
 use warp::http::{Method, StatusCode};
@@ -174,6 +175,13 @@ async fn recover(rejection: Rejection) -> Result<Response, Infallible> {
         ApiError::NotFound
     };
     Ok(error.into_response())
+}
+
+/// Handlers answer their own errors; warp never sees a rejection from them.
+async fn answer(
+    handler: impl Future<Output = Result<Response, ApiError>>,
+) -> Result<Response, Infallible> {
+    Ok(handler.await.unwrap_or_else(ApiError::into_response))
 }
 
 /// Injects a clone of the state.

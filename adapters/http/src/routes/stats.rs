@@ -1,6 +1,5 @@
 //! `GET /stats`: totals, the last hour, per-type figures and the router's state.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 
 use ep_domain::RateClass;
@@ -14,7 +13,7 @@ use warp::http::{HeaderMap, StatusCode};
 use warp::reply::Response;
 use warp::Filter;
 
-use super::with_state;
+use super::{answer, with_state};
 use crate::admission::{authorize, rate_limit_request};
 use crate::api_error::ApiError;
 use crate::reply::json;
@@ -31,13 +30,7 @@ pub(super) fn routes(
         .and(with_state(state))
         .and(warp::header::headers_cloned())
         .and(crate::client::peer())
-        .and_then(|state, headers, remote| async move {
-            Ok::<_, Infallible>(
-                stats(state, headers, remote)
-                    .await
-                    .unwrap_or_else(ApiError::into_response),
-            )
-        })
+        .and_then(|state, headers, remote| answer(stats(state, headers, remote)))
 }
 
 /// Totals, the last hour, per-type figures and the router's state.
