@@ -211,8 +211,7 @@ fn operation_mut<'a>(
         Method::GET => item.get.as_mut(),
         Method::POST => item.post.as_mut(),
         Method::DELETE => item.delete.as_mut(),
-        Method::PUT => item.put.as_mut(),
-        Method::PATCH => item.patch.as_mut(),
+        // The table serves no other method.
         _ => None,
     }
 }

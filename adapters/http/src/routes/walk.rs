@@ -463,6 +463,21 @@ async fn the_document_asks_for_a_key_exactly_when_the_node_does() {
                 .iter()
                 .any(|p| path.ends_with(p));
                 let secured = op.get("security").is_some();
+                if secured {
+                    let schemes: Vec<&str> = op["security"]
+                        .as_array()
+                        .expect("requirements")
+                        .iter()
+                        .flat_map(|r| r.as_object().expect("requirement").keys())
+                        .map(String::as_str)
+                        .collect();
+                    let want: &[&str] = if path.contains("/ws/") {
+                        &["ApiKey", "ApiKeyQuery"]
+                    } else {
+                        &["ApiKey"]
+                    };
+                    assert_eq!(schemes, want, "{method} {path}");
+                }
                 let rest = !path.contains("/ws/");
                 assert_eq!(secured, setup.auth && !open, "{method} {path} {setup:?}");
                 let answers = &op["responses"];
@@ -479,7 +494,17 @@ async fn the_document_asks_for_a_key_exactly_when_the_node_does() {
                 for status in ["400", "405", "414", "431", "503"] {
                     assert!(answers.get(status).is_some(), "{status} on {method} {path}");
                 }
-                assert!(answers["405"]["headers"].get("Allow").is_some());
+                let allow = &answers["405"]["headers"]["Allow"];
+                assert_eq!(allow["schema"]["type"], "string", "{method} {path}");
+                assert!(allow["description"].is_string());
+                let retry = &answers["503"]["headers"]["Retry-After"];
+                assert_eq!(retry["schema"]["type"], "integer", "{method} {path}");
+                if let Some(limited) = answers.get("429") {
+                    assert_eq!(
+                        limited["headers"]["Retry-After"]["schema"]["type"],
+                        "integer"
+                    );
+                }
             }
         }
         let schemes = &walker.doc["components"]["securitySchemes"];
