@@ -53,6 +53,15 @@ mod tests {
     }
 
     #[test]
+    fn keys_other_than_u64_still_hash_apart() {
+        let build = BuildHasherDefault::<IdHasher>::default();
+        let words: Vec<String> = (0..500).map(|n| format!("k{n}")).collect();
+        let hashes: HashSet<u64> = words.iter().map(|w| build.hash_one(w)).collect();
+        assert_eq!(hashes.len(), words.len());
+        assert_ne!(build.hash_one("ab"), build.hash_one("ba"));
+    }
+
+    #[test]
     fn the_map_works_as_a_map() {
         let mut map = IdMap::default();
         for id in 0..1000u64 {
