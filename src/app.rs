@@ -14,6 +14,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::config::{BroadcasterKind, Config};
+use crate::pipeline::Pipeline;
 
 /// How long shutdown waits for open HTTP requests before it stops waiting.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -52,6 +53,9 @@ pub enum StartError {
     /// The API key configuration is unusable.
     #[error(transparent)]
     Auth(#[from] ep_auth_apikey::EmptyKey),
+    /// The publish path's thread could not be started.
+    #[error("cannot start the publish path's thread: {0}")]
+    Thread(std::io::Error),
     /// The address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -77,6 +81,7 @@ impl StartError {
                 ..
             }) => 2,
             StartError::Store(_)
+            | StartError::Thread(_)
             | StartError::Broadcast(_)
             | StartError::Auth(_)
             | StartError::Bind { .. } => 1,
@@ -91,6 +96,8 @@ pub struct Running {
     ws: Arc<WsShared>,
     stop: oneshot::Sender<()>,
     server: JoinHandle<()>,
+    /// Stops the publish path's runtime when dropped, after `shutdown`.
+    _pipeline: Pipeline,
 }
 
 impl Running {
@@ -190,11 +197,17 @@ pub async fn start_with_store(
     } else {
         Arc::new(ApiKeyAuthenticator::open())
     };
-    let service = Arc::new(EventService::start(
-        Arc::clone(&store),
-        Arc::clone(&broadcaster),
-        config.limits(),
-    ));
+    // The writer (spawned by `EventService::start`) and the hub run on the
+    // publish path's own thread: see `pipeline.rs`.
+    let pipeline = Pipeline::start().map_err(StartError::Thread)?;
+    let service = {
+        let _on_pipeline = pipeline.handle().enter();
+        Arc::new(EventService::start(
+            Arc::clone(&store),
+            Arc::clone(&broadcaster),
+            config.limits(),
+        ))
+    };
     let hub = Hub::new(
         store,
         service.subscriber_gauge(),
@@ -204,7 +217,9 @@ pub async fn start_with_store(
         },
         Box::new(ep_http::event_frame),
     );
-    tokio::spawn(hub.clone().run(broadcaster.subscribe().await?));
+    pipeline
+        .handle()
+        .spawn(hub.clone().run(broadcaster.subscribe().await?));
     let ws = Arc::new(WsShared::new(config.max_ws_connections_per_ip));
     let state = AppState::new(Shared {
         service: Arc::clone(&service),
@@ -241,5 +256,6 @@ pub async fn start_with_store(
         ws,
         stop,
         server,
+        _pipeline: pipeline,
     })
 }

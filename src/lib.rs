@@ -9,6 +9,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 mod connect;
+mod pipeline;
 pub mod telemetry;
 
 pub use app::{start, start_with_store, Running, StartError};

@@ -11,6 +11,7 @@ mod fanout;
 mod idle;
 mod report;
 mod rest;
+mod stages;
 mod ws;
 mod ws_publish;
 

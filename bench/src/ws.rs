@@ -72,6 +72,9 @@ pub async fn publisher(base: &str) -> Result<Ws, String> {
 pub struct Seen {
     /// Publish-to-delivery latency of each delivery, in microseconds.
     pub latencies: Vec<u64>,
+    /// The send time (`sent_us`) of each delivery's event, in the order of
+    /// `latencies`: what names the event when deliveries are compared.
+    pub sent: Vec<u64>,
     /// The connection ended before every expected delivery arrived.
     pub closed_early: bool,
 }
@@ -86,6 +89,7 @@ pub async fn read_deliveries(
 ) -> Seen {
     let mut seen = Seen {
         latencies: Vec::new(),
+        sent: Vec::new(),
         closed_early: false,
     };
     loop {
@@ -101,6 +105,7 @@ pub async fn read_deliveries(
                 if let Some(sent) = crate::report::find_u64(&text, "\"sent_us\":") {
                     seen.latencies
                         .push(crate::report::now_us().saturating_sub(sent));
+                    seen.sent.push(sent);
                 }
             }
             Some(Ok(Message::Close(_))) | None | Some(Err(_)) => {

@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use ep_ports::{Event, EventFilter, StoreError};
+use ep_ports::{Event, EventFilter, StoreError, Timestamp};
 use tokio::sync::mpsc;
 
 use crate::hub::{Delivery, HubInner, SubState};
@@ -23,6 +23,10 @@ pub enum Next<F> {
         frame: F,
         /// Its store sequence number.
         seq: u64,
+        /// When this node received it, for a live delivery; `None` for one
+        /// replayed from the store. What the transport measures its stages
+        /// from (received to taken from the queue, to written).
+        received: Option<Timestamp>,
     },
     /// The subscription fell too far behind and was evicted. Everything up to
     /// `last_seq` was delivered; resuming from it loses nothing.
@@ -96,6 +100,7 @@ impl<F: Clone + Send + Sync + 'static> Subscription<F> {
                     return Ok(Next::Event {
                         frame: (self.hub.encode)(&event),
                         seq: event.seq,
+                        received: None,
                     });
                 }
                 if replay.more {
@@ -131,6 +136,7 @@ impl<F: Clone + Send + Sync + 'static> Subscription<F> {
                     return Ok(Next::Event {
                         frame: d.frame,
                         seq: d.event.seq,
+                        received: Some(d.event.timestamp),
                     });
                 }
                 // Only the hub drops the sender, and only to evict.

@@ -259,7 +259,25 @@ async fn resuming_replays_stored_events_then_continues_live_without_gap_or_dupli
     let e11 = event(11, EventType::TimerTick, "s", "u");
     log.0.lock().expect("lock").push((*e11).clone());
     hub.dispatch(&batch(&[e11]));
-    assert_eq!(seqs(&ready(&mut sub).await), (4..=11).collect::<Vec<_>>());
+    let got = ready(&mut sub).await;
+    assert_eq!(seqs(&got), (4..=11).collect::<Vec<_>>());
+    // Only a live delivery carries its receipt time (what the transport
+    // measures its stages from): these all came from the store, 12 does not.
+    let e12 = event(12, EventType::TimerTick, "s", "u");
+    log.0.lock().expect("lock").push((*e12).clone());
+    hub.dispatch(&batch(&[e12]));
+    let live = ready(&mut sub).await;
+    let received = |nexts: &[Next<u64>]| -> Vec<Option<Timestamp>> {
+        nexts
+            .iter()
+            .filter_map(|n| match n {
+                Next::Event { received, .. } => Some(*received),
+                Next::Evicted { .. } => None,
+            })
+            .collect()
+    };
+    assert_eq!(received(&got), vec![None; 8]);
+    assert_eq!(received(&live), vec![Some(Timestamp::from_micros(12))]);
 }
 
 #[tokio::test(start_paused = true)]

@@ -4,12 +4,16 @@
 //! slow subscribers closed; and the live figures read at each scrape.
 
 use ep_domain::RateClass;
-use ep_ports::EventType;
+use ep_ports::{EventType, Timestamp};
 
 const EVENTS: &str = "event_pipeline_events_total";
 const RATE_LIMITED: &str = "event_pipeline_rate_limited_total";
 const WS_CONNECTIONS: &str = "event_pipeline_websocket_connections";
 const DELIVERIES: &str = "event_pipeline_deliveries_total";
+/// From a live event's receipt to its subscriber's task taking it from the
+/// queue, and to its frame being flushed to the socket: one sample per flush.
+const RECEIPT_TO_DEQUEUE_SECONDS: &str = "event_pipeline_publish_to_dequeue_seconds";
+const RECEIPT_TO_WRITE_SECONDS: &str = "event_pipeline_publish_to_write_seconds";
 const SLOW_CLOSED: &str = "event_pipeline_slow_subscribers_closed_total";
 const QUEUE_DEPTH: &str = "event_pipeline_queue_depth";
 const SUBSCRIBERS: &str = "event_pipeline_subscribers";
@@ -63,6 +67,16 @@ pub fn describe() {
     metrics::describe_counter!(RATE_LIMITED, "Requests refused by a rate limit, by class");
     metrics::describe_gauge!(WS_CONNECTIONS, "Open WebSocket connections by endpoint");
     metrics::describe_counter!(DELIVERIES, "Events written to subscribers");
+    metrics::describe_histogram!(
+        RECEIPT_TO_DEQUEUE_SECONDS,
+        metrics::Unit::Seconds,
+        "Time from a live event's receipt to its subscriber taking it from its queue (first event of each write)"
+    );
+    metrics::describe_histogram!(
+        RECEIPT_TO_WRITE_SECONDS,
+        metrics::Unit::Seconds,
+        "Time from a live event's receipt to its frame being flushed to the subscriber (first event of each write)"
+    );
     metrics::describe_counter!(
         SLOW_CLOSED,
         "Subscribers closed with 4008 for not reading fast enough"
@@ -100,6 +114,17 @@ pub(crate) fn websocket(route: &'static str, change: f64) {
 /// `n` events written to a subscriber.
 pub(crate) fn delivered(n: usize) {
     metrics::counter!(DELIVERIES).increment(n as u64);
+}
+
+/// The stages of one write to a subscriber, for the first event it carried
+/// (received at `received`, taken from the queue at `dequeued`), now flushed.
+/// Clocks of other nodes are not this one's: the figures include their skew.
+pub(crate) fn delivery_stages(received: Timestamp, dequeued: Timestamp) {
+    let seconds = |from: Timestamp, to: Timestamp| {
+        to.as_micros().saturating_sub(from.as_micros()).max(0) as f64 / 1e6
+    };
+    metrics::histogram!(RECEIPT_TO_DEQUEUE_SECONDS).record(seconds(received, dequeued));
+    metrics::histogram!(RECEIPT_TO_WRITE_SECONDS).record(seconds(received, Timestamp::now()));
 }
 
 /// A subscriber closed with 4008.

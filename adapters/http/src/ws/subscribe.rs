@@ -5,6 +5,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use ep_domain::{GetError, Next, SubscribeRequest, Subscription};
+use ep_ports::Timestamp;
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use serde_json::{json, Map, Value};
 use tokio::sync::watch;
@@ -175,8 +176,8 @@ async fn serve(
                 }
             },
             next = subscription.next() => match next {
-                Ok(Next::Event { frame, .. }) => {
-                    if !write_batch(socket, frame, subscription).await {
+                Ok(Next::Event { frame, received, .. }) => {
+                    if !write_batch(socket, frame, received, subscription).await {
                         return Ending::Lost;
                     }
                 }
@@ -200,12 +201,15 @@ async fn serve(
 }
 
 /// Writes `first` and whatever else is ready (up to [`WRITE_BATCH`]) with
-/// one flush. `false` when the client is gone or does not read.
+/// one flush, and measures the stages of `first` when it is live (received
+/// at `received`). `false` when the client is gone or does not read.
 async fn write_batch(
     socket: &mut Socket,
     first: Utf8Bytes,
+    received: Option<Timestamp>,
     subscription: &mut Subscription<Utf8Bytes>,
 ) -> bool {
+    let dequeued = received.map(|r| (r, Timestamp::now()));
     let mut written = 1;
     let write = async {
         socket.feed(Message::Text(first)).await?;
@@ -224,6 +228,9 @@ async fn write_batch(
     let ok = matches!(tokio::time::timeout(WRITE_TIMEOUT, write).await, Ok(Ok(())));
     if ok {
         metrics::delivered(written);
+        if let Some((received, dequeued)) = dequeued {
+            metrics::delivery_stages(received, dequeued);
+        }
     }
     ok
 }
