@@ -258,6 +258,32 @@ async fn update_filters_changes_what_arrives_and_other_messages_never_end_the_su
 }
 
 #[tokio::test]
+async fn a_subscriber_s_messages_larger_than_its_read_buffer_arrive_whole() {
+    // A subscriber's connection reads 512 bytes at a time; its filter and
+    // filter updates may still be as large as any WebSocket message.
+    let server = TestServer::start(&[]).await;
+    let padding = " ".repeat(6_000);
+    let mut ws = connect(&server, "/ws/subscribe").await;
+    ws.send(Message::text(format!(
+        r#"{{{padding}"session_id": "big-1"}}"#
+    )))
+    .await
+    .expect("send");
+    assert_eq!(recv(&mut ws).await["status"], "subscribed");
+    ws.send(Message::text(format!(
+        r#"{{"type": "update_filters",{padding}"filters": {{"session_id": "big-2"}}}}"#
+    )))
+    .await
+    .expect("send");
+    assert_eq!(
+        recv(&mut ws).await,
+        json!({"status": "filters_updated", "filters": {"session_id": "big-2"}})
+    );
+    let wanted = server.publish(&event("timer_tick", "big-2", "u")).await;
+    assert_eq!(recv(&mut ws).await["id"], wanted["id"]);
+}
+
+#[tokio::test]
 async fn bad_filter_messages_get_an_error_reply_then_a_close_code() {
     let server = TestServer::start(&[("MAX_WS_MESSAGE_BYTES", "100")]).await;
     for (first, code) in [

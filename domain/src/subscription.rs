@@ -126,17 +126,18 @@ impl<F: Clone + Send + Sync + 'static> Subscription<F> {
             }
             match self.rx.recv().await {
                 Some(d) => {
+                    let event = &d.item.event;
                     // Already replayed, or matched under a filter since
                     // replaced (only then is the filter checked again).
-                    let stale = d.generation != self.generation && !self.filter.matches(&d.event);
-                    if d.event.seq <= self.last_seq || stale {
+                    let stale = d.generation != self.generation && !self.filter.matches(event);
+                    if event.seq <= self.last_seq || stale {
                         continue;
                     }
-                    self.last_seq = d.event.seq;
+                    self.last_seq = event.seq;
                     return Ok(Next::Event {
-                        frame: d.frame,
-                        seq: d.event.seq,
-                        received: Some(d.event.timestamp),
+                        frame: d.item.frame.clone(),
+                        seq: event.seq,
+                        received: Some(event.timestamp),
                     });
                 }
                 // Only the hub drops the sender, and only to evict.
