@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every benchmark scenario of event-pipeline-bench against a fresh
 # release build of the service, with the same-run ceilings, and prints each
-# scenario's table and JSON line. Takes about 7 minutes on 2 cores.
+# scenario's table and JSON line. Takes about 10 minutes on 2 cores.
 #   bench/run-all.sh            (from the repository root)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,9 +14,17 @@ FANOUT_PORT=${FANOUT_PORT:-18201}
 CEILING=http://127.0.0.1:$FANOUT_PORT
 URL=http://127.0.0.1:$SERVICE_PORT
 
-cleanup() { kill "$SERVICE" "$NOOP" "$FANOUT" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$DB_DIR"; }
+cleanup() { kill ${SERVICE:-} ${NOOP:-} ${FANOUT:-} 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$DB_DIR"; }
 trap cleanup EXIT
 
+# Each ceiling and the service must be the ones started here: a port still
+# held by an earlier run would otherwise be measured in their place.
+for port in "$NOOP_PORT" "$FANOUT_PORT" "$SERVICE_PORT"; do
+  if (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null; then
+    echo "port $port is in use: stop what holds it, or set SERVICE_PORT, NOOP_PORT, FANOUT_PORT" >&2
+    exit 1
+  fi
+done
 "$BENCH" noop-server --port "$NOOP_PORT" 2>/dev/null &
 NOOP=$!
 # The fan-out ceiling: a bare broadcaster (no store, no filters), the same
