@@ -206,10 +206,12 @@ async fn a_scrape_after_known_traffic_counts_it_exactly() {
     assert_eq!(value(&s, "event_pipeline_commit_batch_size_sum", &[]), 6.0);
     assert!(value(&s, "event_pipeline_commit_duration_seconds_count", &[]) >= 1.0);
     assert_eq!(value(&s, "event_pipeline_deliveries_total", &[]), 6.0);
-    // One stage sample per write to the subscriber (a write may carry more
-    // than one event), each write taken from the queue before it is written.
+    // Stage samples are writes to the subscriber (a write may carry more
+    // than one event), each taken from the queue before it is written; of
+    // these six only the write that starts with seq 1 is sampled.
     let writes = value(&s, "event_pipeline_publish_to_write_seconds_count", &[]);
     assert!((1.0..=6.0).contains(&writes), "{writes} writes");
+    assert_eq!(writes, 1.0, "seq 1 is sampled, 2 to 6 are not");
     assert_eq!(
         value(&s, "event_pipeline_publish_to_dequeue_seconds_count", &[]),
         writes

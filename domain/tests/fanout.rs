@@ -107,14 +107,20 @@ async fn ready(sub: &mut Subscription<u64>) -> Vec<Next<u64>> {
     }
 }
 
+/// The seq and receipt time of each event among `nexts`.
+fn events(nexts: &[Next<u64>]) -> impl Iterator<Item = (u64, Option<Timestamp>)> + '_ {
+    nexts.iter().filter_map(|n| match n {
+        Next::Event { seq, received, .. } => Some((*seq, *received)),
+        Next::Evicted { .. } => None,
+    })
+}
+
 fn seqs(nexts: &[Next<u64>]) -> Vec<u64> {
-    nexts
-        .iter()
-        .filter_map(|n| match n {
-            Next::Event { seq, .. } => Some(*seq),
-            Next::Evicted { .. } => None,
-        })
-        .collect()
+    events(nexts).map(|(seq, _)| seq).collect()
+}
+
+fn received(nexts: &[Next<u64>]) -> Vec<Option<Timestamp>> {
+    events(nexts).map(|(_, received)| received).collect()
 }
 
 fn filter(types: Option<&[EventType]>, session: Option<&str>, user: Option<&str>) -> EventFilter {
@@ -267,15 +273,6 @@ async fn resuming_replays_stored_events_then_continues_live_without_gap_or_dupli
     log.0.lock().expect("lock").push((*e12).clone());
     hub.dispatch(&batch(&[e12]));
     let live = ready(&mut sub).await;
-    let received = |nexts: &[Next<u64>]| -> Vec<Option<Timestamp>> {
-        nexts
-            .iter()
-            .filter_map(|n| match n {
-                Next::Event { received, .. } => Some(*received),
-                Next::Evicted { .. } => None,
-            })
-            .collect()
-    };
     assert_eq!(received(&got), vec![None; 8]);
     assert_eq!(received(&live), vec![Some(Timestamp::from_micros(12))]);
 }

@@ -11,9 +11,16 @@ const RATE_LIMITED: &str = "event_pipeline_rate_limited_total";
 const WS_CONNECTIONS: &str = "event_pipeline_websocket_connections";
 const DELIVERIES: &str = "event_pipeline_deliveries_total";
 /// From a live event's receipt to its subscriber's task taking it from the
-/// queue, and to its frame being flushed to the socket: one sample per flush.
+/// queue, and to its frame being flushed to the socket: sampled (see
+/// [`STAGE_SAMPLE_EVERY`]).
 const RECEIPT_TO_DEQUEUE_SECONDS: &str = "event_pipeline_publish_to_dequeue_seconds";
 const RECEIPT_TO_WRITE_SECONDS: &str = "event_pipeline_publish_to_write_seconds";
+/// The delivery stages are recorded for the writes that start with an event
+/// whose seq is 1 more than a multiple of this, to every subscriber it
+/// reaches (so the sample covers every place in the wave of writes). A
+/// sample per write would buffer two values per delivery between the
+/// exporter's folds (every 5 s): at 500k deliveries/s, 40 MB.
+const STAGE_SAMPLE_EVERY: u64 = 64;
 const SLOW_CLOSED: &str = "event_pipeline_slow_subscribers_closed_total";
 const QUEUE_DEPTH: &str = "event_pipeline_queue_depth";
 const SUBSCRIBERS: &str = "event_pipeline_subscribers";
@@ -116,6 +123,11 @@ pub(crate) fn delivered(n: usize) {
     metrics::counter!(DELIVERIES).increment(n as u64);
 }
 
+/// Whether the stages of a write that starts with event `seq` are recorded.
+pub(crate) fn stage_sampled(seq: u64) -> bool {
+    seq % STAGE_SAMPLE_EVERY == 1
+}
+
 /// The stages of one write to a subscriber, for the first event it carried
 /// (received at `received`, taken from the queue at `dequeued`), now flushed.
 /// Clocks of other nodes are not this one's: the figures include their skew.
@@ -136,4 +148,17 @@ pub(crate) fn slow_subscriber_closed() {
 pub(crate) fn live(queue_depth: usize, subscribers: usize) {
     metrics::gauge!(QUEUE_DEPTH).set(queue_depth as f64);
     metrics::gauge!(SUBSCRIBERS).set(subscribers as f64);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_write_start_in_sixty_four_is_timed_beginning_with_the_first_event() {
+        assert!(stage_sampled(1), "the first event of a store is timed");
+        assert!(stage_sampled(65) && stage_sampled(129));
+        assert!(!stage_sampled(0) && !stage_sampled(2) && !stage_sampled(64));
+        assert_eq!((1..=6_400).filter(|&s| stage_sampled(s)).count(), 100);
+    }
 }

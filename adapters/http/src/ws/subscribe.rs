@@ -176,8 +176,9 @@ async fn serve(
                 }
             },
             next = subscription.next() => match next {
-                Ok(Next::Event { frame, received, .. }) => {
-                    if !write_batch(socket, frame, received, subscription).await {
+                Ok(Next::Event { frame, seq, received }) => {
+                    let timed = received.filter(|_| metrics::stage_sampled(seq));
+                    if !write_batch(socket, frame, timed, subscription).await {
                         return Ending::Lost;
                     }
                 }
@@ -201,8 +202,8 @@ async fn serve(
 }
 
 /// Writes `first` and whatever else is ready (up to [`WRITE_BATCH`]) with
-/// one flush, and measures the stages of `first` when it is live (received
-/// at `received`). `false` when the client is gone or does not read.
+/// one flush, and measures the stages of `first` when `received` (its
+/// receipt time) is given. `false` when the client is gone or does not read.
 async fn write_batch(
     socket: &mut Socket,
     first: Utf8Bytes,
