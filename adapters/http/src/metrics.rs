@@ -132,11 +132,14 @@ pub(crate) fn stage_sampled(seq: u64) -> bool {
 /// (received at `received`, taken from the queue at `dequeued`), now flushed.
 /// Clocks of other nodes are not this one's: the figures include their skew.
 pub(crate) fn delivery_stages(received: Timestamp, dequeued: Timestamp) {
-    let seconds = |from: Timestamp, to: Timestamp| {
-        to.as_micros().saturating_sub(from.as_micros()).max(0) as f64 / 1e6
-    };
     metrics::histogram!(RECEIPT_TO_DEQUEUE_SECONDS).record(seconds(received, dequeued));
     metrics::histogram!(RECEIPT_TO_WRITE_SECONDS).record(seconds(received, Timestamp::now()));
+}
+
+/// Seconds from `from` to `to`; 0 when a clock (another node's) puts `to`
+/// first.
+fn seconds(from: Timestamp, to: Timestamp) -> f64 {
+    to.as_micros().saturating_sub(from.as_micros()).max(0) as f64 / 1e6
 }
 
 /// A subscriber closed with 4008.
@@ -160,5 +163,13 @@ mod tests {
         assert!(stage_sampled(65) && stage_sampled(129));
         assert!(!stage_sampled(0) && !stage_sampled(2) && !stage_sampled(64));
         assert_eq!((1..=6_400).filter(|&s| stage_sampled(s)).count(), 100);
+    }
+
+    #[test]
+    fn a_stage_is_in_seconds_and_never_negative() {
+        let at = Timestamp::from_micros;
+        assert_eq!(seconds(at(1_000_000), at(2_500_000)), 1.5);
+        assert_eq!(seconds(at(7), at(7)), 0.0);
+        assert_eq!(seconds(at(2_000_000), at(1_000_000)), 0.0);
     }
 }
