@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every benchmark scenario of event-pipeline-bench against a fresh
 # release build of the service, with the same-run ceilings, and prints each
-# scenario's table and JSON line. Takes about 10 minutes on 2 cores.
+# scenario's table and JSON line. Takes about 11 minutes on 2 cores.
 #   bench/run-all.sh            (from the repository root)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -45,15 +45,18 @@ start_service() {
 stop_service() { kill -TERM "$SERVICE"; wait "$SERVICE" || true; }
 
 start_service
-"$BENCH" --url "$URL" rest --connections 64 --duration 10 --ceiling-url "http://127.0.0.1:$NOOP_PORT"
+# Publish rows alternate the ceiling and the service three times and report
+# the median of the rounds' ratios: this machine's speed drifts by half
+# within minutes, so a ceiling measured once, before, can be off.
+"$BENCH" --url "$URL" rest --connections 64 --duration 5 --rounds 3 --ceiling-url "http://127.0.0.1:$NOOP_PORT"
 stop_service; start_service
-"$BENCH" --url "$URL" rest --connections 256 --duration 10 --ceiling-url "http://127.0.0.1:$NOOP_PORT"
+"$BENCH" --url "$URL" rest --connections 256 --duration 5 --rounds 3 --ceiling-url "http://127.0.0.1:$NOOP_PORT"
 stop_service; start_service
-"$BENCH" --url "$URL" ws-publish --connections 4 --in-flight 256 --duration 10 --sqlite-ceiling
+"$BENCH" --url "$URL" ws-publish --connections 4 --in-flight 256 --duration 5 --rounds 3 --sqlite-ceiling
 stop_service; start_service
 # 4,096 in flight: a full batch (1,024) committing while the next one queues,
 # as in the ceiling's back-to-back batches of 1,000.
-"$BENCH" --url "$URL" ws-publish --connections 16 --in-flight 256 --duration 10 --sqlite-ceiling
+"$BENCH" --url "$URL" ws-publish --connections 16 --in-flight 256 --duration 5 --rounds 3 --sqlite-ceiling
 stop_service; start_service
 for rate in 100 200 300 500; do
   "$BENCH" --url "$URL" fanout --subscribers 1000 --rate "$rate" --duration 10

@@ -42,6 +42,31 @@ impl Latency {
     }
 }
 
+/// The middle of `ratios` (the mean of the middle two for an even count).
+pub fn median(mut ratios: Vec<f64>) -> f64 {
+    ratios.sort_by(f64::total_cmp);
+    let n = ratios.len();
+    match n {
+        0 => 0.0,
+        _ if n % 2 == 1 => ratios[n / 2],
+        _ => (ratios[n / 2 - 1] + ratios[n / 2]) / 2.0,
+    }
+}
+
+/// Reports `ratios`, each round's rate over its ceiling's: their median as
+/// the `ratio` row and JSON key, and every round's when there were several.
+pub fn add_ratio(ratios: &[f64], rows: &mut Vec<(&str, String)>, summary: &mut Value) {
+    let round = |r: f64| (r * 100.0).round() / 100.0;
+    let ratio = median(ratios.to_vec());
+    rows.push(("ratio to ceiling", format!("{ratio:.2}")));
+    summary["ratio"] = json!(round(ratio));
+    if ratios.len() > 1 {
+        let each: Vec<String> = ratios.iter().map(|r| format!("{r:.2}")).collect();
+        rows.push(("each round's ratio (median above)", each.join(" ")));
+        summary["round_ratios"] = json!(ratios.iter().map(|&r| round(r)).collect::<Vec<_>>());
+    }
+}
+
 /// Prints `rows` as a two-column table, then `summary` as one JSON line.
 pub fn print(title: &str, rows: &[(&str, String)], summary: Value) {
     println!("{title}");
@@ -70,4 +95,33 @@ pub fn tick(session: &str, user: &str, n: u64) -> String {
         n % 1800,
         now_us()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn several_rounds_report_their_median_and_each_ratio_one_only_the_ratio() {
+        let (mut rows, mut summary) = (Vec::new(), json!({}));
+        add_ratio(&[0.314, 0.2, 0.5], &mut rows, &mut summary);
+        assert_eq!(
+            summary,
+            json!({"ratio": 0.31, "round_ratios": [0.31, 0.2, 0.5]})
+        );
+        assert_eq!(rows[1].1, "0.31 0.20 0.50");
+
+        let (mut rows, mut summary) = (Vec::new(), json!({}));
+        add_ratio(&[0.456], &mut rows, &mut summary);
+        assert_eq!(summary, json!({"ratio": 0.46}));
+        assert_eq!(rows, vec![("ratio to ceiling", "0.46".to_owned())]);
+    }
+
+    #[test]
+    fn the_median_is_the_middle_ratio_or_the_mean_of_the_middle_two() {
+        assert_eq!(median(vec![0.9, 0.2, 0.4]), 0.4);
+        assert_eq!(median(vec![0.5, 0.25, 0.75, 0.0]), 0.375);
+        assert_eq!(median(vec![0.7]), 0.7);
+        assert_eq!(median(Vec::new()), 0.0);
+    }
 }

@@ -8,7 +8,7 @@ use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::report::{now_us, print, tick, Latency};
+use crate::report::{add_ratio, now_us, print, tick, Latency};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -25,6 +25,12 @@ pub struct Args {
     /// report the service's rate as a ratio to it.
     #[arg(long)]
     ceiling_url: Option<String>,
+    /// Measure the ceiling and the service this many times in turn, each
+    /// for `--duration`: the ratio reported is the median of the rounds'
+    /// ratios, so a machine whose speed drifts during the run (a shared
+    /// host's does, by half within minutes) is compared with itself.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    rounds: u32,
     #[command(flatten)]
     store_ceiling: crate::ceiling::StoreCeiling,
 }
@@ -115,8 +121,35 @@ async fn connection(
     Ok(out)
 }
 
-/// Responses per second, 201 and other counts, and latencies against `base`.
-async fn measure(base: &str, args: &Args) -> Result<(f64, u64, u64, Latency), String> {
+/// What one or more timed runs against one URL got.
+#[derive(Default)]
+struct Totals {
+    created: u64,
+    other: u64,
+    latencies: Vec<u64>,
+    secs: f64,
+}
+
+impl Totals {
+    /// 201 responses per second over every run.
+    fn rate(&self) -> f64 {
+        if self.secs > 0.0 {
+            self.created as f64 / self.secs
+        } else {
+            0.0
+        }
+    }
+
+    fn add(&mut self, run: Totals) {
+        self.created += run.created;
+        self.other += run.other;
+        self.latencies.extend(run.latencies);
+        self.secs += run.secs;
+    }
+}
+
+/// One timed run of every connection against `base`.
+async fn measure(base: &str, args: &Args) -> Result<Totals, String> {
     let addr = base
         .trim_start_matches("http://")
         .trim_end_matches('/')
@@ -126,24 +159,43 @@ async fn measure(base: &str, args: &Args) -> Result<(f64, u64, u64, Latency), St
     let tasks: Vec<_> = (0..args.connections)
         .map(|n| tokio::spawn(connection(addr.clone(), args.path.clone(), n, until)))
         .collect();
-    let (mut created, mut other, mut all) = (0, 0, Vec::new());
+    let mut run = Totals::default();
     for t in tasks {
         let o = t.await.map_err(|e| e.to_string())??;
-        created += o.created;
-        other += o.other;
-        all.extend(o.latencies);
+        run.created += o.created;
+        run.other += o.other;
+        run.latencies.extend(o.latencies);
     }
-    let secs = started.elapsed().as_secs_f64();
-    Ok((created as f64 / secs, created, other, Latency::of(all)))
+    run.secs = started.elapsed().as_secs_f64();
+    Ok(run)
 }
 
 pub async fn run(base: &str, args: Args) -> Result<(), String> {
-    let ceiling = match &args.ceiling_url {
-        Some(url) => Some(measure(url, &args).await?),
+    let (mut service, mut ceiling) = (Totals::default(), Totals::default());
+    let mut ratios = Vec::new();
+    for _ in 0..args.rounds {
+        let against = match &args.ceiling_url {
+            Some(url) => Some(measure(url, &args).await?),
+            None => None,
+        };
+        let run = measure(base, &args).await?;
+        if let Some(against) = against {
+            if against.rate() > 0.0 {
+                ratios.push(run.rate() / against.rate());
+            }
+            ceiling.add(against);
+        }
+        service.add(run);
+    }
+    // The store's ceiling appends as many events as the service stored, so
+    // that both end with databases of the same size.
+    let store_ceiling = match args.store_ceiling.open().await? {
+        Some(store) => Some((store.name(), store.rate(service.created).await?)),
         None => None,
     };
-    let store_ceiling = args.store_ceiling.measure().await?;
-    let (rate, created, other, latency) = measure(base, &args).await?;
+    let rate = service.rate();
+    let (created, other) = (service.created, service.other);
+    let latency = Latency::of(service.latencies);
     let mut rows = vec![
         ("201 responses/s", format!("{rate:.0}")),
         ("201 / other", format!("{created} / {other}")),
@@ -157,11 +209,11 @@ pub async fn run(base: &str, args: Args) -> Result<(), String> {
     ];
     let mut summary = json!({"scenario": "rest", "connections": args.connections, "created": created, "other": other,
                              "per_s": rate.round(), "latency": latency.json()});
-    if let Some((ceiling_rate, ..)) = ceiling {
+    if !ratios.is_empty() {
+        let ceiling_rate = ceiling.rate();
         rows.push(("no-op ceiling responses/s", format!("{ceiling_rate:.0}")));
-        rows.push(("ratio to ceiling", format!("{:.2}", rate / ceiling_rate)));
         summary["ceiling_per_s"] = json!(ceiling_rate.round());
-        summary["ratio"] = json!((rate / ceiling_rate * 100.0).round() / 100.0);
+        add_ratio(&ratios, &mut rows, &mut summary);
     }
     if let Some((store, ceiling)) = store_ceiling {
         rows.push(("store", store.to_owned()));
@@ -179,11 +231,32 @@ pub async fn run(base: &str, args: Args) -> Result<(), String> {
     }
     print(
         &format!(
-            "REST publish: {} connections, {} s",
-            args.connections, args.duration
+            "REST publish: {} connections, {} round(s) of {} s",
+            args.connections, args.rounds, args.duration
         ),
         &rows,
         summary,
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn totals_add_up_runs_and_give_the_rate_over_all_of_them() {
+        let mut all = Totals::default();
+        assert_eq!(all.rate(), 0.0, "no run, no rate");
+        for (created, secs) in [(100, 1.0), (500, 4.0)] {
+            all.add(Totals {
+                created,
+                other: 1,
+                latencies: vec![created],
+                secs,
+            });
+        }
+        assert_eq!((all.created, all.other, all.latencies.len()), (600, 2, 2));
+        assert_eq!(all.rate(), 120.0);
+    }
 }
