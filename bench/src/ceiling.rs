@@ -178,8 +178,11 @@ impl Drop for CeilingStore {
 }
 
 /// Events per second `store` commits in batches of `batch`, with keys
-/// spread as the publish scenarios spread them.
+/// spread as the publish scenarios spread them (0 with nothing to append).
 async fn store_rate(store: &dyn EventStore, events: u64, batch: u64) -> Result<f64, String> {
+    if events == 0 {
+        return Ok(0.0);
+    }
     let payload = Payload::from_json(
         r#"{"question_id":"q-17","answer":"B","correct":true,"elapsed_ms":5321}"#.into(),
     )

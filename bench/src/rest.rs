@@ -190,7 +190,8 @@ pub async fn run(base: &str, args: Args) -> Result<(), String> {
     // The store's ceiling appends as many events as the service stored, so
     // that both end with databases of the same size.
     let store_ceiling = match args.store_ceiling.open().await? {
-        Some(store) => Some((store.name(), store.rate(service.created).await?)),
+        Some(store) => Some((store.name(), store.rate(service.created).await?))
+            .filter(|(_, ceiling)| *ceiling > 0.0),
         None => None,
     };
     let rate = service.rate();
