@@ -42,6 +42,35 @@ impl Latency {
     }
 }
 
+/// What one or more timed publish runs got: the answers that were a
+/// success, the others, every answer's latency in microseconds, seconds.
+#[derive(Default)]
+pub struct Totals {
+    pub ok: u64,
+    pub other: u64,
+    pub latencies: Vec<u64>,
+    pub secs: f64,
+}
+
+impl Totals {
+    /// Successes per second over every run.
+    pub fn rate(&self) -> f64 {
+        if self.secs > 0.0 {
+            self.ok as f64 / self.secs
+        } else {
+            0.0
+        }
+    }
+
+    /// Adds `run` to these.
+    pub fn add(&mut self, run: Totals) {
+        self.ok += run.ok;
+        self.other += run.other;
+        self.latencies.extend(run.latencies);
+        self.secs += run.secs;
+    }
+}
+
 /// The middle of `ratios` (the mean of the middle two for an even count).
 pub fn median(mut ratios: Vec<f64>) -> f64 {
     ratios.sort_by(f64::total_cmp);
@@ -100,6 +129,22 @@ pub fn tick(session: &str, user: &str, n: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn totals_add_up_runs_and_give_the_rate_over_all_of_them() {
+        let mut all = Totals::default();
+        assert_eq!(all.rate(), 0.0, "no run, no rate");
+        for (ok, secs) in [(100, 1.0), (500, 4.0)] {
+            all.add(Totals {
+                ok,
+                other: 1,
+                latencies: vec![ok],
+                secs,
+            });
+        }
+        assert_eq!((all.ok, all.other, all.latencies.len()), (600, 2, 2));
+        assert_eq!(all.rate(), 120.0);
+    }
 
     #[test]
     fn several_rounds_report_their_median_and_each_ratio_one_only_the_ratio() {

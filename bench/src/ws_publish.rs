@@ -9,7 +9,7 @@ use futures_util::{FutureExt, SinkExt, StreamExt};
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::report::{add_ratio, now_us, print, tick, Latency};
+use crate::report::{add_ratio, now_us, print, tick, Latency, Totals};
 use crate::ws;
 
 #[derive(clap::Args)]
@@ -99,45 +99,44 @@ async fn connection(
     Ok(out)
 }
 
-/// One timed run of every connection: acknowledged, errors, latencies, seconds.
-async fn measure(base: &str, args: &Args) -> Result<(u64, u64, Vec<u64>, f64), String> {
+/// One timed run of every connection: acknowledged (`ok`), errors (`other`).
+async fn measure(base: &str, args: &Args) -> Result<Totals, String> {
     let started = Instant::now();
     let until = started + Duration::from_secs(args.duration);
     let tasks: Vec<_> = (0..args.connections)
         .map(|n| tokio::spawn(connection(base.to_owned(), n, args.in_flight, until)))
         .collect();
-    let (mut acked, mut errors, mut all) = (0, 0, Vec::new());
+    let mut run = Totals::default();
     for t in tasks {
         let o = t.await.map_err(|e| e.to_string())??;
-        acked += o.acked;
-        errors += o.errors;
-        all.extend(o.latencies);
+        run.ok += o.acked;
+        run.other += o.errors;
+        run.latencies.extend(o.latencies);
     }
-    Ok((acked, errors, all, started.elapsed().as_secs_f64()))
+    run.secs = started.elapsed().as_secs_f64();
+    Ok(run)
 }
 
 pub async fn run(base: &str, args: Args) -> Result<(), String> {
-    let (mut acked, mut errors, mut all, mut secs) = (0, 0, Vec::new(), 0.0);
+    let mut service = Totals::default();
     let (mut ceiling_rates, mut ratios) = (Vec::new(), Vec::new());
     let ceiling = args.ceiling.open().await?;
     for _ in 0..args.rounds {
-        let (a, e, latencies, s) = measure(base, &args).await?;
+        let run = measure(base, &args).await?;
         // Each round's ceiling appends as many events as the service
         // acknowledged in it: both databases are as full at every round.
         if let Some(store) = &ceiling {
-            let rate = store.rate(a).await?;
+            let rate = store.rate(run.ok).await?;
             if rate > 0.0 {
-                ratios.push(a as f64 / s / rate);
+                ratios.push(run.rate() / rate);
                 ceiling_rates.push(rate);
             }
         }
-        acked += a;
-        errors += e;
-        all.extend(latencies);
-        secs += s;
+        service.add(run);
     }
-    let rate = acked as f64 / secs;
-    let latency = Latency::of(all);
+    let rate = service.rate();
+    let (acked, errors) = (service.ok, service.other);
+    let latency = Latency::of(service.latencies);
     let mut rows = vec![
         ("acknowledged events/s", format!("{rate:.0}")),
         ("acknowledged / errors", format!("{acked} / {errors}")),
