@@ -5,8 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ep_auth_apikey::ApiKeyAuthenticator;
-use ep_domain::{ClientRateLimits, EventService, Hub, HubConfig};
+use ep_domain::{EventService, Hub, HubConfig};
 use ep_http::{AppState, CorsPolicy, HttpConfig, MetricsText, RefusalLog, Shared, WsShared};
 use ep_ports::{Authenticator, EventStore};
 use tokio::net::{TcpListener, TcpSocket};
@@ -15,6 +14,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::{BroadcasterKind, Config};
 use crate::pipeline::Pipeline;
+pub use crate::start_error::StartError;
 
 /// How long shutdown waits for open HTTP requests before it stops waiting.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -25,75 +25,12 @@ const REFUSAL_WINDOW: Duration = Duration::from_millis(100);
 /// How long shutdown waits for WebSocket sessions to close.
 const WS_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Why the service could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    /// The SQLite store could not be opened.
-    #[error(transparent)]
-    Store(#[from] ep_store_sqlite::OpenError),
-    /// A dependency (PostgreSQL, NATS, Redis) could not be reached within
-    /// `STARTUP_TIMEOUT_SECONDS`, or refused for good.
-    #[error("cannot start: {dependency} at {target} is unavailable after {attempts} attempt(s): {reason}")]
-    Unreachable {
-        /// Which.
-        dependency: &'static str,
-        /// Where (no credentials).
-        target: String,
-        /// The last error.
-        reason: String,
-        /// How many times it was tried.
-        attempts: u32,
-    },
-    /// The store is one process's own but the broadcaster spans nodes.
-    #[error("{0}")]
-    Inconsistent(&'static str),
-    /// The broadcaster gave no feed for the fan-out.
-    #[error(transparent)]
-    Broadcast(#[from] ep_ports::BroadcastError),
-    /// The API key configuration is unusable.
-    #[error(transparent)]
-    Auth(#[from] ep_auth_apikey::EmptyKey),
-    /// The publish path's thread could not be started.
-    #[error("cannot start the publish path's thread: {0}")]
-    Thread(std::io::Error),
-    /// The address could not be bound.
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        /// The address.
-        addr: SocketAddr,
-        /// Why.
-        source: std::io::Error,
-    },
-}
-
-impl StartError {
-    /// The exit status for this failure: 2 for a dependency that could not
-    /// be reached, a configuration that cannot work (as for a bad variable)
-    /// or a database file that is not this service's (or the Python
-    /// service's) to open, 1 otherwise.
-    pub fn exit_code(&self) -> u8 {
-        use ep_store_sqlite::{MigrationError, OpenError};
-        match self {
-            StartError::Unreachable { .. }
-            | StartError::Inconsistent(_)
-            | StartError::Store(OpenError::Migration {
-                source: MigrationError::NotOurs { .. } | MigrationError::TooNew { .. },
-                ..
-            }) => 2,
-            StartError::Store(_)
-            | StartError::Thread(_)
-            | StartError::Broadcast(_)
-            | StartError::Auth(_)
-            | StartError::Bind { .. } => 1,
-        }
-    }
-}
-
 /// A started service.
 pub struct Running {
     addr: SocketAddr,
     service: Arc<EventService>,
     ws: Arc<WsShared>,
+    gate: Arc<crate::access::Gate>,
     stop: oneshot::Sender<()>,
     server: JoinHandle<()>,
     /// Stops the publish path's runtime when dropped, after `shutdown`.
@@ -109,6 +46,22 @@ impl Running {
     /// Open WebSocket sessions and per-address connection counts.
     pub fn websockets(&self) -> &WsShared {
         &self.ws
+    }
+
+    /// Reads `API_KEYS_FILE` again (SIGHUP): the new keys are in force for
+    /// new requests, and live connections of a key removed or changed are
+    /// closed with 4001. A file that is unusable now is logged and the keys
+    /// in force stay.
+    pub fn reload_keys(&self) {
+        match self.gate.reload_keys() {
+            Ok(count) => {
+                tracing::info!(keys = count, "API_KEYS_FILE reloaded");
+                self.ws.keys_reloaded();
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "API_KEYS_FILE not reloaded; the keys in force stay")
+            }
+        }
     }
 
     /// Answers new requests 503, closes WebSocket sessions with 1001 (a
@@ -189,14 +142,8 @@ pub async fn start_with_store(
             "this store is one process's own: a broadcaster between nodes needs a store they share (EVENT_STORE=postgres)",
         ));
     }
-    let auth: Arc<dyn Authenticator> = if config.require_auth {
-        Arc::new(ApiKeyAuthenticator::with_keys(
-            &config.api_key,
-            config.admin_api_key.as_deref(),
-        )?)
-    } else {
-        Arc::new(ApiKeyAuthenticator::open())
-    };
+    let gate = Arc::new(crate::access::Gate::from_config(&config)?);
+    let auth: Arc<dyn Authenticator> = gate.clone();
     // The writer (spawned by `EventService::start`) and the hub run on the
     // publish path's own thread: see `pipeline.rs`.
     let pipeline = Pipeline::start().map_err(StartError::Thread)?;
@@ -206,6 +153,7 @@ pub async fn start_with_store(
             Arc::clone(&store),
             Arc::clone(&broadcaster),
             config.limits(),
+            config.rate_limits(),
         ))
     };
     let hub = Hub::new(
@@ -225,7 +173,6 @@ pub async fn start_with_store(
         service: Arc::clone(&service),
         hub,
         auth,
-        rate_limits: ClientRateLimits::new(config.rate_limits()),
         config: HttpConfig {
             max_body_bytes: config.max_body_bytes,
             max_ws_message_bytes: config.max_ws_message_bytes,
@@ -233,6 +180,7 @@ pub async fn start_with_store(
             ws_keepalive: config.ws_keepalive,
             cors: CorsPolicy::new(&config.cors_origins),
             trusted_proxies: config.trusted_proxies.clone(),
+            tokens: config.jwt_hs256_secret.is_some() || config.jwt_public_keys.is_some(),
             version: env!("CARGO_PKG_VERSION"),
             broadcaster: config.broadcaster.bus_name(),
         },
@@ -254,6 +202,7 @@ pub async fn start_with_store(
         addr,
         service,
         ws,
+        gate,
         stop,
         server,
         _pipeline: pipeline,

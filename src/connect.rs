@@ -16,8 +16,8 @@ use ep_store_postgres::{PostgresOptions, PostgresStore};
 use ep_store_sqlite::{Durability, SqliteStore};
 use tokio::time::Instant;
 
-use crate::app::StartError;
 use crate::config::{redact_url, BroadcasterKind, Config, StoreKind, Synchronous};
+use crate::start_error::StartError;
 
 /// The first pause between attempts; it doubles up to [`MAX_PAUSE`].
 const FIRST_PAUSE: Duration = Duration::from_millis(250);

@@ -5,11 +5,13 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod access;
 pub mod app;
 pub mod cli;
 pub mod config;
 mod connect;
 mod pipeline;
+mod start_error;
 pub mod telemetry;
 
 pub use app::{start, start_with_store, Running, StartError};

@@ -48,7 +48,7 @@ fn serve() -> ExitCode {
                 return ExitCode::from(e.exit_code());
             }
         };
-        let signal = signal.await;
+        let signal = reload_until_stopped(&running, signal).await;
         tracing::info!(
             signal,
             "shutting down: no new connections; committing accepted events"
@@ -56,6 +56,25 @@ fn serve() -> ExitCode {
         running.shutdown().await;
         ExitCode::SUCCESS
     })
+}
+
+/// Reloads the keys on every SIGHUP until `stop` resolves; returns its signal.
+async fn reload_until_stopped(
+    running: &event_pipeline::Running,
+    stop: impl std::future::Future<Output = &'static str>,
+) -> &'static str {
+    use tokio::signal::unix::{signal, SignalKind};
+    tokio::pin!(stop);
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        tracing::warn!("cannot listen for SIGHUP: keys are not reloaded");
+        return stop.await;
+    };
+    loop {
+        tokio::select! {
+            name = &mut stop => return name,
+            _ = hup.recv() => running.reload_keys(),
+        }
+    }
 }
 
 /// Installs the SIGINT and SIGTERM handlers now; the returned future

@@ -9,9 +9,9 @@ use std::path::Path;
 use std::process::{Output, Stdio};
 use std::time::Duration;
 
-use ep_conformance::services::{service_url, unique_name, unreachable};
+use ep_conformance::services::{self, unique_name, unreachable, Service};
 use ep_conformance::Link;
-use ep_store_postgres::testing::{TempSchema, DEFAULT_URL, URL_VAR};
+use ep_store_postgres::testing::TempSchema;
 use ep_store_sqlite::testing::{sample_rows, write_legacy_db, SAMPLE_KEPT_IN_TIMESTAMP_ORDER};
 use serde_json::{json, Value};
 use support::cluster::{get, publish};
@@ -419,10 +419,12 @@ async fn import_legacy_copies_the_old_events_into_sqlite_once() {
 
 #[tokio::test]
 async fn import_legacy_copies_the_old_events_into_postgres_once() {
-    let base = service_url(URL_VAR, DEFAULT_URL);
+    let Some(base) = services::server(Service::Postgres).await else {
+        return;
+    };
     let schema = match TempSchema::create(&base, unique_name("ep_cli_import")).await {
         Ok(schema) => schema,
-        Err(e) => return unreachable("PostgreSQL", &base, URL_VAR, e),
+        Err(e) => return unreachable(Service::Postgres, &base, e),
     };
     let dir = tempfile::tempdir().expect("tempdir");
     let old = dir.path().join("events.db");

@@ -9,9 +9,9 @@ mod support;
 use std::process::Command;
 use std::time::Duration;
 
-use ep_conformance::services::{service_url, unique_name, unreachable};
+use ep_conformance::services::{server, unique_name, unreachable, Service};
 use ep_conformance::Link;
-use ep_store_postgres::testing::{TempSchema, DEFAULT_URL, URL_VAR};
+use ep_store_postgres::testing::TempSchema;
 use serde_json::Value;
 use support::example;
 use support::process::{Process, BIN};
@@ -20,32 +20,31 @@ use support::process::{Process, BIN};
 const PATIENCE: Duration = Duration::from_secs(30);
 
 async fn schema() -> Option<TempSchema> {
-    let base = service_url(URL_VAR, DEFAULT_URL);
+    let base = server(Service::Postgres).await?;
     match TempSchema::create(&base, unique_name("ep_deps")).await {
         Ok(schema) => Some(schema),
         Err(e) => {
-            unreachable("PostgreSQL", &base, URL_VAR, e);
+            unreachable(Service::Postgres, &base, e);
             None
         }
     }
 }
 
-/// The address of the test database's server.
-fn postgres_addr() -> std::net::SocketAddr {
-    let base = service_url(URL_VAR, DEFAULT_URL);
-    let authority = base
+/// The address of the server of the database at `url`.
+fn postgres_addr(url: &str) -> std::net::SocketAddr {
+    let authority = url
         .split_once('@')
-        .map_or(base.as_str(), |(_, rest)| rest)
+        .map_or(url, |(_, rest)| rest)
         .trim_start_matches("postgres://");
     let host_port = authority.split('/').next().expect("host:port");
     host_port
         .parse()
-        .expect("EP_TEST_POSTGRES_URL names IP:PORT")
+        .expect("the test database's URL names IP:PORT")
 }
 
 /// The database URL `url` with its host and port replaced by `addr`.
 fn via(url: &str, addr: std::net::SocketAddr) -> String {
-    let real = postgres_addr().to_string();
+    let real = postgres_addr(url).to_string();
     url.replace(&real, &addr.to_string())
 }
 
@@ -119,7 +118,7 @@ async fn a_dependency_down_at_start_up_is_retried_then_start_up_fails_with_exit_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_store_that_comes_up_during_start_up_is_waited_for() {
     let Some(schema) = schema().await else { return };
-    let link = Link::to(postgres_addr()).await.expect("link");
+    let link = Link::to(postgres_addr(&schema.url())).await.expect("link");
     link.cut();
     let vars = vec![
         ("EVENT_STORE", "postgres".to_owned()),
@@ -154,7 +153,7 @@ async fn a_store_that_comes_up_during_start_up_is_waited_for() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_store_down_at_run_time_is_503_with_retry_after_until_it_is_back() {
     let Some(schema) = schema().await else { return };
-    let link = Link::to(postgres_addr()).await.expect("link");
+    let link = Link::to(postgres_addr(&schema.url())).await.expect("link");
     let vars = vec![
         ("EVENT_STORE", "postgres".to_owned()),
         ("DATABASE_URL", via(&schema.url(), link.addr())),

@@ -1,7 +1,8 @@
 //! Two server processes sharing one PostgreSQL and one bus, once with NATS
 //! and once with Redis: what students publish on one node reaches every
 //! subscriber on every node, in seq order, nothing missing, nothing twice,
-//! whatever happens to the bus connection or to the node that committed it.
+//! whatever happens to the bus connection or to the node that committed it;
+//! and a key and a token get the same answers from either node.
 
 mod support;
 
@@ -11,7 +12,9 @@ use std::time::Duration;
 
 use futures_util::SinkExt;
 use serde_json::{json, Value};
-use support::cluster::{events, get, next_json, publish, seqs, subscribe, Bus, Cluster, PATIENCE};
+use support::cluster::{
+    events, get, next_json, on_both_buses, publish, seqs, subscribe, Bus, Cluster, PATIENCE,
+};
 use support::example;
 use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::Message;
@@ -21,22 +24,6 @@ fn event(n: usize, session: &str) -> Value {
     e["session_id"] = json!(session);
     e["payload"] = json!({ "n": n });
     e
-}
-
-/// Runs `case` once per bus.
-macro_rules! on_both_buses {
-    ($case:ident) => {
-        mod $case {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn nats() {
-                super::$case(super::Bus::Nats).await;
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn redis() {
-                super::$case(super::Bus::Redis).await;
-            }
-        }
-    };
 }
 
 async fn published_on_a_reaches_a_subscriber_on_b_in_seq_order(bus: Bus) {
@@ -343,3 +330,116 @@ async fn queries_stats_and_delete_agree_whichever_node_answers(bus: Bus) {
     assert_eq!(next["seq"], 4);
 }
 on_both_buses!(queries_stats_and_delete_agree_whichever_node_answers);
+
+const SECRET: &str = "a-test-secret-of-at-least-32-bytes-0123";
+const QUIZ_ENGINE: &str = "qe-secret-key-1";
+
+/// A token (HS256, [`SECRET`]) reading sessions s1 and s2 for an hour.
+fn teacher_token() -> String {
+    let claims = json!({
+        "sub": "teacher-7", "exp": chrono::Utc::now().timestamp() + 3600,
+        "roles": ["read"], "session_ids": ["s1", "s2"],
+    });
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
+    )
+    .expect("sign")
+}
+
+/// A GET on `node` with `token`: status and JSON body.
+async fn get_as(node: &support::process::Process, path: &str, token: &str) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .get(format!("{}{path}", node.base))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("request");
+    let status = response.status().as_u16();
+    (status, response.json().await.expect("JSON"))
+}
+
+async fn both_nodes_give_a_key_and_a_token_the_same_answers(bus: Bus) {
+    let keys = tempfile::tempdir().expect("tempdir");
+    let path = keys.path().join("keys.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[[keys]]\nname = \"quiz-engine\"\nsha256 = \"{}\"\nroles = [\"publish\"]\nsources = [\"quiz-engine\"]\n",
+            ep_auth_apikey::key_sha256(QUIZ_ENGINE)
+        ),
+    )
+    .expect("write keys");
+    let vars = [
+        ("REQUIRE_AUTH", "true".to_owned()),
+        ("API_KEYS_FILE", path.to_string_lossy().into_owned()),
+        ("JWT_HS256_SECRET", SECRET.to_owned()),
+    ];
+    let Some(c) = Cluster::start_with(bus, &vars).await else {
+        return;
+    };
+    let token = teacher_token();
+    // The teacher's dashboard on B asks for everything: it gets its two sessions.
+    let (mut on_b, _) =
+        tokio_tungstenite::connect_async(format!("ws://{}/ws/subscribe?token={token}", c.b.addr))
+            .await
+            .expect("handshake");
+    on_b.send(Message::text("{}")).await.expect("filter");
+    assert_eq!(next_json(&mut on_b).await["status"], "subscribed");
+
+    let client = reqwest::Client::new();
+    let publish_on = |node: &support::process::Process, session: &str, source: &str| {
+        let mut e = example("answer_submitted");
+        e["session_id"] = json!(session);
+        e["source"] = json!(source);
+        client
+            .post(format!("{}/api/v1/events", node.base))
+            .header("X-API-Key", QUIZ_ENGINE)
+            .json(&e)
+            .send()
+    };
+    let mut ids = Vec::new();
+    for (node, session) in [(&c.a, "s1"), (&c.b, "s3"), (&c.a, "s2"), (&c.b, "s1")] {
+        let r = publish_on(node, session, "quiz-engine")
+            .await
+            .expect("send");
+        assert_eq!(r.status(), 201);
+        let stored: Value = r.json().await.expect("JSON");
+        ids.push((session, stored["id"].as_str().expect("id").to_owned()));
+    }
+    // The key's source restriction holds on both nodes.
+    for node in [&c.a, &c.b] {
+        let r = publish_on(node, "s1", "timer").await.expect("send");
+        assert_eq!(r.status(), 403, "on {}", node.base);
+    }
+    // Live: s1, s2, s1 in order, the s3 event never.
+    let got = events(&mut on_b, 3).await;
+    let sessions: Vec<&str> = got
+        .iter()
+        .map(|e| e["session_id"].as_str().expect("session"))
+        .collect();
+    assert_eq!(sessions, ["s1", "s2", "s1"]);
+
+    // Queries, reads and refusals agree whichever node answers.
+    let (a, b) = (
+        get_as(&c.a, "/api/v1/events", &token).await,
+        get_as(&c.b, "/api/v1/events", &token).await,
+    );
+    assert_eq!(a, b);
+    assert_eq!(a.0, 200);
+    assert_eq!(a.1.as_array().expect("list").len(), 3);
+    for node in [&c.a, &c.b] {
+        let outside = get_as(node, "/api/v1/events?session_id=s3", &token).await;
+        assert_eq!(outside.0, 403, "{outside:?}");
+        for (session, id) in &ids {
+            let (status, _) = get_as(node, &format!("/api/v1/events/{id}"), &token).await;
+            assert_eq!(status, if *session == "s3" { 404 } else { 200 });
+        }
+        let (status, _) = get_as(node, "/api/v1/stats", &token).await;
+        assert_eq!(status, 403);
+        let (status, _) = get(&client, node, "/api/v1/events").await;
+        assert_eq!(status, 401);
+    }
+}
+on_both_buses!(both_nodes_give_a_key_and_a_token_the_same_answers);

@@ -8,6 +8,7 @@ mod broadcaster;
 mod ceiling;
 mod classroom;
 mod fanout;
+mod handshakes;
 mod idle;
 mod report;
 mod rest;
@@ -42,6 +43,8 @@ enum Scenario {
     WsPublish(ws_publish::Args),
     /// N subscribers all matching a paced stream of events: delivery rate and latency.
     Fanout(fanout::Args),
+    /// Subscribe handshakes in a closed loop: connect, `{}`, ack, close.
+    Handshakes(handshakes::Args),
     /// N idle subscribers: the server's memory per connection.
     Idle(idle::Args),
     /// S quiz sessions: a tick per second and an answer every ~20 s each, a
@@ -77,6 +80,7 @@ fn main() {
             Scenario::WsPublish(args) => ws_publish::run(&cli.url, args).await,
             Scenario::Fanout(args) => fanout::run(&cli.url, &subscribers, args).await,
             Scenario::Idle(args) => idle::run(&cli.url, args).await,
+            Scenario::Handshakes(args) => handshakes::run(&cli.url, args).await,
             Scenario::Classroom(args) => classroom::run(&cli.url, &subscribers, args).await,
             Scenario::NoopServer(args) => ceiling::serve_noop(args).await,
             Scenario::FanoutCeiling(args) => broadcaster::serve(args).await,

@@ -31,6 +31,11 @@ pub struct Args {
     /// host's does, by half within minutes) is compared with itself.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     rounds: u32,
+    /// An extra request header, `Name: value` (repeat for more): a
+    /// credential, to measure what checking it costs (`X-API-Key: ...`,
+    /// `Authorization: Bearer ...`). Sent to the ceiling too.
+    #[arg(long = "header")]
+    headers: Vec<String>,
     #[command(flatten)]
     store_ceiling: crate::ceiling::StoreCeiling,
 }
@@ -80,6 +85,7 @@ async fn read_response(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<u16,
 async fn connection(
     addr: String,
     path: String,
+    extra: String,
     n: usize,
     until: Instant,
 ) -> Result<Outcome, String> {
@@ -101,7 +107,7 @@ async fn connection(
             i,
         );
         let request = format!(
-            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n{extra}Content-Length: {}\r\n\r\n{body}",
             body.len()
         );
         let sent = now_us();
@@ -127,10 +133,19 @@ async fn measure(base: &str, args: &Args) -> Result<Totals, String> {
         .trim_start_matches("http://")
         .trim_end_matches('/')
         .to_owned();
+    let extra: String = args.headers.iter().map(|h| format!("{h}\r\n")).collect();
     let started = Instant::now();
     let until = started + Duration::from_secs(args.duration);
     let tasks: Vec<_> = (0..args.connections)
-        .map(|n| tokio::spawn(connection(addr.clone(), args.path.clone(), n, until)))
+        .map(|n| {
+            tokio::spawn(connection(
+                addr.clone(),
+                args.path.clone(),
+                extra.clone(),
+                n,
+                until,
+            ))
+        })
         .collect();
     let mut run = Totals::default();
     for t in tasks {

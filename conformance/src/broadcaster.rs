@@ -7,6 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+
+use crate::containers::Service;
 use ep_ports::{Broadcaster, Event, EventBatch, EventFeed, EventType, FeedItem, Payload};
 
 use crate::link::Link;
@@ -48,25 +50,23 @@ where
     F: Fn(String, String) -> Fut + Send + Sync,
     Fut: std::future::Future<Output = Arc<dyn Broadcaster>> + Send,
 {
-    /// The harness for `service` at the URL in `var` (default `default`,
-    /// `scheme://IP:PORT`), or `None` when it cannot be reached (said
-    /// loudly; a failure with `CI=true`).
-    pub async fn new(
-        service: &str,
-        var: &str,
-        default: &str,
-        scheme: &'static str,
-        connect: F,
-    ) -> Option<Self> {
-        let url = crate::services::service_url(var, default);
+    /// The harness for `service` (its server at `scheme://IP:PORT`), or
+    /// `None` when there is none (said loudly; a failure with `CI=true`).
+    pub async fn new(service: Service, scheme: &'static str, connect: F) -> Option<Self> {
+        let url = crate::services::server(service).await?;
         let server = url
             .trim_start_matches(scheme)
             .trim_start_matches("://")
             .trim_end_matches('/')
             .parse::<std::net::SocketAddr>()
-            .unwrap_or_else(|_| panic!("{var} must be {scheme}://IP:PORT, not {url}"));
+            .unwrap_or_else(|_| {
+                panic!(
+                    "{} must be {scheme}://IP:PORT, not {url}",
+                    service.url_var()
+                )
+            });
         if let Err(e) = tokio::net::TcpStream::connect(server).await {
-            crate::services::unreachable(service, &url, var, e);
+            crate::services::unreachable(service, &url, e);
             return None;
         }
         Some(Self {

@@ -11,10 +11,12 @@
 //! [`BroadcasterHarness`]: nodes on a bus of their own. The calling crate
 //! needs `tokio` (macros, rt) as a dev-dependency.
 
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod broadcaster;
+pub mod containers;
+mod exit;
 mod link;
 pub mod services;
 pub mod store;
@@ -47,6 +49,7 @@ macro_rules! conformance_suite {
             a_write_probe_commits_nothing_visible,
             last_seq_is_the_highest_ever_assigned,
             ping_answers,
+            scope_limits_query_and_after,
         );
     };
     ($factory:expr) => {

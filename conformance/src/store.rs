@@ -2,8 +2,8 @@
 //! port, each given a fresh, empty store.
 
 use ep_ports::{
-    Event, EventFilter, EventId, EventQuery, EventStore, EventType, NewEvent, Payload, StoreError,
-    Timestamp,
+    Event, EventFilter, EventId, EventQuery, EventStore, EventType, NewEvent, Payload, Scope,
+    StoreError, Timestamp,
 };
 
 /// 2026-11-27T10:00:00Z, the base instant of the suite's events.
@@ -494,4 +494,93 @@ pub async fn last_seq_is_the_highest_ever_assigned<S: EventStore>(store: &S) {
         .expect("append");
     assert_eq!(next[0].seq, highest + 1, "seq continues densely");
     assert_eq!(store.last_seq().await.expect("last_seq"), highest + 1);
+}
+
+fn names(items: &[&str]) -> Option<Vec<String>> {
+    Some(items.iter().map(|s| (*s).to_owned()).collect())
+}
+
+/// A query and a resume both return only events inside the caller's scope
+/// (every list ANDed, each list any of its values); an empty list allows
+/// nothing.
+pub async fn scope_limits_query_and_after<S: EventStore>(store: &S) {
+    let seeded = seed(store).await;
+    let scope = Scope {
+        event_types: names(&["timer_tick", "answer_submitted"]),
+        sources: names(&["quiz-engine"]),
+        session_ids: names(&["s1", "s2"]),
+        user_ids: names(&["u1"]),
+    };
+    let expected = |newest_first: bool| {
+        let mut inside: Vec<String> = seeded
+            .iter()
+            .filter(|e| scope.allows(e))
+            .map(|e| e.id.to_string())
+            .collect();
+        if newest_first {
+            inside.reverse();
+        }
+        inside
+    };
+    assert_eq!(
+        expected(false).len(),
+        3,
+        "seed: events 1, 2 and 4 are inside"
+    );
+    let listed = store
+        .query(EventQuery {
+            scope: scope.clone(),
+            ..query()
+        })
+        .await
+        .expect("query");
+    assert_eq!(ids(&listed), expected(true));
+    let resumed = store
+        .after(
+            0,
+            EventFilter {
+                scope: scope.clone(),
+                ..EventFilter::default()
+            },
+            100,
+        )
+        .await
+        .expect("after");
+    assert_eq!(ids(&resumed), expected(false));
+    let other_source = Scope {
+        sources: names(&["someone-else"]),
+        ..Scope::default()
+    };
+    let none = store
+        .query(EventQuery {
+            scope: other_source,
+            ..query()
+        })
+        .await
+        .expect("query");
+    assert!(none.is_empty());
+    let empty = Scope {
+        session_ids: names(&[]),
+        ..Scope::default()
+    };
+    assert!(store
+        .query(EventQuery {
+            scope: empty.clone(),
+            ..query()
+        })
+        .await
+        .expect("query")
+        .is_empty());
+    assert!(store
+        .after(
+            0,
+            EventFilter {
+                scope: empty,
+                ..EventFilter::default()
+            },
+            100
+        )
+        .await
+        .expect("after")
+        .is_empty());
 }

@@ -3,11 +3,15 @@
 
 use ep_ports::StoreError;
 
-use crate::validation::ValidationErrors;
+use crate::access::Refused;
+use crate::field_errors::ValidationErrors;
 
 /// Why an event was not published.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PublishError {
+    /// Not allowed, or over the caller's rate limit; nothing was done.
+    #[error(transparent)]
+    Refused(Refused),
     /// The event breaks a rule of the contract; nothing was queued.
     #[error("invalid event: {0}")]
     Invalid(ValidationErrors),
@@ -26,6 +30,9 @@ pub enum PublishError {
 /// Why a query was not answered.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum QueryError {
+    /// Not allowed, or over the caller's rate limit; nothing was done.
+    #[error(transparent)]
+    Refused(Refused),
     /// A parameter breaks a rule (length, `limit` range, `since` outside
     /// years 0000-9999).
     #[error("invalid query: {0}")]
@@ -41,6 +48,9 @@ pub enum QueryError {
 /// Why an event could not be fetched by id.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GetError {
+    /// Not allowed, or over the caller's rate limit; nothing was done.
+    #[error(transparent)]
+    Refused(Refused),
     /// No event has this id (malformed ids included).
     #[error("Event not found")]
     NotFound,
@@ -52,6 +62,9 @@ pub enum GetError {
 /// Why stats could not be computed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StatsError {
+    /// Not allowed, or over the caller's rate limit; nothing was done.
+    #[error(transparent)]
+    Refused(Refused),
     /// The store failed.
     #[error(transparent)]
     Store(StoreError),
@@ -60,6 +73,9 @@ pub enum StatsError {
 /// Why a delete did not happen.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DeleteError {
+    /// Not allowed, or over the caller's rate limit; nothing was done.
+    #[error(transparent)]
+    Refused(Refused),
     /// A parameter breaks a rule (`before` outside years 0000-9999).
     #[error("invalid delete: {0}")]
     Invalid(ValidationErrors),
@@ -69,4 +85,34 @@ pub enum DeleteError {
     /// The store failed.
     #[error(transparent)]
     Store(StoreError),
+}
+
+impl From<Refused> for PublishError {
+    fn from(e: Refused) -> Self {
+        PublishError::Refused(e)
+    }
+}
+
+impl From<Refused> for QueryError {
+    fn from(e: Refused) -> Self {
+        QueryError::Refused(e)
+    }
+}
+
+impl From<Refused> for GetError {
+    fn from(e: Refused) -> Self {
+        GetError::Refused(e)
+    }
+}
+
+impl From<Refused> for StatsError {
+    fn from(e: Refused) -> Self {
+        StatsError::Refused(e)
+    }
+}
+
+impl From<Refused> for DeleteError {
+    fn from(e: Refused) -> Self {
+        DeleteError::Refused(e)
+    }
 }

@@ -17,7 +17,7 @@
 use std::collections::HashMap;
 
 use crate::id_hash::IdMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use std::time::Duration;
@@ -26,7 +26,9 @@ use ep_ports::{Event, EventBatch, EventFeed, EventFilter, EventStore, EventType,
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use crate::delivery::{Delivery, Dispatched, SubState};
 use crate::gauge::SubscriberGauge;
+use crate::membership::Membership;
 use crate::sequencer::Sequencer;
 use crate::subscription::Subscription;
 
@@ -61,32 +63,6 @@ impl Default for HubConfig {
     }
 }
 
-/// One event as the hub hands it out: the event and its frame, encoded
-/// once and shared by every subscriber it matches.
-pub(crate) struct Dispatched<F> {
-    pub event: Arc<Event>,
-    pub frame: F,
-}
-
-/// An event on its way to one subscriber: one pointer and a number, so a
-/// subscriber's queue (whose first block of 32 slots every subscriber
-/// allocates, busy or idle) is 16 bytes a slot, not 48.
-pub(crate) struct Delivery<F> {
-    pub item: Arc<Dispatched<F>>,
-    /// The filter generation the event was matched against; the
-    /// subscription re-checks only deliveries matched under an older filter.
-    pub generation: u64,
-}
-
-/// Flags the dispatcher and a subscription share.
-#[derive(Default)]
-pub(crate) struct SubState {
-    /// The subscription is still replaying stored events.
-    pub replaying: AtomicBool,
-    /// Its queue overflowed while replaying: live events were dropped.
-    pub lagged: AtomicBool,
-}
-
 struct Entry<F> {
     filter: EventFilter,
     /// Bumped by every filter update.
@@ -95,23 +71,54 @@ struct Entry<F> {
     state: Arc<SubState>,
 }
 
-/// Where an entry is indexed.
+/// Where an entry is indexed: under each of several sessions, users or
+/// types (a scope may list several), each at most once.
 #[derive(Clone, PartialEq, Eq)]
 enum Key {
-    Session(String),
-    User(String),
+    Sessions(Vec<String>),
+    Users(Vec<String>),
     Types(Vec<EventType>),
     Wildcard,
 }
 
-impl Key {
-    fn of(filter: &EventFilter) -> Self {
-        match (&filter.session_id, &filter.user_id, &filter.event_types) {
-            (Some(s), _, _) => Key::Session(s.clone()),
-            (None, Some(u), _) => Key::User(u.clone()),
-            (None, None, Some(types)) => Key::Types(types.clone()),
-            (None, None, None) => Key::Wildcard,
+/// `items` without repeats, in order.
+fn distinct<T: PartialEq + Clone>(items: &[T]) -> Vec<T> {
+    let mut out: Vec<T> = Vec::with_capacity(items.len());
+    for item in items {
+        if !out.contains(item) {
+            out.push(item.clone());
         }
+    }
+    out
+}
+
+impl Key {
+    /// The most selective condition of the filter or of its scope: one
+    /// session, the scope's sessions, one user, the scope's users, the
+    /// types asked, the scope's types, else none.
+    fn of(filter: &EventFilter) -> Self {
+        let scope = &filter.scope;
+        if let Some(s) = &filter.session_id {
+            return Key::Sessions(vec![s.clone()]);
+        }
+        if let Some(sessions) = &scope.session_ids {
+            return Key::Sessions(distinct(sessions));
+        }
+        if let Some(u) = &filter.user_id {
+            return Key::Users(vec![u.clone()]);
+        }
+        if let Some(users) = &scope.user_ids {
+            return Key::Users(distinct(users));
+        }
+        if let Some(types) = &filter.event_types {
+            return Key::Types(distinct(types));
+        }
+        if let Some(names) = &scope.event_types {
+            // Names no registered type has match no event: not indexed.
+            let types: Vec<EventType> = names.iter().filter_map(|n| n.parse().ok()).collect();
+            return Key::Types(distinct(&types));
+        }
+        Key::Wildcard
     }
 }
 
@@ -141,8 +148,16 @@ fn remove_keyed<K: std::hash::Hash + Eq>(map: &mut HashMap<K, Vec<u64>>, key: &K
 impl Index {
     fn insert(&mut self, key: Key, id: u64) {
         match key {
-            Key::Session(s) => self.by_session.entry(s).or_default().push(id),
-            Key::User(u) => self.by_user.entry(u).or_default().push(id),
+            Key::Sessions(sessions) => {
+                for s in sessions {
+                    self.by_session.entry(s).or_default().push(id);
+                }
+            }
+            Key::Users(users) => {
+                for u in users {
+                    self.by_user.entry(u).or_default().push(id);
+                }
+            }
             Key::Types(types) => {
                 for t in types {
                     self.by_type.entry(t).or_default().push(id);
@@ -154,8 +169,16 @@ impl Index {
 
     fn remove(&mut self, key: &Key, id: u64) {
         match key {
-            Key::Session(s) => remove_keyed(&mut self.by_session, s, id),
-            Key::User(u) => remove_keyed(&mut self.by_user, u, id),
+            Key::Sessions(sessions) => {
+                for s in sessions {
+                    remove_keyed(&mut self.by_session, s, id);
+                }
+            }
+            Key::Users(users) => {
+                for u in users {
+                    remove_keyed(&mut self.by_user, u, id);
+                }
+            }
             Key::Types(types) => {
                 for t in types {
                     remove_keyed(&mut self.by_type, t, id);
@@ -166,7 +189,8 @@ impl Index {
     }
 
     /// Every subscription that may match `event`; each at most once (an
-    /// entry lives under one key, and an event has one type).
+    /// entry lives under one key, each of its values once, and an event has
+    /// one session, one user and one type).
     fn candidates<'a>(&'a self, event: &Event) -> impl Iterator<Item = u64> + 'a {
         let session = event
             .session_id
@@ -190,15 +214,15 @@ struct Registry<F> {
     index: Index,
 }
 
-pub(crate) struct HubInner<F> {
+struct HubInner<F> {
     registry: RwLock<Registry<F>>,
     config: HubConfig,
-    pub(crate) encode: Encoder<F>,
-    pub(crate) store: Arc<dyn EventStore>,
+    encode: Encoder<F>,
+    store: Arc<dyn EventStore>,
     gauge: SubscriberGauge,
     next_id: AtomicU64,
     /// Random per process: makes public subscriber ids unique across nodes.
-    pub(crate) node: u32,
+    node: u32,
 }
 
 /// 32 random bits for this process (from a UUIDv7's random part).
@@ -409,7 +433,7 @@ impl<F: Clone + Send + Sync + 'static> Hub<F> {
         self.inner.gauge.increment();
         Ok(Subscription::new(
             id,
-            Arc::clone(&self.inner),
+            Arc::clone(&self.inner) as Arc<dyn Membership<F>>,
             rx,
             state,
             filter,
@@ -476,6 +500,28 @@ impl<F: Clone + Send + Sync + 'static> Hub<F> {
     }
 }
 
+impl<F: Send + Sync> Membership<F> for HubInner<F> {
+    fn remove(&self, id: u64) -> bool {
+        HubInner::remove(self, id)
+    }
+
+    fn update_filter(&self, id: u64, filter: EventFilter) -> Option<u64> {
+        HubInner::update_filter(self, id, filter)
+    }
+
+    fn node(&self) -> u32 {
+        self.node
+    }
+
+    fn encode(&self, event: &Event) -> F {
+        (self.encode)(event)
+    }
+
+    fn store(&self) -> &Arc<dyn EventStore> {
+        &self.store
+    }
+}
+
 impl<F> HubInner<F> {
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Registry<F>> {
         // Registry updates cannot panic halfway, so a poisoned lock still
@@ -490,7 +536,7 @@ impl<F> HubInner<F> {
     }
 
     /// Removes a subscription; true if it was still registered.
-    pub(crate) fn remove(&self, id: u64) -> bool {
+    fn remove(&self, id: u64) -> bool {
         let mut registry = self.write();
         let Some(entry) = registry.entries.remove(&id) else {
             return false;
@@ -503,7 +549,7 @@ impl<F> HubInner<F> {
 
     /// Replaces a subscription's filter; returns the new filter generation,
     /// or `None` if the subscription is no longer registered.
-    pub(crate) fn update_filter(&self, id: u64, filter: EventFilter) -> Option<u64> {
+    fn update_filter(&self, id: u64, filter: EventFilter) -> Option<u64> {
         let mut registry = self.write();
         let Registry { entries, index } = &mut *registry;
         let entry = entries.get_mut(&id)?;
@@ -576,6 +622,7 @@ mod tests {
             event_types: types.map(<[EventType]>::to_vec),
             session_id: session.map(str::to_owned),
             user_id: user.map(str::to_owned),
+            scope: ep_ports::Scope::default(),
         }
     }
 

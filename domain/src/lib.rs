@@ -7,12 +7,16 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod access;
 mod commit_health;
+mod delivery;
 mod errors;
+mod field_errors;
 mod gauge;
 mod hub;
 mod id_hash;
 mod limits;
+mod membership;
 mod payload_check;
 mod publish_request;
 mod query_params;
@@ -27,7 +31,9 @@ mod time_parse;
 mod validation;
 mod writer;
 
+pub use access::{authorize, narrow, Caller, Denied, Operation, Refused};
 pub use errors::{DeleteError, GetError, PublishError, QueryError, StatsError};
+pub use field_errors::{FieldError, ValidationErrors};
 pub use gauge::SubscriberGauge;
 pub use hub::{AtCapacity, Encoder, Hub, HubConfig};
 pub use limits::{
@@ -38,11 +44,10 @@ pub use payload_check::MAX_PAYLOAD_DEPTH;
 pub use publish_request::PublishRequest;
 pub use query_params::{CheckedQuery, QueryParams};
 pub use rate_limit::{
-    BadRateLimit, ClientRateLimits, RateClass, RateLimit, RateLimitConfig, RateLimited,
+    BadRateLimit, ClientRateLimits, RateClass, RateKey, RateLimit, RateLimitConfig, RateLimited,
 };
 pub use router::{EventRouter, RouterStatus};
 pub use service::{EventService, Readiness, StatsReport};
 pub use subscribe_request::{FilterError, Resume, SubscribeRequest, MAX_FILTER_TYPES};
 pub use subscription::{Next, Subscription};
 pub use time_parse::{parse_instant, InstantError};
-pub use validation::{FieldError, ValidEvent, ValidationErrors};

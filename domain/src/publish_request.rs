@@ -4,7 +4,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 use serde_json::Value;
 
-use crate::validation::{FieldError, ValidationErrors};
+use crate::field_errors::{FieldError, ValidationErrors};
 
 /// The fields of a publish body, parsed but not yet validated. Unknown extra
 /// fields are ignored. Build one with [`PublishRequest::from_json`].

@@ -4,11 +4,11 @@
 use ep_ports::{EventQuery, EventType};
 
 use crate::errors::QueryError;
+use crate::field_errors::{FieldError, ValidationErrors};
 use crate::limits::{
     DEFAULT_QUERY_LIMIT, MAX_EVENT_TYPE_FILTER_CHARS, MAX_ID_CHARS, MAX_QUERY_LIMIT,
 };
 use crate::time_parse::{parse_instant, InstantError};
-use crate::validation::{FieldError, ValidationErrors};
 
 /// The parameters as sent, each the last value given for its name.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -131,6 +131,7 @@ impl QueryParams {
             user_id: self.user_id,
             since,
             limit,
+            scope: ep_ports::Scope::unrestricted(),
         }))
     }
 }

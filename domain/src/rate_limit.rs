@@ -1,5 +1,6 @@
-//! Rate limits per client address and request class, on `leaky-bucket`
-//! token buckets. `N/minute` allows a burst of N requests and refuses the
+//! Rate limits per caller and request class, on `leaky-bucket` token
+//! buckets. A caller is its key's name or its token's `sub` when it has
+//! one, else its client address. `N/minute` allows a burst of N requests and refuses the
 //! next at once, refilling evenly over the minute.
 //!
 //! The table of clients is bounded: a client whose buckets have refilled
@@ -11,91 +12,11 @@ use std::net::IpAddr;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
+pub use ep_ports::{BadRateLimit, RateLimit};
 use leaky_bucket::RateLimiter;
 use tokio::time::Instant;
 
-/// A limit: `count` requests back to back, refilled evenly over `per`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RateLimit {
-    /// Requests allowed back to back (at least 1).
-    pub count: u32,
-    /// The period over which `count` requests are refilled.
-    pub per: Duration,
-}
-
-impl RateLimit {
-    /// The text form, for messages.
-    pub const FORM: &'static str =
-        "N/second, N/minute, N/hour or N/day with N at least 1 (e.g. 200/minute)";
-
-    /// `count` requests a minute.
-    pub const fn per_minute(count: u32) -> Self {
-        Self {
-            count,
-            per: Duration::from_secs(60),
-        }
-    }
-}
-
-/// The text form refused: not `N/unit` with N at least 1.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("expected {}", RateLimit::FORM)]
-pub struct BadRateLimit;
-
-/// The units a rate takes, with their length.
-const RATE_UNITS: [(&str, u64); 4] = [
-    ("second", 1),
-    ("minute", 60),
-    ("hour", 3_600),
-    ("day", 86_400),
-];
-
-impl std::str::FromStr for RateLimit {
-    type Err = BadRateLimit;
-
-    /// `N/second`, `N/minute`, `N/hour` or `N/day` (also `N per minute`,
-    /// plurals, `sec` and `min`, any case), with N at least 1.
-    fn from_str(text: &str) -> Result<Self, BadRateLimit> {
-        let (count, unit) = text
-            .split_once('/')
-            .or_else(|| text.split_once(" per "))
-            .ok_or(BadRateLimit)?;
-        let count: u32 = count
-            .trim()
-            .parse()
-            .ok()
-            .filter(|n| *n >= 1)
-            .ok_or(BadRateLimit)?;
-        let unit = unit.trim().to_ascii_lowercase();
-        let unit = match unit.trim_end_matches('s') {
-            "sec" => "second",
-            "min" => "minute",
-            other => other,
-        };
-        let (_, secs) = RATE_UNITS
-            .iter()
-            .find(|(name, _)| *name == unit)
-            .ok_or(BadRateLimit)?;
-        Ok(Self {
-            count,
-            per: Duration::from_secs(*secs),
-        })
-    }
-}
-
-impl std::fmt::Display for RateLimit {
-    /// `N/unit`, the form it is read from (a period of no single unit,
-    /// which only code can build, as `N per 90s`).
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match RATE_UNITS
-            .iter()
-            .find(|(_, secs)| Duration::from_secs(*secs) == self.per)
-        {
-            Some((unit, _)) => write!(f, "{}/{unit}", self.count),
-            None => write!(f, "{} per {:?}", self.count, self.per),
-        }
-    }
-}
+use crate::access::Caller;
 
 /// Which limit a request counts against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,6 +27,8 @@ pub enum RateClass {
     Query,
     /// `DELETE /events`.
     Admin,
+    /// Each message of `/ws/publish`.
+    WsPublish,
 }
 
 /// The limits of each class and the size of the client table.
@@ -117,18 +40,24 @@ pub struct RateLimitConfig {
     pub query: RateLimit,
     /// `RATE_LIMIT_ADMIN`.
     pub admin: RateLimit,
+    /// `RATE_LIMIT_WS_PUBLISH`.
+    pub ws_publish: RateLimit,
     /// Most client addresses tracked at once.
     pub max_clients: usize,
 }
 
 impl Default for RateLimitConfig {
     /// The contract's limits: 200 publishes, 600 queries and 10 deletes a
-    /// minute per client address.
+    /// minute, and 100 WebSocket publishes a second, per caller.
     fn default() -> Self {
         Self {
             publish: RateLimit::per_minute(200),
             query: RateLimit::per_minute(600),
             admin: RateLimit::per_minute(10),
+            ws_publish: RateLimit {
+                count: 100,
+                per: Duration::from_secs(1),
+            },
             max_clients: 65_536,
         }
     }
@@ -146,23 +75,25 @@ pub struct RateLimited {
 /// several tokens per step.
 const MIN_STEP: Duration = Duration::from_millis(1);
 
-impl RateLimit {
-    /// (tokens per step, step) refilling `count` tokens over `per`.
-    fn refill(self) -> (usize, Duration) {
-        let count = self.count.max(1);
-        let step = self.per / count;
+/// (tokens per step, step) refilling `count` tokens over `per`.
+fn refill(limit: RateLimit) -> (usize, Duration) {
+    {
+        let count = limit.count.max(1);
+        let step = limit.per / count;
         if step >= MIN_STEP {
             (1, step)
         } else {
             let per_step =
-                (u128::from(count) * MIN_STEP.as_nanos()).div_ceil(self.per.as_nanos().max(1));
+                (u128::from(count) * MIN_STEP.as_nanos()).div_ceil(limit.per.as_nanos().max(1));
             (usize::try_from(per_step).unwrap_or(usize::MAX), MIN_STEP)
         }
     }
+}
 
-    fn bucket(self) -> RateLimiter {
-        let (refill, interval) = self.refill();
-        let count = self.count.max(1) as usize;
+fn bucket(limit: RateLimit) -> RateLimiter {
+    {
+        let (refill, interval) = refill(limit);
+        let count = limit.count.max(1) as usize;
         RateLimiter::builder()
             .max(count)
             .initial(count)
@@ -172,15 +103,35 @@ impl RateLimit {
     }
 }
 
+/// What a caller's allowance is kept under.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum RateKey {
+    /// An anonymous caller (or a legacy key): its client address.
+    Address(IpAddr),
+    /// A named key (`key:<name>`) or a token (`sub:<sub>`).
+    Name(String),
+}
+
+impl RateKey {
+    /// The key of `caller`.
+    pub fn of(caller: &Caller) -> Self {
+        match caller.principal.identity.rate_key() {
+            Some(name) => RateKey::Name(name),
+            None => RateKey::Address(caller.address),
+        }
+    }
+}
+
 struct Client {
-    buckets: [Option<RateLimiter>; 3],
+    /// Per class: the limit the bucket was made for, and the bucket.
+    buckets: [Option<(RateLimit, RateLimiter)>; 4],
     last_seen: Instant,
 }
 
-/// Per-client rate limits.
+/// Per-caller rate limits.
 pub struct ClientRateLimits {
     config: RateLimitConfig,
-    clients: Mutex<HashMap<IpAddr, Client>>,
+    clients: Mutex<HashMap<RateKey, Client>>,
     /// After this long unseen, a client's buckets are full again.
     forget_after: Duration,
 }
@@ -188,11 +139,16 @@ pub struct ClientRateLimits {
 impl ClientRateLimits {
     /// Limits with `config`.
     pub fn new(config: RateLimitConfig) -> Self {
-        let forget_after = [config.publish, config.query, config.admin]
-            .into_iter()
-            .map(|l| l.per)
-            .max()
-            .unwrap_or_default();
+        let forget_after = [
+            config.publish,
+            config.query,
+            config.admin,
+            config.ws_publish,
+        ]
+        .into_iter()
+        .map(|l| l.per)
+        .max()
+        .unwrap_or_default();
         Self {
             config: RateLimitConfig {
                 max_clients: config.max_clients.max(1),
@@ -208,14 +164,38 @@ impl ClientRateLimits {
             RateClass::Publish => self.config.publish,
             RateClass::Query => self.config.query,
             RateClass::Admin => self.config.admin,
+            RateClass::WsPublish => self.config.ws_publish,
         }
     }
 
-    /// Takes one request of `class` from `client`'s allowance.
+    /// Takes one request of `class` from `caller`'s allowance: its own
+    /// limit if its key has one (a key's publish limit is one allowance for
+    /// REST and WebSocket together), else the configured one.
     ///
     /// # Errors
     /// `RateLimited` when the allowance is used up.
-    pub fn check(&self, client: IpAddr, class: RateClass) -> Result<(), RateLimited> {
+    pub fn check(&self, caller: &Caller, class: RateClass) -> Result<(), RateLimited> {
+        let own = &caller.principal.limits;
+        let (class, limit) = match class {
+            RateClass::Publish | RateClass::WsPublish if own.publish.is_some() => {
+                (RateClass::Publish, own.publish)
+            }
+            RateClass::Query => (class, own.query),
+            _ => (class, None),
+        };
+        let limit = limit.unwrap_or_else(|| self.limit(class));
+        self.take(RateKey::of(caller), class, limit)
+    }
+
+    /// Takes one request of `class` from the allowance kept under `key`.
+    ///
+    /// # Errors
+    /// `RateLimited` when the allowance is used up.
+    pub fn check_key(&self, key: RateKey, class: RateClass) -> Result<(), RateLimited> {
+        self.take(key, class, self.limit(class))
+    }
+
+    fn take(&self, client: RateKey, class: RateClass, limit: RateLimit) -> Result<(), RateLimited> {
         let now = Instant::now();
         // Entries are replaced whole, so a poisoned lock guards a usable table.
         let mut clients = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
@@ -223,12 +203,19 @@ impl ClientRateLimits {
             self.make_room(&mut clients, now);
         }
         let entry = clients.entry(client).or_insert_with(|| Client {
-            buckets: [None, None, None],
+            buckets: [None, None, None, None],
             last_seen: now,
         });
         entry.last_seen = now;
-        let limit = self.limit(class);
-        let bucket = entry.buckets[class as usize].get_or_insert_with(|| limit.bucket());
+        let slot = &mut entry.buckets[class as usize];
+        // A key whose limit changed (a reload) starts a bucket of the new size.
+        if slot
+            .as_ref()
+            .is_some_and(|(made_for, _)| *made_for != limit)
+        {
+            *slot = None;
+        }
+        let (_, bucket) = slot.get_or_insert_with(|| (limit, bucket(limit)));
         if bucket.try_acquire(1) {
             Ok(())
         } else {
@@ -241,7 +228,7 @@ impl ClientRateLimits {
 
     /// Forgets clients whose buckets have refilled; if none have, the
     /// least recently seen eighth of the table.
-    fn make_room(&self, clients: &mut HashMap<IpAddr, Client>, now: Instant) {
+    fn make_room(&self, clients: &mut HashMap<RateKey, Client>, now: Instant) {
         let before = clients.len();
         clients.retain(|_, c| now.duration_since(c.last_seen) < self.forget_after);
         if clients.len() < self.config.max_clients {
@@ -251,12 +238,14 @@ impl ClientRateLimits {
             );
             return;
         }
-        let mut seen: Vec<(Instant, IpAddr)> =
-            clients.iter().map(|(ip, c)| (c.last_seen, *ip)).collect();
+        let mut seen: Vec<(Instant, RateKey)> = clients
+            .iter()
+            .map(|(key, c)| (c.last_seen, key.clone()))
+            .collect();
         let drop_count = (seen.len() / 8).max(1);
-        seen.select_nth_unstable(drop_count - 1);
-        for (_, ip) in &seen[..drop_count] {
-            clients.remove(ip);
+        seen.select_nth_unstable_by_key(drop_count - 1, |(at, _)| *at);
+        for (_, key) in &seen[..drop_count] {
+            clients.remove(key);
         }
         tracing::warn!(
             dropped = drop_count,
@@ -280,38 +269,6 @@ mod tests {
 
     use super::*;
 
-    #[test]
-    fn the_text_form_reads_every_unit_and_writes_itself_back() {
-        for (text, count, secs, written) in [
-            ("200/minute", 200, 60, "200/minute"),
-            ("5/second", 5, 1, "5/second"),
-            ("5/sec", 5, 1, "5/second"),
-            ("100 per hour", 100, 3_600, "100/hour"),
-            ("1/Days", 1, 86_400, "1/day"),
-            (" 7 / min ", 7, 60, "7/minute"),
-        ] {
-            let limit: RateLimit = text.trim().parse().expect(text);
-            assert_eq!(
-                (limit.count, limit.per),
-                (count, Duration::from_secs(secs)),
-                "{text}"
-            );
-            assert_eq!(limit.to_string(), written);
-            assert_eq!(written.parse::<RateLimit>(), Ok(limit));
-        }
-        for bad in [
-            "lots",
-            "0/minute",
-            "-1/minute",
-            "5/fortnight",
-            "5",
-            "/minute",
-            "5/",
-        ] {
-            assert_eq!(bad.parse::<RateLimit>(), Err(BadRateLimit), "{bad}");
-        }
-    }
-
     fn per_minute(count: u32) -> RateLimit {
         RateLimit {
             count,
@@ -324,8 +281,13 @@ mod tests {
             publish: per_minute(publish),
             query: per_minute(600),
             admin: per_minute(10),
+            ws_publish: per_minute(6000),
             max_clients,
         })
+    }
+
+    fn addr(n: u32) -> RateKey {
+        RateKey::Address(ip(n))
     }
 
     fn ip(n: u32) -> IpAddr {
@@ -336,16 +298,16 @@ mod tests {
     async fn a_burst_of_n_passes_and_the_next_is_refused_until_refilled() {
         let l = limits(5, 100);
         for _ in 0..5 {
-            assert!(l.check(ip(1), RateClass::Publish).is_ok());
+            assert!(l.check_key(addr(1), RateClass::Publish).is_ok());
         }
-        let refused = l.check(ip(1), RateClass::Publish).expect_err("sixth");
+        let refused = l.check_key(addr(1), RateClass::Publish).expect_err("sixth");
         assert_eq!(refused.retry_after, Duration::from_secs(12));
         // Other clients and other classes are separate.
-        assert!(l.check(ip(2), RateClass::Publish).is_ok());
-        assert!(l.check(ip(1), RateClass::Query).is_ok());
+        assert!(l.check_key(addr(2), RateClass::Publish).is_ok());
+        assert!(l.check_key(addr(1), RateClass::Query).is_ok());
         tokio::time::advance(Duration::from_secs(12)).await;
-        assert!(l.check(ip(1), RateClass::Publish).is_ok());
-        assert!(l.check(ip(1), RateClass::Publish).is_err());
+        assert!(l.check_key(addr(1), RateClass::Publish).is_ok());
+        assert!(l.check_key(addr(1), RateClass::Publish).is_err());
     }
 
     #[tokio::test(start_paused = true)]
@@ -357,10 +319,11 @@ mod tests {
             },
             query: per_minute(1),
             admin: per_minute(1),
+            ws_publish: per_minute(1),
             max_clients: 10,
         });
         for _ in 0..10_000 {
-            assert!(l.check(ip(1), RateClass::Publish).is_ok());
+            assert!(l.check_key(addr(1), RateClass::Publish).is_ok());
         }
     }
 
@@ -368,7 +331,7 @@ mod tests {
     async fn the_client_table_stays_bounded_under_a_flood_of_addresses() {
         let l = limits(5, 1_000);
         for n in 0..50_000 {
-            let _ = l.check(ip(n), RateClass::Publish);
+            let _ = l.check_key(addr(n), RateClass::Publish);
             assert!(l.tracked_clients() <= 1_000);
         }
     }
@@ -377,18 +340,77 @@ mod tests {
     async fn idle_clients_are_forgotten_first_and_lose_nothing_by_it() {
         let l = limits(2, 3);
         for n in 0..3 {
-            l.check(ip(n), RateClass::Publish).expect("first request");
+            l.check_key(addr(n), RateClass::Publish)
+                .expect("first request");
         }
         tokio::time::advance(Duration::from_secs(61)).await;
         // A busy client keeps its state while idle ones are forgotten.
-        l.check(ip(0), RateClass::Publish).expect("refilled");
-        l.check(ip(0), RateClass::Publish)
+        l.check_key(addr(0), RateClass::Publish).expect("refilled");
+        l.check_key(addr(0), RateClass::Publish)
             .expect("second of the burst");
-        l.check(ip(9), RateClass::Publish).expect("newcomer");
+        l.check_key(addr(9), RateClass::Publish).expect("newcomer");
         assert!(l.tracked_clients() <= 3);
         assert!(
-            l.check(ip(0), RateClass::Publish).is_err(),
+            l.check_key(addr(0), RateClass::Publish).is_err(),
             "busy client was not reset"
         );
+    }
+
+    fn keyed(name: &str, own: ep_ports::OwnLimits) -> Caller {
+        let mut principal = ep_ports::Principal::everything()
+            .with_identity(ep_ports::Identity::Key(name.to_owned()));
+        principal.limits = own;
+        Caller::new(principal, ip(1))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn rest_and_websocket_publishes_have_separate_buckets_unless_a_key_sets_its_own() {
+        let l = limits(2, 100);
+        let plain = keyed("plain", ep_ports::OwnLimits::default());
+        for _ in 0..2 {
+            l.check(&plain, RateClass::Publish).expect("REST burst");
+        }
+        assert!(l.check(&plain, RateClass::Publish).is_err());
+        l.check(&plain, RateClass::WsPublish)
+            .expect("the WebSocket bucket is whole");
+        let own = keyed(
+            "own",
+            ep_ports::OwnLimits {
+                publish: Some(per_minute(3)),
+                query: Some(per_minute(1)),
+            },
+        );
+        l.check(&own, RateClass::Publish).expect("1");
+        l.check(&own, RateClass::WsPublish).expect("2");
+        l.check(&own, RateClass::Publish).expect("3");
+        assert!(
+            l.check(&own, RateClass::WsPublish).is_err(),
+            "one allowance"
+        );
+        l.check(&own, RateClass::Query)
+            .expect("its own query limit");
+        assert!(l.check(&own, RateClass::Query).is_err());
+        assert_eq!(l.tracked_clients(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_key_whose_limit_changes_gets_a_bucket_of_the_new_size() {
+        let l = limits(100, 100);
+        let with = |count| {
+            keyed(
+                "k",
+                ep_ports::OwnLimits {
+                    publish: Some(per_minute(count)),
+                    query: None,
+                },
+            )
+        };
+        l.check(&with(1), RateClass::Publish).expect("1 of 1");
+        assert!(l.check(&with(1), RateClass::Publish).is_err());
+        for n in 0..3 {
+            l.check(&with(3), RateClass::Publish)
+                .unwrap_or_else(|_| panic!("{n} of 3"));
+        }
+        assert!(l.check(&with(3), RateClass::Publish).is_err());
     }
 }

@@ -6,18 +6,22 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ep_ports::{
-    BroadcastError, Broadcaster, Event, EventId, EventStore, StoreError, Timestamp, TypeStats,
+    BroadcastError, Broadcaster, Event, EventFilter, EventId, EventStore, ScopeField, StoreError,
+    Timestamp, TypeStats,
 };
 
+use crate::access::{authorize, narrow, within, Caller, Denied, Operation, Refused};
 use crate::errors::{DeleteError, GetError, PublishError, QueryError, StatsError};
+use crate::field_errors::{FieldError, ValidationErrors};
 use crate::gauge::SubscriberGauge;
 use crate::limits::Limits;
 use crate::publish_request::PublishRequest;
 use crate::query_params::{CheckedQuery, QueryParams};
+use crate::rate_limit::{ClientRateLimits, RateLimitConfig};
 use crate::router::{EventRouter, RouterStatus};
 use crate::subscribe_request::Resume;
 use crate::time_parse::{parse_instant, InstantError};
-use crate::validation::{validate, FieldError, ValidEvent, ValidationErrors};
+use crate::validation::validate;
 
 /// How long readiness waits for the store before calling it disconnected.
 const PING_TIMEOUT: Duration = Duration::from_secs(2);
@@ -62,12 +66,16 @@ impl Readiness {
     }
 }
 
-/// The event pipeline's use cases.
+/// The event pipeline's use cases. Each takes the [`Caller`] and decides
+/// what it may do: its role, its scope (applied to what it publishes and to
+/// what it sees), and its rate limit (taken only once a request is known
+/// to be valid and allowed, so refused requests cost nothing).
 pub struct EventService {
     store: Arc<dyn EventStore>,
     broadcaster: Arc<dyn Broadcaster>,
     router: EventRouter,
     limits: Limits,
+    rate_limits: ClientRateLimits,
 }
 
 impl EventService {
@@ -77,6 +85,7 @@ impl EventService {
         store: Arc<dyn EventStore>,
         broadcaster: Arc<dyn Broadcaster>,
         limits: Limits,
+        rate_limits: RateLimitConfig,
     ) -> Self {
         let router = EventRouter::start(Arc::clone(&store), Arc::clone(&broadcaster), limits);
         Self {
@@ -84,22 +93,8 @@ impl EventService {
             broadcaster,
             router,
             limits,
+            rate_limits: ClientRateLimits::new(rate_limits),
         }
-    }
-
-    /// Validates and queues an event; the returned future resolves once it is
-    /// committed. Queueing happens now, before the future is polled, so a
-    /// caller may queue many and await them in order (pipelining).
-    ///
-    /// # Errors
-    /// `Invalid` or `QueueFull` / `ShuttingDown` at once; `Store` from the
-    /// future if the commit failed.
-    pub fn enqueue(
-        &self,
-        request: PublishRequest,
-    ) -> Result<impl Future<Output = Result<Arc<Event>, PublishError>> + Send + 'static, PublishError>
-    {
-        self.enqueue_valid(self.validate(request)?)
     }
 
     /// The limits this service enforces.
@@ -107,26 +102,54 @@ impl EventService {
         &self.limits
     }
 
-    /// Checks a request against the registry and the limits without queueing
-    /// it, so that a caller can apply its own admission rules (rate limits)
-    /// to valid requests only.
+    /// Whether `caller` may perform `operation` now, taking one request
+    /// from its allowance: for operations that are not a use case here
+    /// (the metrics text).
     ///
     /// # Errors
-    /// `Invalid` with every violation.
-    pub fn validate(&self, request: PublishRequest) -> Result<ValidEvent, PublishError> {
-        validate(request, &self.limits).map_err(PublishError::Invalid)
+    /// `Denied` or `RateLimited`.
+    pub fn admit(&self, caller: &Caller, operation: Operation) -> Result<(), Refused> {
+        authorize(&caller.principal, operation)?;
+        self.take_allowance(caller, operation)
     }
 
-    /// Queues an event that passed [`EventService::validate`]; see
-    /// [`EventService::enqueue`].
+    fn take_allowance(&self, caller: &Caller, operation: Operation) -> Result<(), Refused> {
+        match operation.rate_class() {
+            Some(class) => Ok(self.rate_limits.check(caller, class)?),
+            None => Ok(()),
+        }
+    }
+
+    /// Validates an event, checks it lies inside the caller's scope, takes
+    /// it from the caller's allowance for `operation` (a REST or a
+    /// WebSocket publish) and queues it; the returned future resolves once
+    /// it is committed. Queueing happens now, before the future is polled,
+    /// so a caller may queue many and await them in order (pipelining).
     ///
     /// # Errors
-    /// `QueueFull` or `ShuttingDown` at once; `Store` from the future.
-    pub fn enqueue_valid(
+    /// At once: `Refused` (no `publish` role, outside the scope, over the
+    /// limit), `Invalid`, `QueueFull`, `ShuttingDown`; from the future:
+    /// `Store` if the commit failed.
+    pub fn publish(
         &self,
-        event: ValidEvent,
+        caller: &Caller,
+        request: PublishRequest,
+        operation: Operation,
     ) -> Result<impl Future<Output = Result<Arc<Event>, PublishError>> + Send + 'static, PublishError>
     {
+        authorize(&caller.principal, operation).map_err(Refused::from)?;
+        let event = validate(request, &self.limits).map_err(PublishError::Invalid)?;
+        within(
+            &caller.principal.scope,
+            [
+                (ScopeField::EventType, Some(event.event_type.as_str())),
+                (ScopeField::Source, Some(event.source.as_str())),
+                (ScopeField::SessionId, event.session_id.as_deref()),
+                (ScopeField::UserId, event.user_id.as_deref()),
+            ],
+        )
+        .map_err(Refused::from)?;
+        self.take_allowance(caller, operation)?;
         let receipt = self.router.submit(event)?;
         Ok(async move {
             match receipt.await {
@@ -139,19 +162,19 @@ impl EventService {
         })
     }
 
-    /// Validates an event, queues it and waits until it is committed.
+    /// The event with this id, if it lies inside the caller's scope: one
+    /// outside it is not found (its existence is not revealed).
     ///
     /// # Errors
-    /// See [`EventService::enqueue`].
-    pub async fn publish(&self, request: PublishRequest) -> Result<Arc<Event>, PublishError> {
-        self.enqueue(request)?.await
+    /// `NotFound` for an unknown, malformed or out-of-scope id; `Refused`.
+    pub async fn get(&self, caller: &Caller, id: &str) -> Result<Event, GetError> {
+        authorize(&caller.principal, Operation::Get).map_err(Refused::from)?;
+        self.take_allowance(caller, Operation::Get)?;
+        self.find(caller, id).await
     }
 
-    /// The event with this id.
-    ///
-    /// # Errors
-    /// `NotFound` for an unknown or malformed id.
-    pub async fn get(&self, id: &str) -> Result<Event, GetError> {
+    /// The event with this id inside the caller's scope, taking no allowance.
+    async fn find(&self, caller: &Caller, id: &str) -> Result<Event, GetError> {
         if !id.starts_with(EventId::PREFIX) || id.len() > EventId::MAX_LEN {
             return Err(GetError::NotFound);
         }
@@ -159,15 +182,45 @@ impl EventService {
             .get(&EventId::new(id))
             .await
             .map_err(GetError::Store)?
+            .filter(|event| caller.principal.scope.allows(event))
             .ok_or(GetError::NotFound)
     }
 
-    /// The newest events matching the parameters.
+    /// The newest events matching the parameters, within the caller's
+    /// scope. A parameter naming a value outside the scope is refused.
     ///
     /// # Errors
-    /// `Invalid` (422) or `BadTimestamp` (400) for bad parameters.
-    pub async fn query(&self, params: QueryParams) -> Result<Vec<Event>, QueryError> {
-        self.run_query(Self::check_query(params)?).await
+    /// `Invalid` (422) or `BadTimestamp` (400) for bad parameters;
+    /// `Refused`; `Store`.
+    pub async fn query(
+        &self,
+        caller: &Caller,
+        params: QueryParams,
+    ) -> Result<Vec<Event>, QueryError> {
+        authorize(&caller.principal, Operation::Query).map_err(Refused::from)?;
+        let named = [
+            (ScopeField::EventType, params.event_type.clone()),
+            (ScopeField::SessionId, params.session_id.clone()),
+            (ScopeField::UserId, params.user_id.clone()),
+        ];
+        let checked = Self::check_query(params)?;
+        let scope = &caller.principal.scope;
+        within(
+            scope,
+            named
+                .iter()
+                .filter(|(_, value)| value.is_some())
+                .map(|(field, value)| (*field, value.as_deref())),
+        )
+        .map_err(Refused::from)?;
+        self.take_allowance(caller, Operation::Query)?;
+        match checked {
+            CheckedQuery::NothingMatches => Ok(Vec::new()),
+            CheckedQuery::Run(mut query) => {
+                query.scope = scope.clone();
+                self.store.query(query).await.map_err(QueryError::Store)
+            }
+        }
     }
 
     /// Checks query parameters without running the query.
@@ -178,22 +231,28 @@ impl EventService {
         params.check()
     }
 
-    /// Runs a query that passed [`EventService::check_query`].
+    /// The filter a subscriber gets: what it asked (`asked_types` as it
+    /// named them) narrowed to its scope.
     ///
     /// # Errors
-    /// `Store` when the store fails.
-    pub async fn run_query(&self, query: CheckedQuery) -> Result<Vec<Event>, QueryError> {
-        match query {
-            CheckedQuery::NothingMatches => Ok(Vec::new()),
-            CheckedQuery::Run(query) => self.store.query(query).await.map_err(QueryError::Store),
-        }
+    /// `Denied` without the `read` role or for a filter naming a value
+    /// outside the scope.
+    pub fn subscription_filter(
+        &self,
+        caller: &Caller,
+        asked_types: &[String],
+        filter: EventFilter,
+    ) -> Result<EventFilter, Denied> {
+        authorize(&caller.principal, Operation::Subscribe)?;
+        narrow(&caller.principal.scope, asked_types, filter)
     }
 
     /// Totals over the store plus the router's live figures.
     ///
     /// # Errors
-    /// `Store` when the store fails.
-    pub async fn stats(&self) -> Result<StatsReport, StatsError> {
+    /// `Refused` (a restricted or non-reading caller); `Store`.
+    pub async fn stats(&self, caller: &Caller) -> Result<StatsReport, StatsError> {
+        self.admit(caller, Operation::Stats)?;
         let hour_ago = Timestamp::now().minus_micros(LAST_HOUR_MICROS);
         let stats = self
             .store
@@ -208,12 +267,17 @@ impl EventService {
         })
     }
 
-    /// Deletes every event, or those stamped before `before`.
+    /// Deletes every event, or those stamped strictly before `before` (an
+    /// ISO 8601 instant).
     ///
     /// # Errors
-    /// `BadTimestamp` when `before` is not an ISO 8601 instant.
-    pub async fn delete(&self, before: Option<&str>) -> Result<u64, DeleteError> {
-        self.delete_before(Self::parse_before(before)?).await
+    /// `BadTimestamp` / `Invalid` for a bad `before`; `Refused` (only an
+    /// unrestricted admin may delete); `Store`.
+    pub async fn delete(&self, caller: &Caller, before: Option<&str>) -> Result<u64, DeleteError> {
+        authorize(&caller.principal, Operation::Delete).map_err(Refused::from)?;
+        let before = Self::parse_before(before)?;
+        self.take_allowance(caller, Operation::Delete)?;
+        self.store.delete(before).await.map_err(DeleteError::Store)
     }
 
     /// Parses the `before` parameter of a delete.
@@ -236,14 +300,6 @@ impl EventService {
                 })
             })
             .transpose()
-    }
-
-    /// Deletes every event, or those stamped strictly before `before`.
-    ///
-    /// # Errors
-    /// `Store` when the store fails.
-    pub async fn delete_before(&self, before: Option<Timestamp>) -> Result<u64, DeleteError> {
-        self.store.delete(before).await.map_err(DeleteError::Store)
     }
 
     /// Whether the store answers, within a short timeout, whether its
@@ -280,11 +336,12 @@ impl EventService {
     /// The seq a resuming subscriber's replay starts after.
     ///
     /// # Errors
-    /// `NotFound` when `last_event_id` names no stored event.
-    pub async fn resume_point(&self, resume: &Resume) -> Result<u64, GetError> {
+    /// `NotFound` when `last_event_id` names no stored event inside the
+    /// caller's scope.
+    pub async fn resume_point(&self, caller: &Caller, resume: &Resume) -> Result<u64, GetError> {
         match resume {
             Resume::AfterSeq(seq) => Ok(*seq),
-            Resume::AfterEvent(id) => self.get(id).await.map(|e| e.seq),
+            Resume::AfterEvent(id) => self.find(caller, id).await.map(|e| e.seq),
         }
     }
 

@@ -23,6 +23,9 @@ pub enum Resume {
 pub struct SubscribeRequest {
     /// What to deliver.
     pub filter: EventFilter,
+    /// The `event_types` as named (unregistered ones too, each once): a
+    /// scope is checked against these.
+    pub type_names: Vec<String>,
     /// Where to resume from, if asked.
     pub resume: Option<Resume>,
 }
@@ -55,6 +58,7 @@ impl SubscribeRequest {
     /// # Errors
     /// `FilterError` saying which key is wrong and why.
     pub fn from_object(obj: &Map<String, Value>) -> Result<Self, FilterError> {
+        let mut type_names = Vec::new();
         let event_types = match obj.get("event_types") {
             None | Some(Value::Null) => None,
             Some(Value::Array(items)) if items.is_empty() => None,
@@ -74,6 +78,9 @@ impl SubscribeRequest {
                             "event type names are at most {MAX_EVENT_TYPE_FILTER_CHARS} characters"
                         )));
                     }
+                    if !type_names.contains(name) {
+                        type_names.push(name.clone());
+                    }
                     if let Ok(t) = name.parse::<EventType>() {
                         if !types.contains(&t) {
                             types.push(t);
@@ -88,6 +95,7 @@ impl SubscribeRequest {
             event_types,
             session_id: optional_string(obj, "session_id", MAX_ID_CHARS)?,
             user_id: optional_string(obj, "user_id", MAX_ID_CHARS)?,
+            scope: ep_ports::Scope::unrestricted(),
         };
         let since_seq =
             match obj.get("since_seq") {
@@ -102,7 +110,11 @@ impl SubscribeRequest {
             (None, Some(id)) => Some(Resume::AfterEvent(id)),
             (None, None) => None,
         };
-        Ok(Self { filter, resume })
+        Ok(Self {
+            filter,
+            type_names,
+            resume,
+        })
     }
 }
 

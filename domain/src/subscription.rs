@@ -9,7 +9,8 @@ use std::sync::Arc;
 use ep_ports::{Event, EventFilter, StoreError, Timestamp};
 use tokio::sync::mpsc;
 
-use crate::hub::{Delivery, HubInner, SubState};
+use crate::delivery::{Delivery, SubState};
+use crate::membership::Membership;
 
 /// Stored events fetched per replay query.
 const REPLAY_PAGE: usize = 500;
@@ -39,7 +40,7 @@ pub enum Next<F> {
 /// A live subscription. Dropping it unsubscribes.
 pub struct Subscription<F> {
     id: u64,
-    hub: Arc<HubInner<F>>,
+    hub: Arc<dyn Membership<F>>,
     rx: mpsc::Receiver<Delivery<F>>,
     state: Arc<SubState>,
     filter: EventFilter,
@@ -60,7 +61,7 @@ struct Replay {
 impl<F: Clone + Send + Sync + 'static> Subscription<F> {
     pub(crate) fn new(
         id: u64,
-        hub: Arc<HubInner<F>>,
+        hub: Arc<dyn Membership<F>>,
         rx: mpsc::Receiver<Delivery<F>>,
         state: Arc<SubState>,
         filter: EventFilter,
@@ -84,7 +85,7 @@ impl<F: Clone + Send + Sync + 'static> Subscription<F> {
     /// The public id: `sub_`, this node's random tag and the subscription's
     /// number on it (16 hex digits or more), unique across nodes.
     pub fn public_id(&self) -> String {
-        format!("sub_{:08x}{:08x}", self.hub.node, self.id)
+        format!("sub_{:08x}{:08x}", self.hub.node(), self.id)
     }
 
     /// The next event to send. Cancel-safe: dropping the future before it
@@ -98,7 +99,7 @@ impl<F: Clone + Send + Sync + 'static> Subscription<F> {
                 if let Some(event) = replay.page.pop_front() {
                     self.last_seq = event.seq;
                     return Ok(Next::Event {
-                        frame: (self.hub.encode)(&event),
+                        frame: self.hub.encode(&event),
                         seq: event.seq,
                         received: None,
                     });
@@ -106,7 +107,7 @@ impl<F: Clone + Send + Sync + 'static> Subscription<F> {
                 if replay.more {
                     let page = self
                         .hub
-                        .store
+                        .store()
                         .after(self.last_seq, self.filter.clone(), REPLAY_PAGE)
                         .await?;
                     replay.more = page.len() == REPLAY_PAGE;

@@ -2,64 +2,15 @@
 //! errors shaped like the old service's (`loc`, `msg`, `type`).
 
 use ep_ports::EventType;
-use serde::Serialize;
 
+use crate::field_errors::{FieldError, ValidationErrors};
 use crate::limits::{Limits, MAX_ID_CHARS, MAX_SOURCE_CHARS};
 use crate::payload_check::{check_payload, PayloadProblem};
 use crate::publish_request::PublishRequest;
 use ep_ports::Payload;
 
-/// One reason input was refused.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct FieldError {
-    /// Where: e.g. `["body", "source"]` or `["query", "limit"]`.
-    pub loc: Vec<String>,
-    /// What is wrong, for people.
-    pub msg: String,
-    /// What is wrong, for programs (pydantic's names, e.g. `string_too_long`).
-    #[serde(rename = "type")]
-    pub kind: &'static str,
-}
-
-impl FieldError {
-    /// An error at `loc` (e.g. `&["body", "source"]`).
-    pub fn new(loc: &[&str], msg: impl Into<String>, kind: &'static str) -> Self {
-        Self {
-            loc: loc.iter().map(|s| (*s).to_owned()).collect(),
-            msg: msg.into(),
-            kind,
-        }
-    }
-}
-
-/// Every reason a request was refused (never empty).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{}", summary(.0))]
-pub struct ValidationErrors(pub Vec<FieldError>);
-
-fn summary(errors: &[FieldError]) -> String {
-    errors
-        .iter()
-        .map(|e| {
-            format!(
-                "{}: {}",
-                e.loc.last().map(String::as_str).unwrap_or("body"),
-                e.msg
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
-impl ValidationErrors {
-    /// A single error.
-    pub fn one(error: FieldError) -> Self {
-        Self(vec![error])
-    }
-}
-
 /// A request that passed validation: what the router stamps and queues.
-/// Only [`crate::EventService::validate`] makes one.
+/// Only [`validate`] makes one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ValidEvent {
     pub(crate) event_type: EventType,
@@ -67,13 +18,6 @@ pub struct ValidEvent {
     pub(crate) session_id: Option<String>,
     pub(crate) user_id: Option<String>,
     pub(crate) payload: Payload,
-}
-
-impl ValidEvent {
-    /// Its type.
-    pub fn event_type(&self) -> EventType {
-        self.event_type
-    }
 }
 
 /// Checks every rule of the contract and returns all violations at once.

@@ -1,67 +1,14 @@
 //! The fan-out hub and subscriptions: who receives what, capacity, slow
 //! subscribers, filter updates, and resume without gap or duplicate.
 
-use std::sync::{Arc, Mutex};
+mod support;
 
-use async_trait::async_trait;
+use support::Log;
+
+use std::sync::Arc;
+
 use ep_domain::{AtCapacity, Hub, HubConfig, Next, SubscriberGauge, Subscription};
-use ep_ports::{
-    Event, EventBatch, EventFilter, EventId, EventQuery, EventStore, EventType, NewEvent, Payload,
-    Stats, StoreError, Timestamp,
-};
-
-/// A store that only holds events and answers `after`.
-#[derive(Default)]
-struct Log(Mutex<Vec<Event>>);
-
-#[async_trait]
-impl EventStore for Log {
-    async fn append(&self, _: Vec<NewEvent>) -> Result<Vec<Event>, StoreError> {
-        unreachable!("the hub never appends")
-    }
-    async fn get(&self, _: &EventId) -> Result<Option<Event>, StoreError> {
-        Ok(None)
-    }
-    async fn query(&self, _: EventQuery) -> Result<Vec<Event>, StoreError> {
-        Ok(Vec::new())
-    }
-    async fn after(
-        &self,
-        after_seq: u64,
-        filter: EventFilter,
-        limit: usize,
-    ) -> Result<Vec<Event>, StoreError> {
-        let log = self.0.lock().expect("lock");
-        Ok(log
-            .iter()
-            .filter(|e| e.seq > after_seq && filter.matches(e))
-            .take(limit)
-            .cloned()
-            .collect())
-    }
-    async fn stats(&self, _: Timestamp) -> Result<Stats, StoreError> {
-        Ok(Stats {
-            total_events: 0,
-            events_since: 0,
-            by_type: Vec::new(),
-        })
-    }
-    async fn delete(&self, _: Option<Timestamp>) -> Result<u64, StoreError> {
-        Ok(0)
-    }
-    async fn last_seq(&self) -> Result<u64, StoreError> {
-        Ok(self.0.lock().expect("lock").last().map_or(0, |e| e.seq))
-    }
-    fn shared_by_nodes(&self) -> bool {
-        false
-    }
-    async fn probe_write(&self) -> Result<(), StoreError> {
-        unreachable!("the hub never writes")
-    }
-    async fn ping(&self) -> Result<(), StoreError> {
-        Ok(())
-    }
-}
+use ep_ports::{Event, EventBatch, EventFilter, EventId, EventType, Payload, Timestamp};
 
 fn event(seq: u64, event_type: EventType, session: &str, user: &str) -> Arc<Event> {
     Arc::new(Event {
@@ -128,6 +75,7 @@ fn filter(types: Option<&[EventType]>, session: Option<&str>, user: Option<&str>
         event_types: types.map(<[EventType]>::to_vec),
         session_id: session.map(str::to_owned),
         user_id: user.map(str::to_owned),
+        scope: ep_ports::Scope::default(),
     }
 }
 

@@ -456,6 +456,7 @@ proptest! {
                 prop_assert_eq!(since, Some(Err(InstantError::Unparseable)));
             }
             Err(QueryError::Store(e)) => prop_assert!(false, "no store is asked: {}", e),
+            Err(QueryError::Refused(e)) => prop_assert!(false, "no caller is checked: {}", e),
             Ok(checked) => {
                 prop_assert!(bad.is_empty(), "accepted although {:?} are bad", bad);
                 let since = since.transpose().expect("an accepted since parses");
@@ -517,8 +518,27 @@ fn validate_with(
     runtime.block_on(async move {
         let store = std::sync::Arc::new(ep_ports::MockEventStore::new());
         let broadcaster = std::sync::Arc::new(ep_ports::MockBroadcaster::new());
-        let service = EventService::start(store, broadcaster, limits);
-        let outcome = service.validate(request).map(drop);
+        let service = EventService::start(
+            store,
+            broadcaster,
+            limits,
+            ep_domain::RateLimitConfig::default(),
+        );
+        // A caller whose scope allows nothing: a valid event is refused
+        // after validation and never queued, so no port is reached.
+        let nowhere = ep_ports::Scope {
+            sources: Some(Vec::new()),
+            ..ep_ports::Scope::default()
+        };
+        let caller = ep_domain::Caller::new(
+            ep_ports::Principal::everything().with_scope(nowhere),
+            std::net::IpAddr::from([127, 0, 0, 1]),
+        );
+        let outcome = match service.publish(&caller, request, ep_domain::Operation::Publish) {
+            Err(ep_domain::PublishError::Refused(_)) => Ok(()),
+            Err(e) => Err(e),
+            Ok(_) => panic!("an event outside the caller's scope was queued"),
+        };
         service.shutdown().await;
         outcome
     })

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use ep_domain::{
-    EventService, GetError, Limits, PublishError, PublishRequest, QueryError, QueryParams,
+    Caller, EventService, GetError, Limits, Operation, PublishError, PublishRequest, QueryError,
+    QueryParams, RateLimitConfig,
 };
 use ep_ports::{
     Event, EventFilter, EventId, EventQuery, EventStore, MockBroadcaster, MockEventStore, NewEvent,
@@ -52,7 +53,22 @@ fn quiet_broadcaster() -> MockBroadcaster {
 }
 
 fn service(store: impl EventStore, broadcaster: MockBroadcaster, limits: Limits) -> EventService {
-    EventService::start(Arc::new(store), Arc::new(broadcaster), limits)
+    let generous = ep_ports::RateLimit {
+        count: 1_000_000,
+        per: Duration::from_secs(1),
+    };
+    EventService::start(
+        Arc::new(store),
+        Arc::new(broadcaster),
+        limits,
+        RateLimitConfig {
+            publish: generous,
+            query: generous,
+            admin: generous,
+            ws_publish: generous,
+            ..RateLimitConfig::default()
+        },
+    )
 }
 
 #[tokio::test]
@@ -62,12 +78,12 @@ async fn an_invalid_event_never_reaches_the_store() {
     let mut broadcaster = MockBroadcaster::new();
     broadcaster.expect_publish().never();
     let svc = service(store, broadcaster, Limits::default());
-    let err = svc
-        .publish(request(
-            r#"{"event_type":"quiz_begun","source":"quiz-engine"}"#,
-        ))
-        .await
-        .expect_err("invalid");
+    let err = publish(
+        &svc,
+        request(r#"{"event_type":"quiz_begun","source":"quiz-engine"}"#),
+    )
+    .await
+    .expect_err("invalid");
     assert!(matches!(err, PublishError::Invalid(_)));
     svc.shutdown().await;
 }
@@ -81,7 +97,7 @@ async fn a_valid_event_is_committed_once_then_broadcast() {
         .withf(|batch| batch.len() == 1 && batch[0].seq == 1)
         .returning(|_| Ok(()));
     let svc = service(committing_store(), broadcaster, Limits::default());
-    let event = svc.publish(request(TICK)).await.expect("published");
+    let event = publish(&svc, request(TICK)).await.expect("published");
     assert_eq!(event.seq, 1);
     assert_eq!(event.session_id.as_deref(), Some("sess-7f3a"));
     assert_eq!(
@@ -104,7 +120,9 @@ async fn a_store_failure_becomes_a_store_error_and_nothing_is_broadcast() {
     let mut broadcaster = MockBroadcaster::new();
     broadcaster.expect_publish().never();
     let svc = service(store, broadcaster, Limits::default());
-    let err = svc.publish(request(TICK)).await.expect_err("store failed");
+    let err = publish(&svc, request(TICK))
+        .await
+        .expect_err("store failed");
     assert_eq!(
         err,
         PublishError::Store(StoreError::Unavailable("disk full".into()))
@@ -130,7 +148,7 @@ async fn events_are_committed_in_acceptance_order_with_increasing_ids_and_timest
     });
     let svc = service(store, quiet_broadcaster(), Limits::default());
     let receipts: Vec<_> = (0..50)
-        .map(|_| svc.enqueue(request(TICK)).expect("accepted"))
+        .map(|_| enqueue(&svc, request(TICK)).expect("accepted"))
         .collect();
     for (i, receipt) in receipts.into_iter().enumerate() {
         assert_eq!(receipt.await.expect("committed").seq, i as u64 + 1);
@@ -216,11 +234,11 @@ async fn a_full_queue_answers_queue_full_and_frees_up_after_commits() {
     };
     let svc = service(store, quiet_broadcaster(), limits);
     let accepted: Vec<_> = (0..3)
-        .map(|_| svc.enqueue(request(TICK)).expect("room"))
+        .map(|_| enqueue(&svc, request(TICK)).expect("room"))
         .collect();
     assert_eq!(svc.router().status().queue_size, 3);
     assert!(matches!(
-        svc.enqueue(request(TICK)),
+        enqueue(&svc, request(TICK)),
         Err(PublishError::QueueFull)
     ));
     gate.add_permits(100);
@@ -228,7 +246,7 @@ async fn a_full_queue_answers_queue_full_and_frees_up_after_commits() {
         receipt.await.expect("committed");
     }
     assert_eq!(svc.router().status().queue_size, 0);
-    svc.publish(request(TICK)).await.expect("room again");
+    publish(&svc, request(TICK)).await.expect("room again");
     svc.shutdown().await;
 }
 
@@ -237,14 +255,14 @@ async fn shutdown_commits_everything_accepted_then_refuses_new_events() {
     let (store, gate) = GatedStore::new();
     let svc = Arc::new(service(store, quiet_broadcaster(), Limits::default()));
     let accepted: Vec<_> = (0..5)
-        .map(|_| svc.enqueue(request(TICK)).expect("room"))
+        .map(|_| enqueue(&svc, request(TICK)).expect("room"))
         .collect();
     let stopping = tokio::spawn({
         let svc = Arc::clone(&svc);
         async move { svc.shutdown().await }
     });
     // Wait until shutdown has closed the intake, then let the writer go on.
-    while svc.enqueue(request(TICK)).is_ok() {
+    while enqueue(&svc, request(TICK)).is_ok() {
         tokio::task::yield_now().await;
     }
     gate.add_permits(100);
@@ -253,7 +271,7 @@ async fn shutdown_commits_everything_accepted_then_refuses_new_events() {
         receipt.await.expect("committed before exit");
     }
     assert!(matches!(
-        svc.enqueue(request(TICK)),
+        enqueue(&svc, request(TICK)),
         Err(PublishError::ShuttingDown)
     ));
 }
@@ -304,7 +322,7 @@ async fn readiness_is_not_ready_while_commits_fail_and_ready_after_the_next_comm
         .returning(|| Err(StoreError::Full("database or disk is full".into())));
     let svc = service(store, quiet_broadcaster(), Limits::default());
     assert!(svc.readiness().await.is_ready(), "ready before any failure");
-    let err = svc.publish(request(TICK)).await.expect_err("disk full");
+    let err = publish(&svc, request(TICK)).await.expect_err("disk full");
     assert!(matches!(err, PublishError::Store(StoreError::Full(_))));
     let readiness = svc.readiness().await;
     assert!(readiness.store_ok, "the store still answers reads");
@@ -319,7 +337,7 @@ async fn readiness_is_not_ready_while_commits_fail_and_ready_after_the_next_comm
         "a failed probe keeps it so"
     );
     space.store(true, std::sync::atomic::Ordering::Release);
-    svc.publish(request(TICK)).await.expect("space again");
+    publish(&svc, request(TICK)).await.expect("space again");
     let readiness = svc.readiness().await;
     assert!(readiness.is_ready(), "{readiness:?}");
     assert_eq!(readiness.commit_failure, None);
@@ -341,7 +359,7 @@ async fn with_no_publisher_left_a_write_probe_a_second_at_most_sees_the_store_re
         }
     });
     let svc = service(store, quiet_broadcaster(), Limits::default());
-    svc.publish(request(TICK)).await.expect_err("disk full");
+    publish(&svc, request(TICK)).await.expect_err("disk full");
     for _ in 0..10 {
         assert!(!svc.readiness().await.is_ready());
     }
@@ -376,7 +394,7 @@ async fn a_batch_refused_for_a_duplicate_id_says_nothing_of_the_store() {
         .expect_append()
         .returning(|batch| Err(StoreError::DuplicateId(batch[0].id.clone())));
     let svc = service(store, quiet_broadcaster(), Limits::default());
-    svc.publish(request(TICK)).await.expect_err("duplicate");
+    publish(&svc, request(TICK)).await.expect_err("duplicate");
     assert!(svc.readiness().await.is_ready());
     svc.shutdown().await;
 }
@@ -404,7 +422,7 @@ async fn the_writer_waits_a_few_yields_to_grow_a_batch_and_never_exceeds_the_cap
             let mut receipts = Vec::new();
             for per_run in [1, 1, 1, 1, 3] {
                 for _ in 0..per_run {
-                    receipts.push(svc.enqueue(request(TICK)).expect("accepted"));
+                    receipts.push(enqueue(&svc, request(TICK)).expect("accepted"));
                 }
                 tokio::task::yield_now().await;
             }
@@ -436,8 +454,7 @@ async fn readiness_reports_a_disconnected_broadcaster_while_publishing_still_com
     let mut store = committing_store();
     store.expect_ping().returning(|| Ok(()));
     let svc = service(store, broadcaster, Limits::default());
-    let event = svc
-        .publish(request(TICK))
+    let event = publish(&svc, request(TICK))
         .await
         .expect("committed without the bus");
     assert_eq!(event.seq, 1);
@@ -460,13 +477,13 @@ async fn a_query_for_an_unregistered_type_or_a_bad_since_never_reaches_the_store
         event_type: Some("quiz_begun".into()),
         ..QueryParams::default()
     };
-    assert_eq!(svc.query(unknown).await, Ok(Vec::new()));
+    assert_eq!(svc.query(&caller(), unknown).await, Ok(Vec::new()));
     let bad_since = QueryParams {
         since: Some("last tuesday".into()),
         ..QueryParams::default()
     };
     assert_eq!(
-        svc.query(bad_since).await,
+        svc.query(&caller(), bad_since).await,
         Err(QueryError::BadTimestamp("since"))
     );
 }
@@ -477,7 +494,7 @@ async fn a_malformed_id_never_reaches_the_store() {
     store.expect_get().never();
     let svc = service(store, quiet_broadcaster(), Limits::default());
     for id in ["abc", "", &format!("evt_{}", "0".repeat(100))] {
-        assert_eq!(svc.get(id).await, Err(GetError::NotFound));
+        assert_eq!(svc.get(&caller(), id).await, Err(GetError::NotFound));
     }
 }
 
@@ -502,7 +519,7 @@ async fn a_query_reaches_the_store_with_parsed_filters() {
         since: Some("2026-11-27T10:00:00+02:00".into()),
         ..QueryParams::default()
     };
-    svc.query(params).await.expect("query");
+    svc.query(&caller(), params).await.expect("query");
 }
 
 #[tokio::test]
@@ -523,7 +540,7 @@ async fn stats_count_the_last_sixty_minutes() {
             })
         });
     let svc = service(store, quiet_broadcaster(), Limits::default());
-    let stats = svc.stats().await.expect("stats");
+    let stats = svc.stats(&caller()).await.expect("stats");
     assert_eq!((stats.total_events, stats.events_last_hour), (7, 2));
 }
 
@@ -542,7 +559,33 @@ async fn delete_passes_the_instant_of_an_offset_timestamp() {
         .times(1)
         .returning(|_| Ok(9));
     let svc = service(store, quiet_broadcaster(), Limits::default());
-    assert_eq!(svc.delete(Some("2026-11-27T10:00:00+02:00")).await, Ok(4));
-    assert_eq!(svc.delete(None).await, Ok(9));
-    assert!(svc.delete(Some("soon")).await.is_err());
+    assert_eq!(
+        svc.delete(&caller(), Some("2026-11-27T10:00:00+02:00"))
+            .await,
+        Ok(4)
+    );
+    assert_eq!(svc.delete(&caller(), None).await, Ok(9));
+    assert!(svc.delete(&caller(), Some("soon")).await.is_err());
+}
+
+/// A caller that may do everything, from one address.
+fn caller() -> Caller {
+    Caller::new(
+        ep_ports::Principal::everything(),
+        std::net::IpAddr::from([127, 0, 0, 1]),
+    )
+}
+
+/// Queues an event as a REST publish by [`caller`]; the future resolves
+/// once it is committed.
+fn enqueue(
+    svc: &EventService,
+    request: PublishRequest,
+) -> Result<impl std::future::Future<Output = Result<Arc<Event>, PublishError>>, PublishError> {
+    svc.publish(&caller(), request, Operation::Publish)
+}
+
+/// Publishes an event as [`caller`] and waits for its commit.
+async fn publish(svc: &EventService, request: PublishRequest) -> Result<Arc<Event>, PublishError> {
+    enqueue(svc, request)?.await
 }

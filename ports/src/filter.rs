@@ -1,7 +1,7 @@
 //! Which events a subscriber wants: the live filter, also used to replay
 //! stored events to a subscriber that resumes.
 
-use crate::{Event, EventType};
+use crate::{Event, EventType, Scope};
 
 /// Conditions on an event; all present ones must hold (AND).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -13,6 +13,8 @@ pub struct EventFilter {
     pub session_id: Option<String>,
     /// Only events of this user.
     pub user_id: Option<String>,
+    /// The subscriber's scope: only events inside it, whatever it asked.
+    pub scope: Scope,
 }
 
 impl EventFilter {
@@ -29,10 +31,11 @@ impl EventFilter {
                 .user_id
                 .as_ref()
                 .is_none_or(|u| event.user_id.as_ref() == Some(u))
+            && self.scope.allows(event)
     }
 
     /// True when no event can match.
     pub fn matches_nothing(&self) -> bool {
-        self.event_types.as_ref().is_some_and(Vec::is_empty)
+        self.event_types.as_ref().is_some_and(Vec::is_empty) || self.scope.allows_nothing()
     }
 }

@@ -1,6 +1,6 @@
 //! A validated query over stored events.
 
-use crate::{EventType, Timestamp};
+use crate::{EventType, Scope, Timestamp};
 
 /// Which events to list. All present conditions must hold (AND). Results are
 /// newest first (highest `seq` first) and at most `limit` long.
@@ -16,6 +16,8 @@ pub struct EventQuery {
     pub since: Option<Timestamp>,
     /// At most this many events (the domain keeps it within 1..=1000).
     pub limit: usize,
+    /// Only events inside this scope (the caller's).
+    pub scope: Scope,
 }
 
 impl EventQuery {
@@ -27,6 +29,7 @@ impl EventQuery {
             user_id: None,
             since: None,
             limit,
+            scope: Scope::unrestricted(),
         }
     }
 }

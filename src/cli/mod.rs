@@ -1,13 +1,15 @@
 //! The command line. `event-pipeline` with no arguments (or `serve`)
 //! serves; the other subcommands are clients of a running service
 //! (`publish`, `tail`, `query`, `stats`, `event-types`) or work on the
-//! configuration and the stores directly (`config`, `import-legacy`).
+//! configuration, credentials and the stores directly (`config`, `keys`,
+//! `token`, `import-legacy`).
 //!
 //! Exit codes: 0 done; 1 the service or the data refused something (each
 //! refusal is on stderr, with its line number for `publish`); 2 a usage,
 //! configuration or connection error.
 
 mod client;
+mod credentials;
 mod import;
 mod output;
 mod progress;
@@ -52,6 +54,11 @@ pub enum Command {
     /// Print the effective configuration (environment and CONFIG_FILE),
     /// secrets masked, or the error start-up would give.
     Config(show_config::Args),
+    /// Make a named key for API_KEYS_FILE.
+    #[command(subcommand)]
+    Keys(credentials::KeysCommand),
+    /// Mint a signed token (HS256, from JWT_HS256_SECRET) for a browser or a test.
+    Token(credentials::MintToken),
     /// Copy the events of the Python service's SQLite database into the
     /// configured store; running it again stores nothing twice.
     ImportLegacy(import::Args),
@@ -111,6 +118,8 @@ pub fn run(command: Command) -> ExitCode {
             Command::EventTypes(remote) => reads::get(&remote, "/api/v1/event-types").await,
             Command::Config(args) => show_config::run(&args),
             Command::ImportLegacy(args) => import::run(args).await,
+            Command::Keys(credentials::KeysCommand::New(args)) => credentials::new_key(&args),
+            Command::Token(args) => credentials::mint(&args),
         }
     });
     match outcome {

@@ -112,6 +112,31 @@ pub struct Config {
         serialize_with = "redact::optional_key"
     )]
     pub admin_api_key: Option<String>,
+    /// `API_KEYS_FILE`: named keys (TOML), reloaded on SIGHUP.
+    #[serde(deserialize_with = "setting::<_, Optional, _>")]
+    pub api_keys_file: Option<String>,
+    /// `JWT_HS256_SECRET` (never printed): at least 32 bytes.
+    #[serde(
+        deserialize_with = "setting::<_, Optional, _>",
+        serialize_with = "redact::optional_key"
+    )]
+    pub jwt_hs256_secret: Option<String>,
+    /// `JWT_PUBLIC_KEYS`: a PEM or JWKS file of public keys.
+    #[serde(deserialize_with = "setting::<_, Optional, _>")]
+    pub jwt_public_keys: Option<String>,
+    /// `JWT_ISSUER`: the `iss` tokens must carry, when set.
+    #[serde(deserialize_with = "setting::<_, Optional, _>")]
+    pub jwt_issuer: Option<String>,
+    /// `JWT_AUDIENCE`: the `aud` tokens must carry, when set.
+    #[serde(deserialize_with = "setting::<_, Optional, _>")]
+    pub jwt_audience: Option<String>,
+    /// `JWT_LEEWAY_SECONDS`: clock skew allowed on `exp` and `nbf`.
+    #[serde(
+        rename = "jwt_leeway_seconds",
+        deserialize_with = "setting::<_, Seconds<0>, _>",
+        serialize_with = "seconds"
+    )]
+    pub jwt_leeway: Duration,
     /// `TRUSTED_PROXIES`: addresses or CIDR blocks whose `X-Forwarded-For`
     /// and `X-Forwarded-Proto` are believed. Empty: none.
     #[serde(
@@ -182,6 +207,12 @@ pub struct Config {
         serialize_with = "display"
     )]
     pub rate_limit_admin: RateLimit,
+    /// `RATE_LIMIT_WS_PUBLISH`: each `/ws/publish` message.
+    #[serde(
+        deserialize_with = "setting::<_, RateLimit, _>",
+        serialize_with = "display"
+    )]
+    pub rate_limit_ws_publish: RateLimit,
 }
 
 impl Default for Config {
@@ -209,6 +240,12 @@ impl Default for Config {
             require_auth: false,
             api_key: String::new(),
             admin_api_key: None,
+            api_keys_file: None,
+            jwt_hs256_secret: None,
+            jwt_public_keys: None,
+            jwt_issuer: None,
+            jwt_audience: None,
+            jwt_leeway: Duration::from_secs(30),
             trusted_proxies: TrustedProxies::default(),
             log_level: "info",
             log_format: LogFormat::Text,
@@ -225,6 +262,7 @@ impl Default for Config {
             rate_limit_publish: rates.publish,
             rate_limit_query: rates.query,
             rate_limit_admin: rates.admin,
+            rate_limit_ws_publish: rates.ws_publish,
         }
     }
 }
@@ -263,6 +301,7 @@ impl Config {
             publish: self.rate_limit_publish,
             query: self.rate_limit_query,
             admin: self.rate_limit_admin,
+            ws_publish: self.rate_limit_ws_publish,
             ..RateLimitConfig::default()
         }
     }
@@ -290,9 +329,24 @@ impl Config {
                  set EVENT_STORE=postgres (SQLite and memory are one process's own)",
             ));
         }
-        if self.require_auth && self.api_key.is_empty() {
+        let credentials = !self.api_key.is_empty()
+            || self.admin_api_key.is_some()
+            || self.api_keys_file.is_some()
+            || self.jwt_hs256_secret.is_some()
+            || self.jwt_public_keys.is_some();
+        if self.require_auth && !credentials {
             return Err(ConfigError::Inconsistent(
-                "REQUIRE_AUTH=true needs a non-empty API_KEY (or set REQUIRE_AUTH=false)",
+                "REQUIRE_AUTH=true needs a credential to check: API_KEY, API_KEYS_FILE, \
+                 JWT_HS256_SECRET or JWT_PUBLIC_KEYS (or set REQUIRE_AUTH=false)",
+            ));
+        }
+        if self
+            .jwt_hs256_secret
+            .as_ref()
+            .is_some_and(|s| s.len() < ep_auth_jwt::MIN_SECRET_BYTES)
+        {
+            return Err(ConfigError::Inconsistent(
+                "JWT_HS256_SECRET must be at least 32 bytes",
             ));
         }
         Ok(self)

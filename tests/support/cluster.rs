@@ -5,10 +5,10 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use ep_conformance::services::{service_url, unique_name, unreachable};
+use ep_conformance::services::{server, unique_name, unreachable, Service};
 use ep_conformance::Link;
 use ep_ports::{Event, EventFilter, EventStore};
-use ep_store_postgres::testing::{TempSchema, DEFAULT_URL, URL_VAR};
+use ep_store_postgres::testing::TempSchema;
 use ep_store_postgres::{PostgresOptions, PostgresStore};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
@@ -24,40 +24,41 @@ pub const PATIENCE: Duration = Duration::from_secs(20);
 /// Which bus the nodes share.
 #[derive(Debug, Clone, Copy)]
 pub enum Bus {
-    /// NATS (`EP_TEST_NATS_URL`, default nats://127.0.0.1:4222).
+    /// NATS (a container, or the server `EP_TEST_NATS_URL` names).
     Nats,
-    /// Redis (`EP_TEST_REDIS_URL`, default redis://127.0.0.1:6379).
+    /// Redis (a container, or the server `EP_TEST_REDIS_URL` names).
     Redis,
 }
 
 impl Bus {
-    fn parts(
-        self,
-    ) -> (
-        &'static str,
-        &'static str,
-        &'static str,
-        &'static str,
-        &'static str,
-    ) {
+    /// The service, its URL scheme, and the service's variable naming it.
+    fn parts(self) -> (Service, &'static str, &'static str) {
         match self {
-            Bus::Nats => (
-                "NATS",
-                "EP_TEST_NATS_URL",
-                "nats://127.0.0.1:4222",
-                "nats",
-                "NATS_URL",
-            ),
-            Bus::Redis => (
-                "Redis",
-                "EP_TEST_REDIS_URL",
-                "redis://127.0.0.1:6379",
-                "redis",
-                "REDIS_URL",
-            ),
+            Bus::Nats => (Service::Nats, "nats", "NATS_URL"),
+            Bus::Redis => (Service::Redis, "redis", "REDIS_URL"),
         }
     }
 }
+
+/// Runs `case` (an `async fn(Bus)` of the test file, where `Bus` is in
+/// scope) once per bus: a module named after it, a test per bus.
+#[allow(unused_macros)]
+macro_rules! on_both_buses {
+    ($case:ident) => {
+        mod $case {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn nats() {
+                super::$case(super::Bus::Nats).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn redis() {
+                super::$case(super::Bus::Redis).await;
+            }
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use on_both_buses;
 
 /// Two nodes on one store and one bus.
 pub struct Cluster {
@@ -75,8 +76,27 @@ impl Cluster {
     /// Starts both nodes, or `None` (said loudly; a failure with `CI=true`)
     /// when PostgreSQL or the bus cannot be reached.
     pub async fn start(bus: Bus) -> Option<Self> {
-        let (name, var, default, kind, url_var) = bus.parts();
-        let bus_url = service_url(var, default);
+        Self::start_with(bus, &[]).await
+    }
+
+    /// As [`Cluster::start`], both nodes also given `extra` variables (the
+    /// same on each, as an operator deploys them).
+    pub async fn start_with(bus: Bus, extra: &[(&'static str, String)]) -> Option<Self> {
+        let bus_url = server(bus.parts().0).await?;
+        let base = server(Service::Postgres).await?;
+        Self::start_on(bus, &base, &bus_url, extra).await
+    }
+
+    /// As [`Cluster::start_with`], on the PostgreSQL server at `base` and
+    /// the bus at `bus_url` (servers of a test's own, say).
+    pub async fn start_on(
+        bus: Bus,
+        base: &str,
+        bus_url: &str,
+        extra: &[(&'static str, String)],
+    ) -> Option<Self> {
+        let (service, kind, url_var) = bus.parts();
+        let bus_url = bus_url.to_owned();
         let scheme = format!("{kind}://");
         let bus_addr: SocketAddr = bus_url
             .trim_start_matches(&scheme)
@@ -84,14 +104,13 @@ impl Cluster {
             .parse()
             .expect("the bus URL is scheme://IP:PORT");
         if let Err(e) = TcpStream::connect(bus_addr).await {
-            unreachable(name, &bus_url, var, e);
+            unreachable(service, &bus_url, e);
             return None;
         }
-        let base = service_url(URL_VAR, DEFAULT_URL);
-        let schema = match TempSchema::create(&base, unique_name("ep_nodes")).await {
+        let schema = match TempSchema::create(base, unique_name("ep_nodes")).await {
             Ok(schema) => schema,
             Err(e) => {
-                unreachable("PostgreSQL", &base, URL_VAR, e);
+                unreachable(Service::Postgres, base, e);
                 return None;
             }
         };
@@ -105,7 +124,10 @@ impl Cluster {
             ("BROADCASTER", kind.to_owned()),
             ("BUS_PREFIX", unique_name("ep_nodes")),
             ("MAX_WS_CONNECTIONS_PER_IP", "1000".to_owned()),
-        ];
+        ]
+        .into_iter()
+        .chain(extra.iter().cloned())
+        .collect::<Vec<_>>();
         let with = |bus: String| {
             let mut v = vars.clone();
             v.push((url_var, bus));

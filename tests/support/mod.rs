@@ -67,6 +67,7 @@ impl TestServer {
             ("RATE_LIMIT_PUBLISH", "1000000/second"),
             ("RATE_LIMIT_QUERY", "1000000/second"),
             ("RATE_LIMIT_ADMIN", "1000000/second"),
+            ("RATE_LIMIT_WS_PUBLISH", "1000000/second"),
         ];
         all.extend_from_slice(vars);
         Config::from_vars(all).expect("test config is valid")

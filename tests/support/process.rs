@@ -39,7 +39,8 @@ impl Process {
             .env("LOG_LEVEL", "INFO")
             .env("RATE_LIMIT_PUBLISH", "1000000/second")
             .env("RATE_LIMIT_QUERY", "1000000/second")
-            .env("RATE_LIMIT_ADMIN", "1000000/second");
+            .env("RATE_LIMIT_ADMIN", "1000000/second")
+            .env("RATE_LIMIT_WS_PUBLISH", "1000000/second");
         for (k, v) in vars {
             command.env(k, v);
         }

@@ -9,14 +9,8 @@ use warp::http::HeaderMap;
 use warp::reply::Response;
 
 use crate::api_error::ApiError;
+use crate::limits::{MAX_HEADERS, MAX_HEADER_BYTES};
 use crate::state::AppState;
-
-/// Most header fields a request may have (each value of a repeated name
-/// counts): hyper's own default, which clients already live within.
-pub(crate) const MAX_HEADERS: usize = 100;
-/// Most bytes of header fields (names, values and their separators) a
-/// request may have. The old service (h11) allowed 16 KiB for the whole head.
-pub(crate) const MAX_HEADER_BYTES: usize = 64 * 1024;
 
 /// Whether the header fields of a request are within the limits.
 pub(crate) fn within_limits(headers: &HeaderMap) -> bool {

@@ -15,13 +15,16 @@ mod client;
 mod cors;
 mod head;
 mod headers;
+mod limits;
 mod metrics;
 mod refusals;
 mod reply;
 mod routes;
 mod schemas;
+mod served;
 mod server;
 mod state;
+mod table;
 mod ws;
 
 pub use client::{IpBlock, TrustedProxies};

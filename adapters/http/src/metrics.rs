@@ -47,6 +47,7 @@ pub(crate) enum Outcome {
     Committed,
     Invalid,
     RateLimited,
+    Forbidden,
     QueueFull,
     ShuttingDown,
     StoreError,
@@ -58,6 +59,7 @@ impl Outcome {
             Outcome::Committed => "committed",
             Outcome::Invalid => "invalid",
             Outcome::RateLimited => "rate_limited",
+            Outcome::Forbidden => "forbidden",
             Outcome::QueueFull => "queue_full",
             Outcome::ShuttingDown => "shutting_down",
             Outcome::StoreError => "store_error",
@@ -71,7 +73,7 @@ pub fn describe() {
         EVENTS,
         "Published events by event type (unknown: not a registered one), transport and outcome"
     );
-    metrics::describe_counter!(RATE_LIMITED, "Requests refused by a rate limit, by class");
+    metrics::describe_counter!(RATE_LIMITED, "Requests refused by a rate limit, by class and caller (a key's name, token, api_key or anonymous)");
     metrics::describe_gauge!(WS_CONNECTIONS, "Open WebSocket connections by endpoint");
     metrics::describe_counter!(DELIVERIES, "Events written to subscribers");
     metrics::describe_histogram!(
@@ -103,14 +105,17 @@ pub(crate) fn event(event_type: Option<EventType>, transport: Transport, outcome
     .increment(1);
 }
 
-/// A request refused by the limit of `class`.
-pub(crate) fn rate_limited(class: RateClass) {
+/// A request of `caller` (a key's name, `token`, `api_key` or
+/// `anonymous`: never a secret, never one label per token) refused by the
+/// limit of `class`.
+pub(crate) fn rate_limited(class: RateClass, caller: &str) {
     let class = match class {
         RateClass::Publish => "publish",
         RateClass::Query => "query",
         RateClass::Admin => "admin",
+        RateClass::WsPublish => "ws_publish",
     };
-    metrics::counter!(RATE_LIMITED, "class" => class).increment(1);
+    metrics::counter!(RATE_LIMITED, "class" => class, "caller" => caller.to_owned()).increment(1);
 }
 
 /// A WebSocket connection opened (`+1`) or closed (`-1`) on `route`.

@@ -37,8 +37,8 @@ impl Refusal {
 
     fn message(self) -> &'static str {
         match self {
-            Refusal::Credential => "refused: missing or wrong API key",
-            Refusal::Forbidden => "refused: the API key may not use this route",
+            Refusal::Credential => "refused: missing or failing key or token",
+            Refusal::Forbidden => "refused: the credential may not do this",
             Refusal::RateLimited => "refused: rate limit exceeded",
             Refusal::TooManyConnections => {
                 "refused: too many WebSocket connections from one client"
@@ -80,6 +80,18 @@ impl RefusalLog {
     /// Notes a refusal of `client` on `route`; writes it unless this kind
     /// already wrote its lines this second. Returns whether it was written.
     pub(crate) fn note(&self, kind: Refusal, client: IpAddr, route: &str) -> bool {
+        self.note_by(kind, client, route, None)
+    }
+
+    /// As [`RefusalLog::note`], naming the caller when it is known (a key's
+    /// name, `token`, `api_key`: never a secret).
+    pub(crate) fn note_by(
+        &self,
+        kind: Refusal,
+        client: IpAddr,
+        route: &str,
+        caller: Option<&str>,
+    ) -> bool {
         let index = Refusal::ALL.iter().position(|k| *k == kind).unwrap_or(0);
         let suppressed = {
             let mut w = self.windows[index]
@@ -97,9 +109,9 @@ impl RefusalLog {
             std::mem::take(&mut w.suppressed)
         };
         if suppressed > 0 {
-            tracing::info!(%client, route, suppressed, "{} ({suppressed} more like it not logged)", kind.message());
+            tracing::info!(%client, route, caller, suppressed, "{} ({suppressed} more like it not logged)", kind.message());
         } else {
-            tracing::info!(%client, route, "{}", kind.message());
+            tracing::info!(%client, route, caller, "{}", kind.message());
         }
         true
     }

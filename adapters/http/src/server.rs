@@ -99,14 +99,21 @@ where
     for value in request.headers().get_all(X_FORWARDED_FOR) {
         forwarded.append(X_FORWARDED_FOR, value.clone());
     }
-    let response = match crate::head::refusal(&state, remote, &request) {
-        Some(refusal) => refusal,
+    let (response, caller) = match crate::head::refusal(&state, remote, &request) {
+        Some(refusal) => (refusal, None),
         None => {
             request.extensions_mut().insert(PeerAddr(remote));
-            match routes.call(request).await {
-                Ok(response) => response,
-                Err(never) => match never {},
-            }
+            // The guard notes who the caller is, for the refusal's log line.
+            crate::admission::CALLER
+                .scope(std::cell::RefCell::new(None), async move {
+                    let response = match routes.call(request).await {
+                        Ok(response) => response,
+                        Err(never) => match never {},
+                    };
+                    let caller = crate::admission::CALLER.with(|c| c.borrow_mut().take());
+                    (response, caller)
+                })
+                .await
         }
     };
     let status = response.status();
@@ -121,9 +128,12 @@ where
             .config
             .trusted_proxies
             .client_ip(Some(remote), &forwarded);
-        state
-            .refusals
-            .note(refusal, client, &format!("{method} {}", uri.path()));
+        state.refusals.note_by(
+            refusal,
+            client,
+            &format!("{method} {}", uri.path()),
+            caller.as_deref(),
+        );
     }
     tracing::debug!(
         %method,

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use ep_domain::{ClientRateLimits, EventService};
+use ep_domain::EventService;
 use ep_ports::Authenticator;
 
 use crate::client::TrustedProxies;
@@ -30,6 +30,9 @@ pub struct HttpConfig {
     pub cors: CorsPolicy,
     /// Proxies whose forwarding headers are believed.
     pub trusted_proxies: TrustedProxies,
+    /// Whether signed tokens are accepted (the document then declares the
+    /// bearer scheme).
+    pub tokens: bool,
     /// The version reported by `/health`.
     pub version: &'static str,
     /// The broadcaster's name when it is a network bus (`nats`, `redis`),
@@ -46,6 +49,7 @@ impl Default for HttpConfig {
             ws_keepalive: Duration::from_secs(30),
             cors: CorsPolicy::default(),
             trusted_proxies: TrustedProxies::default(),
+            tokens: false,
             version: env!("CARGO_PKG_VERSION"),
             broadcaster: None,
         }
@@ -62,6 +66,9 @@ pub struct WsShared {
     /// Set when shutdown begins: every new request is answered 503 with
     /// `Connection: close`, so no client is left guessing.
     pub draining: AtomicBool,
+    /// Bumped by every reload of the keys: live connections then check
+    /// their credential still holds.
+    reloads: tokio::sync::watch::Sender<u64>,
 }
 
 impl WsShared {
@@ -71,7 +78,19 @@ impl WsShared {
             limiter: Arc::new(ConnectionLimiter::new(max_per_ip)),
             sessions: Arc::new(WsSessions::default()),
             draining: AtomicBool::new(false),
+            reloads: tokio::sync::watch::Sender::new(0),
         }
+    }
+
+    /// Tells every live connection that the keys were reloaded: those whose
+    /// key was removed or changed are closed with 4001.
+    pub fn keys_reloaded(&self) {
+        self.reloads.send_modify(|n| *n += 1);
+    }
+
+    /// A receiver of the reloads.
+    pub(crate) fn reloads(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.reloads.subscribe()
     }
 
     /// Starts refusing new requests (see `draining`).
@@ -93,8 +112,6 @@ pub struct Shared {
     pub hub: WsHub,
     /// Who may do what.
     pub auth: Arc<dyn Authenticator>,
-    /// Per-client rate limits of the REST routes.
-    pub rate_limits: ClientRateLimits,
     /// HTTP settings.
     pub config: HttpConfig,
     /// WebSocket bookkeeping.

@@ -130,8 +130,10 @@ const show = async (response) => {
 
 const headers = () => {
   const key = document.getElementById("key").value;
+  const token = document.getElementById("token").value.trim();
   const h = { "Content-Type": "application/json" };
   if (key) h["X-API-Key"] = key;
+  if (token) h["Authorization"] = "Bearer " + token;
   return h;
 };
 

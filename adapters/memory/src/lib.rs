@@ -67,6 +67,7 @@ fn matches(event: &Event, query: &EventQuery) -> bool {
             .as_ref()
             .is_none_or(|u| event.user_id.as_ref() == Some(u))
         && query.since.is_none_or(|since| event.timestamp > since)
+        && query.scope.allows(event)
 }
 
 #[async_trait]

@@ -233,9 +233,7 @@ mod tests {
     }
 
     ep_conformance::broadcaster_suite!(skippable LinkedHarness::new(
-        "NATS",
-        "EP_TEST_NATS_URL",
-        "nats://127.0.0.1:4222",
+        ep_conformance::services::Service::Nats,
         "nats",
         connect
     ));

@@ -23,18 +23,18 @@ pub use store::PostgresStore;
 
 #[cfg(test)]
 mod tests {
-    use super::testing::{TempSchema, DEFAULT_URL, URL_VAR};
+    use super::testing::TempSchema;
     use super::*;
+    use ep_conformance::services::{self, Service};
 
     /// A store in a schema of its own, or `None` (said loudly) when the test
     /// database cannot be reached.
     async fn temp_store() -> Option<(PostgresStore, TempSchema)> {
-        let base = ep_conformance::services::service_url(URL_VAR, DEFAULT_URL);
-        let name = ep_conformance::services::unique_name("ep_test");
-        let schema = match TempSchema::create(&base, name).await {
+        let base = services::server(Service::Postgres).await?;
+        let schema = match TempSchema::create(&base, services::unique_name("ep_test")).await {
             Ok(schema) => schema,
             Err(e) => {
-                ep_conformance::services::unreachable("PostgreSQL", &base, URL_VAR, e);
+                services::unreachable(Service::Postgres, &base, e);
                 return None;
             }
         };

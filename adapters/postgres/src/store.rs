@@ -20,8 +20,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Pool;
 use ep_ports::{
-    Event, EventFilter, EventId, EventQuery, EventStore, NewEvent, Stats, StoreError, Timestamp,
-    TypeStats,
+    Event, EventFilter, EventId, EventQuery, EventStore, NewEvent, Scope, Stats, StoreError,
+    Timestamp, TypeStats,
 };
 use tokio_postgres::types::ToSql;
 
@@ -139,6 +139,18 @@ impl Conditions {
             .push_str(&condition.replace('?', &format!("${}", self.params.len())));
     }
 
+    /// The caller's scope: each present list as `column = ANY(...)`.
+    fn add_scope(&mut self, scope: &Scope) {
+        for (field, list) in scope.lists() {
+            if let Some(values) = list {
+                self.add(
+                    &format!("{} = ANY(?)", field.name()),
+                    Box::new(values.clone()),
+                );
+            }
+        }
+    }
+
     fn refs(&self) -> Vec<&(dyn ToSql + Sync)> {
         self.params
             .iter()
@@ -221,6 +233,10 @@ impl EventStore for PostgresStore {
         if let Some(since) = query.since {
             c.add("ts > ?", Box::new(instant(since)));
         }
+        if query.scope.allows_nothing() {
+            return Ok(Vec::new());
+        }
+        c.add_scope(&query.scope);
         let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
         c.params.push(Box::new(limit));
         let sql = format!(
@@ -252,6 +268,7 @@ impl EventStore for PostgresStore {
         if let Some(u) = filter.user_id {
             c.add("user_id = ?", Box::new(u));
         }
+        c.add_scope(&filter.scope);
         c.params
             .push(Box::new(i64::try_from(limit).unwrap_or(i64::MAX)));
         let sql = format!(

@@ -6,12 +6,6 @@ use std::str::FromStr;
 
 use tokio_postgres::NoTls;
 
-/// The variable naming the test database, and its default on this
-/// project's machines.
-pub const URL_VAR: &str = "EP_TEST_POSTGRES_URL";
-/// Where the test database is unless [`URL_VAR`] says otherwise.
-pub const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
-
 /// A schema created for one test; dropped (with everything in it) on drop.
 #[derive(Debug)]
 pub struct TempSchema {

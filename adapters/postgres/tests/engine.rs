@@ -5,17 +5,18 @@
 
 use std::sync::Arc;
 
-use ep_conformance::{new_event, services};
+use ep_conformance::new_event;
+use ep_conformance::services::{self, Service};
 use ep_ports::{EventFilter, EventStore, EventType};
-use ep_store_postgres::testing::{TempSchema, DEFAULT_URL, URL_VAR};
+use ep_store_postgres::testing::TempSchema;
 use ep_store_postgres::{OpenError, PostgresOptions, PostgresStore};
 
 async fn schema() -> Option<TempSchema> {
-    let base = services::service_url(URL_VAR, DEFAULT_URL);
+    let base = services::server(Service::Postgres).await?;
     match TempSchema::create(&base, services::unique_name("ep_engine")).await {
         Ok(schema) => Some(schema),
         Err(e) => {
-            services::unreachable("PostgreSQL", &base, URL_VAR, e);
+            services::unreachable(Service::Postgres, &base, e);
             None
         }
     }

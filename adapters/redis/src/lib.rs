@@ -209,9 +209,7 @@ mod tests {
     }
 
     ep_conformance::broadcaster_suite!(skippable LinkedHarness::new(
-        "Redis",
-        "EP_TEST_REDIS_URL",
-        "redis://127.0.0.1:6379",
+        ep_conformance::services::Service::Redis,
         "redis",
         connect
     ));

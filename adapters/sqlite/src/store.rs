@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use ep_ports::{
-    Event, EventFilter, EventId, EventQuery, EventStore, NewEvent, Stats, StoreError, Timestamp,
-    TypeStats,
+    Event, EventFilter, EventId, EventQuery, EventStore, NewEvent, Scope, Stats, StoreError,
+    Timestamp, TypeStats,
 };
 use rusqlite::{params, params_from_iter, types::Value, OptionalExtension};
 use tokio_rusqlite::Connection;
@@ -159,6 +159,19 @@ fn insert_batch(
     Ok(stored)
 }
 
+/// Appends the caller's scope to a query: each present list as `column IN
+/// (...)`, every value a bound parameter. The caller answers an empty list
+/// ([`Scope::allows_nothing`]) without asking.
+fn push_scope(sql: &mut String, args: &mut Vec<Value>, scope: &Scope) {
+    for (field, list) in scope.lists() {
+        if let Some(values) = list {
+            let marks = vec!["?"; values.len()].join(", ");
+            let _ = write!(sql, " AND {} IN ({marks})", field.name());
+            args.extend(values.iter().map(|v| Value::Text(v.clone())));
+        }
+    }
+}
+
 fn run_query(conn: &mut rusqlite::Connection, query: EventQuery) -> rusqlite::Result<Vec<Event>> {
     // Only fixed SQL text is built here; every client value is a bound parameter.
     let mut sql = format!("SELECT {COLUMNS} FROM events WHERE 1 = 1");
@@ -179,6 +192,7 @@ fn run_query(conn: &mut rusqlite::Connection, query: EventQuery) -> rusqlite::Re
         sql.push_str(" AND timestamp > ?");
         args.push(Value::Text(since.to_string()));
     }
+    push_scope(&mut sql, &mut args, &query.scope);
     sql.push_str(" ORDER BY seq DESC LIMIT ?");
     args.push(Value::Integer(
         i64::try_from(query.limit).unwrap_or(i64::MAX),
@@ -210,6 +224,7 @@ fn run_after(
         sql.push_str(" AND user_id = ?");
         args.push(Value::Text(u));
     }
+    push_scope(&mut sql, &mut args, &filter.scope);
     sql.push_str(" ORDER BY seq ASC LIMIT ?");
     args.push(Value::Integer(i64::try_from(limit).unwrap_or(i64::MAX)));
     let mut stmt = conn.prepare_cached(&sql)?;
@@ -292,6 +307,9 @@ impl EventStore for SqliteStore {
     }
 
     async fn query(&self, query: EventQuery) -> Result<Vec<Event>, StoreError> {
+        if query.scope.allows_nothing() {
+            return Ok(Vec::new());
+        }
         self.read(move |conn| run_query(conn, query)).await
     }
 

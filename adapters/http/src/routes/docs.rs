@@ -10,18 +10,16 @@ use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::Filter;
 
-use super::document;
-use crate::state::AppState;
-
 const PAGE: &str = include_str!("../../static/docs.html");
 const SCRIPT: &str = include_str!("../../static/docs.js");
 const STYLE: &str = include_str!("../../static/docs.css");
 
-/// The documentation routes (open: no key needed).
+/// The documentation routes (open: no key needed), serving `document`
+/// (this node's OpenAPI document, as JSON).
 pub(super) fn routes(
-    state: &AppState,
+    document: Vec<u8>,
 ) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
-    let json = Bytes::from(document::render(state));
+    let json = Bytes::from(document);
     let file = |name: &'static str, answer: fn() -> Response| {
         warp::path(name)
             .and(warp::path::end())

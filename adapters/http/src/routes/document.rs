@@ -61,13 +61,14 @@ pub(crate) struct ApiDoc;
 
 /// What the document depends on in `state`.
 pub(crate) fn settings(state: &AppState) -> Settings {
-    let anonymous = state.auth.authenticate(Credential { api_key: None }).ok();
+    let anonymous = state.auth.authenticate(Credential::default()).ok();
     let open_to_anyone = |role: Role| anonymous.as_ref().is_some_and(|p| p.has(role));
     Settings {
         key_needed: [Role::Publish, Role::Read, Role::Admin]
             .into_iter()
             .filter(|role| !open_to_anyone(*role))
             .collect(),
+        tokens: state.config.tokens,
         origins_restricted: !state.config.cors.allows_any(),
         max_payload_keys: state.service.limits().max_payload_keys,
         max_payload_bytes: state.service.limits().max_payload_bytes,

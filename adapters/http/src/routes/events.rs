@@ -1,60 +1,40 @@
 //! `/events`: publish (POST), list (GET), delete (DELETE), and `/events/{id}`.
 
-use std::net::SocketAddr;
-
 use bytes::Buf;
-use ep_domain::{EventService, QueryParams, RateClass};
-use ep_ports::Role;
+use ep_domain::{Operation, QueryParams};
 use futures_util::Stream;
 use serde_json::json;
-use warp::http::{HeaderMap, StatusCode};
+use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::Filter;
 
-use super::{answer, with_state};
-use crate::admission::{admit_publish, authorize, client_ip, rate_limit_request};
+use super::answer;
+use crate::admission::admit_publish;
 use crate::api_error::ApiError;
 use crate::body::read_json_body;
-use crate::metrics::Transport;
 use crate::reply::json;
 use crate::schemas::{DeleteQuery, Deleted, Detail, Event, ListQuery, NewEvent, ValidationError};
+use crate::served::{admitted, Admitted, Segments};
 use crate::state::AppState;
 
 type Pairs = Vec<(String, String)>;
 
-/// The events routes.
+/// The events routes, each matched and guarded from its table entry.
 pub(super) fn routes(
     state: AppState,
 ) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
-    let collection = warp::path("events").and(warp::path::end());
-    let publish = warp::post()
-        .and(with_state(state.clone()))
-        .and(warp::header::headers_cloned())
-        .and(crate::client::peer())
+    let publish = admitted(state.clone(), Operation::Publish)
         .and(warp::body::stream())
-        .and_then(|state, headers, remote, body| answer(publish(state, headers, remote, body)));
-    let list = warp::get()
-        .and(with_state(state.clone()))
-        .and(warp::header::headers_cloned())
-        .and(crate::client::peer())
+        .and_then(|_, admitted, body| answer(publish(admitted, body)));
+    let list = admitted(state.clone(), Operation::Query)
         .and(warp::query::<Pairs>())
-        .and_then(|state, headers, remote, pairs| answer(list(state, headers, remote, pairs)));
-    let delete = warp::delete()
-        .and(with_state(state.clone()))
-        .and(warp::header::headers_cloned())
-        .and(crate::client::peer())
+        .and_then(|_, admitted, pairs| answer(list(admitted, pairs)));
+    let delete = admitted(state.clone(), Operation::Delete)
         .and(warp::query::<Pairs>())
-        .and_then(|state, headers, remote, pairs| answer(delete(state, headers, remote, pairs)));
-    let one = warp::path!("events" / String)
-        .and(warp::get())
-        .and(with_state(state))
-        .and(warp::header::headers_cloned())
-        .and(crate::client::peer())
-        .and_then(|id, state, headers, remote| answer(get_one(state, headers, remote, id)));
-    collection
-        .and(publish.or(list).unify().or(delete).unify())
-        .or(one)
-        .unify()
+        .and_then(|_, admitted, pairs| answer(delete(admitted, pairs)));
+    let one = admitted(state, Operation::Get)
+        .and_then(|segments, admitted| answer(get_one(admitted, segments)));
+    publish.or(list).unify().or(delete).unify().or(one).unify()
 }
 
 /// Publishes an event: validated, stored durably, then pushed to subscribers.
@@ -74,20 +54,22 @@ pub(super) fn routes(
     )
 )]
 pub(super) async fn publish<S, B>(
-    state: AppState,
-    headers: HeaderMap,
-    remote: Option<SocketAddr>,
+    admitted: Result<Admitted, ApiError>,
     body: S,
 ) -> Result<Response, ApiError>
 where
     S: Stream<Item = Result<B, warp::Error>>,
     B: Buf,
 {
-    // Auth first: an unauthenticated client's body is never read.
-    authorize(&state, &headers, None, Role::Publish)?;
+    // Auth first: an unauthenticated or unauthorized client's body is never read.
+    let Admitted {
+        state,
+        headers,
+        action,
+        caller,
+    } = admitted?;
     let body = read_json_body(&headers, body, state.config.max_body_bytes).await?;
-    let client = client_ip(&state, remote, &headers);
-    let event = admit_publish(&state, client, &body, Transport::Rest)?.await?;
+    let event = admit_publish(&state, &caller, &body, action)?.await?;
     Ok(json(StatusCode::CREATED, &*event))
 }
 
@@ -107,15 +89,16 @@ where
     )
 )]
 pub(super) async fn list(
-    state: AppState,
-    headers: HeaderMap,
-    remote: Option<SocketAddr>,
+    admitted: Result<Admitted, ApiError>,
     pairs: Pairs,
 ) -> Result<Response, ApiError> {
-    authorize(&state, &headers, None, Role::Read)?;
-    let query = EventService::check_query(QueryParams::from_pairs(pairs))?;
-    rate_limit_request(&state, remote, &headers, RateClass::Query)?;
-    let events = state.service.run_query(query).await?;
+    let admitted = admitted?;
+    let events = admitted
+        .state
+        .service
+        .query(&admitted.caller, QueryParams::from_pairs(pairs))
+        .await
+        .map_err(|e| admitted.failed(e))?;
     Ok(json(StatusCode::OK, &events))
 }
 
@@ -128,20 +111,24 @@ pub(super) async fn list(
     params(("id" = String, Path, description = "The event's id (`evt_...`)")),
     responses(
         (status = 200, description = "The event", body = Event),
-        (status = 404, description = "No event has this id", body = Detail),
+        (status = 404, description = "No event has this id (or none inside the credential's scope)", body = Detail),
         (status = 503, description = "The store is unavailable", body = Detail,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
     )
 )]
 pub(super) async fn get_one(
-    state: AppState,
-    headers: HeaderMap,
-    remote: Option<SocketAddr>,
-    id: String,
+    admitted: Result<Admitted, ApiError>,
+    segments: Segments,
 ) -> Result<Response, ApiError> {
-    authorize(&state, &headers, None, Role::Read)?;
-    rate_limit_request(&state, remote, &headers, RateClass::Query)?;
-    let event = state.service.get(&id).await?;
+    let admitted = admitted?;
+    // The table's path has one `{id}`: the one segment extracted.
+    let id = segments.concat();
+    let event = admitted
+        .state
+        .service
+        .get(&admitted.caller, &id)
+        .await
+        .map_err(|e| admitted.failed(e))?;
     Ok(json(StatusCode::OK, &event))
 }
 
@@ -161,20 +148,26 @@ pub(super) async fn get_one(
     )
 )]
 pub(super) async fn delete(
-    state: AppState,
-    headers: HeaderMap,
-    remote: Option<SocketAddr>,
+    admitted: Result<Admitted, ApiError>,
     pairs: Pairs,
 ) -> Result<Response, ApiError> {
-    authorize(&state, &headers, None, Role::Admin)?;
+    let admitted = admitted?;
     let before = pairs
         .into_iter()
         .rev()
         .find(|(k, _)| k == "before")
         .map(|(_, v)| v);
-    let instant = EventService::parse_before(before.as_deref())?;
-    rate_limit_request(&state, remote, &headers, RateClass::Admin)?;
-    let deleted = state.service.delete_before(instant).await?;
-    tracing::info!(deleted, before = before.as_deref(), "events deleted");
+    let deleted = admitted
+        .state
+        .service
+        .delete(&admitted.caller, before.as_deref())
+        .await
+        .map_err(|e| admitted.failed(e))?;
+    tracing::info!(
+        deleted,
+        before = before.as_deref(),
+        caller = admitted.caller.principal.identity.label(),
+        "events deleted"
+    );
     Ok(json(StatusCode::OK, &json!({ "deleted": deleted })))
 }

@@ -1,18 +1,15 @@
 //! `GET /metrics`: every metric in the Prometheus text format, protected
 //! like `/stats` (same key, same rate limit); 404 when metrics are off.
 
-use std::net::SocketAddr;
-
-use ep_domain::RateClass;
-use ep_ports::Role;
+use ep_domain::Operation;
 use warp::http::header::{HeaderValue, CONTENT_TYPE};
-use warp::http::{HeaderMap, StatusCode};
+use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::Filter;
 
-use super::{answer, with_state};
-use crate::admission::{authorize, rate_limit_request};
+use super::answer;
 use crate::api_error::ApiError;
+use crate::served::{admitted, Admitted};
 use crate::state::AppState;
 
 /// The Prometheus text format's content type.
@@ -24,23 +21,18 @@ pub(super) fn routes(
 ) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
     let off = state.metrics.is_none();
     // Off, the path is no route at all: every method is a 404 that says why.
-    let switched_off = warp::any().and_then(move || {
-        std::future::ready(if off {
-            Ok(ApiError::MetricsOff.into_response())
-        } else {
-            Err(warp::reject::not_found())
-        })
-    });
-    let on = warp::get()
-        .and(with_state(state))
-        .and(warp::header::headers_cloned())
-        .and(crate::client::peer())
-        .and_then(|state, headers, remote| {
-            answer(std::future::ready(metrics(state, headers, remote)))
-        });
-    warp::path("metrics")
+    let switched_off = warp::path("metrics")
         .and(warp::path::end())
-        .and(switched_off.or(on).unify())
+        .and_then(move || {
+            std::future::ready(if off {
+                Ok(ApiError::MetricsOff.into_response())
+            } else {
+                Err(warp::reject::not_found())
+            })
+        });
+    let on = admitted(state, Operation::Metrics)
+        .and_then(|_, admitted| answer(std::future::ready(metrics(admitted))));
+    switched_off.or(on).unify()
 }
 
 /// Every metric, in the Prometheus text format.
@@ -52,13 +44,14 @@ pub(super) fn routes(
     responses((status = 200, description = "The Prometheus text format (0.0.4)", body = String,
         content_type = "text/plain; version=0.0.4; charset=utf-8"))
 )]
-pub(super) fn metrics(
-    state: AppState,
-    headers: HeaderMap,
-    remote: Option<SocketAddr>,
-) -> Result<Response, ApiError> {
-    authorize(&state, &headers, None, Role::Read)?;
-    rate_limit_request(&state, remote, &headers, RateClass::Query)?;
+pub(super) fn metrics(admitted: Result<Admitted, ApiError>) -> Result<Response, ApiError> {
+    let admitted = admitted?;
+    admitted
+        .state
+        .service
+        .admit(&admitted.caller, admitted.action)
+        .map_err(|e| admitted.failed(e))?;
+    let state = &admitted.state;
     let Some(render) = &state.metrics else {
         return Err(ApiError::MetricsOff);
     };

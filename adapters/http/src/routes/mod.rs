@@ -8,7 +8,6 @@ mod events;
 mod health;
 mod metrics;
 mod stats;
-pub(crate) mod table;
 mod tailor;
 #[cfg(test)]
 mod walk;
@@ -24,10 +23,8 @@ use warp::{Filter, Rejection};
 
 use crate::api_error::ApiError;
 use crate::headers::{decorate, secure};
+use crate::limits::MAX_QUERY_BYTES;
 use crate::state::AppState;
-
-/// Longest query string accepted (414 above it).
-pub(crate) const MAX_QUERY_BYTES: usize = 8 * 1024;
 
 /// Every REST and WebSocket route, as [`crate::serve`] serves them: CORS preflights,
 /// the query-length guard, the API under `/api/v1` and at the root, JSON for
@@ -46,7 +43,7 @@ pub fn routes(
         .unify()
         .or(crate::ws::routes(state.clone()))
         .unify()
-        .or(docs::routes(&state))
+        .or(docs::routes(document::render(&state)))
         .unify();
     let versioned = warp::path("api").and(warp::path("v1")).and(api.clone());
     let served = drain_guard(state.clone())
@@ -82,13 +79,7 @@ pub fn routes(
         )
         // Only an `Origin` or `X-Forwarded-Proto` that is not text gets here.
         .recover(|_| async {
-            Ok::<_, Infallible>(secure(
-                crate::reply::detail(
-                    warp::http::StatusCode::BAD_REQUEST,
-                    "Malformed request header",
-                ),
-                false,
-            ))
+            Ok::<_, Infallible>(secure(ApiError::MalformedHeader.into_response(), false))
         })
         .unify()
 }
@@ -96,7 +87,7 @@ pub fn routes(
 /// A 405 says which methods the path does serve (RFC 9110 requires `Allow`).
 fn with_allow(mut response: Response, path: &str) -> Response {
     if response.status() == StatusCode::METHOD_NOT_ALLOWED {
-        match table::allow(path).map(HeaderValue::try_from) {
+        match crate::table::allow(path).map(HeaderValue::try_from) {
             Some(Ok(methods)) => {
                 response.headers_mut().insert(ALLOW, methods);
             }

@@ -1,36 +1,25 @@
 //! `GET /stats`: totals, the last hour, per-type figures and the router's state.
 
-use std::net::SocketAddr;
-
-use ep_domain::RateClass;
-
-use ep_domain::RouterStatus;
-use ep_ports::Role;
+use ep_domain::{Operation, RouterStatus};
 use ep_ports::TypeStats;
 use serde::Serialize;
 use utoipa::ToSchema;
-use warp::http::{HeaderMap, StatusCode};
+use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::Filter;
 
-use super::{answer, with_state};
-use crate::admission::{authorize, rate_limit_request};
+use super::answer;
 use crate::api_error::ApiError;
 use crate::reply::json;
 use crate::schemas::Detail;
+use crate::served::{admitted, Admitted};
 use crate::state::AppState;
 
 /// The stats route.
 pub(super) fn routes(
     state: AppState,
 ) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
-    warp::path("stats")
-        .and(warp::path::end())
-        .and(warp::get())
-        .and(with_state(state))
-        .and(warp::header::headers_cloned())
-        .and(crate::client::peer())
-        .and_then(|state, headers, remote| answer(stats(state, headers, remote)))
+    admitted(state, Operation::Stats).and_then(|_, admitted| answer(stats(admitted)))
 }
 
 /// Totals, the last hour, per-type figures and the router's state.
@@ -45,14 +34,14 @@ pub(super) fn routes(
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
     )
 )]
-pub(super) async fn stats(
-    state: AppState,
-    headers: HeaderMap,
-    remote: Option<SocketAddr>,
-) -> Result<Response, ApiError> {
-    authorize(&state, &headers, None, Role::Read)?;
-    rate_limit_request(&state, remote, &headers, RateClass::Query)?;
-    let s = state.service.stats().await?;
+pub(super) async fn stats(admitted: Result<Admitted, ApiError>) -> Result<Response, ApiError> {
+    let admitted = admitted?;
+    let s = admitted
+        .state
+        .service
+        .stats(&admitted.caller)
+        .await
+        .map_err(|e| admitted.failed(e))?;
     Ok(json(
         StatusCode::OK,
         &StatsBody {

@@ -18,13 +18,16 @@ use utoipa::openapi::{
 };
 use warp::http::Method;
 
-use super::table::{Transport, OPERATIONS, PREFIX};
+use crate::api_error::{AnswerDoc, Documented};
+use crate::table::{Transport, OPERATIONS, PREFIX};
 
 /// What the document depends on.
 #[derive(Debug, Clone)]
 pub(crate) struct Settings {
     /// The roles an anonymous caller lacks: operations needing them need a key.
     pub key_needed: Vec<Role>,
+    /// Signed tokens are accepted (`Authorization: Bearer`, `?token=`).
+    pub tokens: bool,
     /// `CORS_ORIGINS` is not `*`: a WebSocket handshake from another origin is 403.
     pub origins_restricted: bool,
     /// `MAX_PAYLOAD_KEYS`.
@@ -41,6 +44,10 @@ pub(crate) struct Settings {
 const HEADER_KEY: &str = "ApiKey";
 /// The security scheme of `?api_key=` (WebSocket handshakes only).
 const QUERY_KEY: &str = "ApiKeyQuery";
+/// The security scheme of `Authorization: Bearer <token>`.
+const BEARER: &str = "Bearer";
+/// The security scheme of `?token=` (WebSocket handshakes only).
+const QUERY_TOKEN: &str = "TokenQuery";
 /// What operation ids of the paths at the root end with.
 const ALIAS_SUFFIX: &str = "_unversioned";
 
@@ -56,42 +63,43 @@ pub(crate) fn tailor(mut document: OpenApi, settings: &Settings) -> OpenApi {
         let Some(operation) = operation_mut(&mut document, &path, &entry.method) else {
             continue;
         };
-        let key = entry.role.is_some_and(|r| settings.key_needed.contains(&r));
+        let key = entry
+            .role()
+            .is_some_and(|r| settings.key_needed.contains(&r));
+        let token = entry.role().is_some() && settings.tokens;
         keys |= key;
         common_answers(operation);
         match entry.transport {
             Transport::Rest => {
+                let mut schemes = Vec::new();
                 if key {
-                    operation.security = Some(vec![requirement(HEADER_KEY)]);
-                    answer(operation, 401, "Missing or wrong API key", &[]);
-                    answer(
-                        operation,
-                        403,
-                        "This API key may not perform this operation",
-                        &[],
-                    );
+                    schemes.push(requirement(HEADER_KEY));
                 }
-                if entry.rate.is_some() {
-                    answer(
-                        operation,
-                        429,
-                        "Over this client's rate limit; nothing was done",
-                        &[RETRY_AFTER],
-                    );
+                if token {
+                    schemes.push(requirement(BEARER));
+                }
+                if key || token {
+                    operation.security = Some(schemes);
+                    answer(operation, Documented::Unauthenticated);
+                    answer(operation, Documented::Denied);
+                }
+                if entry.rate().is_some() {
+                    answer(operation, Documented::RateLimited);
                 }
             }
             Transport::WebSocket => {
+                let mut schemes = Vec::new();
                 if key {
-                    operation.security =
-                        Some(vec![requirement(HEADER_KEY), requirement(QUERY_KEY)]);
+                    schemes.extend([requirement(HEADER_KEY), requirement(QUERY_KEY)]);
+                }
+                if token {
+                    schemes.extend([requirement(BEARER), requirement(QUERY_TOKEN)]);
+                }
+                if key || token {
+                    operation.security = Some(schemes);
                 }
                 if settings.origins_restricted {
-                    answer(
-                        operation,
-                        403,
-                        "The page's Origin is not in CORS_ORIGINS",
-                        &[],
-                    );
+                    answer(operation, Documented::OriginNotAllowed);
                 }
             }
         }
@@ -106,6 +114,21 @@ pub(crate) fn tailor(mut document: OpenApi, settings: &Settings) -> OpenApi {
         components.security_schemes.insert(
             QUERY_KEY.to_owned(),
             scheme(ApiKey::Query(ApiKeyValue::new("api_key"))),
+        );
+    }
+    if settings.tokens {
+        components.security_schemes.insert(
+            BEARER.to_owned(),
+            SecurityScheme::Http(
+                utoipa::openapi::security::HttpBuilder::new()
+                    .scheme(utoipa::openapi::security::HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+        components.security_schemes.insert(
+            QUERY_TOKEN.to_owned(),
+            SecurityScheme::ApiKey(ApiKey::Query(ApiKeyValue::new("token"))),
         );
     }
     limit_payload(components, settings);
@@ -144,40 +167,15 @@ fn set_websockets_apart(document: &mut OpenApi) {
 
 /// What any request may be answered, whatever the route.
 fn common_answers(operation: &mut Operation) {
-    answer(
-        operation,
-        400,
-        "An `Origin` or `X-Forwarded-Proto` header that is not text",
-        &[],
-    );
-    answer(
-        operation,
-        405,
-        "Another method on this path; `Allow` lists the methods it serves",
-        &[ALLOW],
-    );
-    answer(
-        operation,
-        414,
-        &format!("The query string is over {} bytes", super::MAX_QUERY_BYTES),
-        &[],
-    );
-    answer(
-        operation,
-        431,
-        &format!(
-            "Over {} header fields or {} bytes of them",
-            crate::head::MAX_HEADERS,
-            crate::head::MAX_HEADER_BYTES
-        ),
-        &[],
-    );
-    answer(
-        operation,
-        503,
-        "The service is shutting down",
-        &[RETRY_AFTER],
-    );
+    for common in [
+        Documented::MalformedHeader,
+        Documented::MethodNotAllowed,
+        Documented::QueryTooLong,
+        Documented::HeadersTooLarge,
+        Documented::ShuttingDown,
+    ] {
+        answer(operation, common);
+    }
 }
 
 /// A response header the document describes.
@@ -220,14 +218,28 @@ fn requirement(scheme: &str) -> SecurityRequirement {
     SecurityRequirement::new(scheme, Vec::<String>::new())
 }
 
-/// Adds a `{"detail": ...}` answer with `status`, or, when the operation
-/// already documents that status for another reason, adds this one to it.
-fn answer(operation: &mut Operation, status: u16, why: &str, headers: &[HeaderDoc]) {
+/// Adds a `{"detail": ...}` answer as the error table documents it, or,
+/// when the operation already documents that status for another reason,
+/// adds this one to it.
+fn answer(operation: &mut Operation, which: Documented) {
+    let AnswerDoc {
+        status,
+        why,
+        retry_after,
+    } = which.doc();
+    let why = why.as_str();
+    let mut headers = Vec::new();
+    if retry_after {
+        headers.push(&RETRY_AFTER);
+    }
+    if which == Documented::MethodNotAllowed {
+        headers.push(&ALLOW);
+    }
     match operation.responses.responses.entry(status.to_string()) {
         Entry::Occupied(mut existing) => {
             if let RefOr::T(response) = existing.get_mut() {
                 response.description = format!("{}; or: {why}", response.description);
-                for h in headers {
+                for h in &headers {
                     response
                         .headers
                         .entry(h.name.to_owned())

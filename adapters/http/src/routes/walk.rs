@@ -8,8 +8,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use ep_domain::{
-    ClientRateLimits, EventService, FieldError, Hub, HubConfig, Limits, QueryParams, RateLimit,
-    RateLimitConfig, RouterStatus,
+    EventService, FieldError, Hub, HubConfig, Limits, QueryParams, RateLimit, RateLimitConfig,
+    RouterStatus,
 };
 use ep_ports::{Event, EventId, EventType, Payload, Timestamp, TypeStats};
 use serde_json::{json, Value};
@@ -36,6 +36,8 @@ struct Setup {
     metrics: bool,
     /// Rate limits of 1 per hour: the second request of a class is a 429.
     tight_limits: bool,
+    /// Signed tokens are accepted too (the document declares the bearer scheme).
+    tokens: bool,
 }
 
 const SETUPS: [Setup; 3] = [
@@ -45,6 +47,7 @@ const SETUPS: [Setup; 3] = [
         cors_restricted: true,
         metrics: true,
         tight_limits: false,
+        tokens: true,
     },
     Setup {
         auth: false,
@@ -52,6 +55,7 @@ const SETUPS: [Setup; 3] = [
         cors_restricted: false,
         metrics: false,
         tight_limits: false,
+        tokens: false,
     },
     Setup {
         auth: true,
@@ -59,14 +63,44 @@ const SETUPS: [Setup; 3] = [
         cors_restricted: false,
         metrics: true,
         tight_limits: true,
+        tokens: false,
     },
 ];
+
+/// `REQUIRE_AUTH=false`: everyone may do everything.
+struct Open;
+
+impl ep_ports::Authenticator for Open {
+    fn authenticate<'a>(
+        &self,
+        _: ep_ports::Credential<'a>,
+    ) -> Result<ep_ports::Principal, ep_ports::AuthError> {
+        Ok(ep_ports::Principal::everything())
+    }
+}
 
 fn state(setup: Setup) -> AppState {
     let store = Arc::new(ep_store_memory::MemoryStore::new());
     let broadcaster = Arc::new(ep_broadcast_local::LocalBroadcaster::new());
     let limits = Limits::default();
-    let service = Arc::new(EventService::start(store.clone(), broadcaster, limits));
+    let rate = if setup.tight_limits {
+        let one: RateLimit = "1/hour".parse().expect("rate");
+        RateLimitConfig {
+            publish: one,
+            query: one,
+            admin: one,
+            ws_publish: one,
+            ..RateLimitConfig::default()
+        }
+    } else {
+        RateLimitConfig::default()
+    };
+    let service = Arc::new(EventService::start(
+        store.clone(),
+        broadcaster,
+        limits,
+        rate,
+    ));
     let hub = Hub::new(
         store,
         service.subscriber_gauge(),
@@ -74,22 +108,12 @@ fn state(setup: Setup) -> AppState {
         Box::new(crate::event_frame),
     );
     let auth: Arc<dyn ep_ports::Authenticator> = match (setup.auth, setup.admin_key) {
-        (false, _) => Arc::new(ep_auth_apikey::ApiKeyAuthenticator::open()),
-        (true, admin) => Arc::new(
-            ep_auth_apikey::ApiKeyAuthenticator::with_keys(KEY, admin.then_some(ADMIN_KEY))
-                .expect("keys"),
-        ),
-    };
-    let rate = if setup.tight_limits {
-        let one: RateLimit = "1/hour".parse().expect("rate");
-        RateLimitConfig {
-            publish: one,
-            query: one,
-            admin: one,
-            ..RateLimitConfig::default()
-        }
-    } else {
-        RateLimitConfig::default()
+        (false, _) => Arc::new(Open),
+        (true, admin) => Arc::new(ep_auth_apikey::ApiKeyAuthenticator::new(
+            Some(KEY),
+            admin.then_some(ADMIN_KEY),
+            Vec::new(),
+        )),
     };
     let metrics: Option<MetricsText> = setup
         .metrics
@@ -98,9 +122,9 @@ fn state(setup: Setup) -> AppState {
         service,
         hub,
         auth,
-        rate_limits: ClientRateLimits::new(rate),
         config: HttpConfig {
             max_body_bytes: 4096,
+            tokens: setup.tokens,
             cors: if setup.cors_restricted {
                 CorsPolicy::new(["https://school.example"])
             } else {
@@ -309,7 +333,7 @@ fn variants(path: &str, method: &Method) -> Vec<Variant> {
             vec![("origin", "https://elsewhere.example".into())],
         ),
     ];
-    let base = path.trim_start_matches(super::table::PREFIX);
+    let base = path.trim_start_matches(crate::table::PREFIX);
     let mut query = |q: &str| out.push((format!("{path}?{q}"), None, vec![]));
     match (base, method) {
         ("/events", &Method::GET) => {
@@ -428,11 +452,11 @@ async fn the_document_lists_every_operation_of_the_route_table_and_no_other() {
     for setup in SETUPS {
         let walker = Walker::new(setup).await;
         let mut want = BTreeSet::new();
-        for op in &super::table::OPERATIONS {
+        for op in &crate::table::OPERATIONS {
             if op.path == "/metrics" && !setup.metrics {
                 continue;
             }
-            for prefix in ["", super::table::PREFIX] {
+            for prefix in ["", crate::table::PREFIX] {
                 want.insert((format!("{prefix}{}", op.path), op.method.to_string()));
             }
         }
@@ -471,10 +495,11 @@ async fn the_document_asks_for_a_key_exactly_when_the_node_does() {
                         .flat_map(|r| r.as_object().expect("requirement").keys())
                         .map(String::as_str)
                         .collect();
-                    let want: &[&str] = if path.contains("/ws/") {
-                        &["ApiKey", "ApiKeyQuery"]
-                    } else {
-                        &["ApiKey"]
+                    let want: &[&str] = match (path.contains("/ws/"), setup.tokens) {
+                        (true, false) => &["ApiKey", "ApiKeyQuery"],
+                        (true, true) => &["ApiKey", "ApiKeyQuery", "Bearer", "TokenQuery"],
+                        (false, false) => &["ApiKey"],
+                        (false, true) => &["ApiKey", "Bearer"],
                     };
                     assert_eq!(schemes, want, "{method} {path}");
                 }
@@ -509,6 +534,14 @@ async fn the_document_asks_for_a_key_exactly_when_the_node_does() {
         }
         let schemes = &walker.doc["components"]["securitySchemes"];
         assert_eq!(schemes.get("ApiKey").is_some(), setup.auth);
+        assert_eq!(schemes.get("TokenQuery").is_some(), setup.tokens);
+        if setup.tokens {
+            assert_eq!(schemes["Bearer"]["type"], "http");
+            assert_eq!(schemes["Bearer"]["scheme"], "bearer");
+            assert_eq!(schemes["Bearer"]["bearerFormat"], "JWT");
+        } else {
+            assert!(schemes.get("Bearer").is_none());
+        }
     }
 }
 

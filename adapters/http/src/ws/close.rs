@@ -34,10 +34,15 @@ pub(crate) enum Close {
     ServerError,
     /// 1013: `MAX_SUBSCRIBERS` reached.
     AtCapacity,
-    /// 4001: missing or wrong API key.
+    /// 4001: missing or failing credential.
     Unauthorized,
-    /// 4001: a key without the role this endpoint needs.
-    Forbidden,
+    /// 4001: the token expired while the connection was live (or at the handshake).
+    TokenExpired,
+    /// 4001: the key was removed or changed by a reload of the keys.
+    KeyRevoked,
+    /// 4003: a credential without the role this endpoint needs, or a
+    /// filter (or a refreshed token's scope) outside the credential's scope.
+    Forbidden(String),
     /// 4002: `MAX_WS_CONNECTIONS_PER_IP` reached.
     TooManyConnections,
     /// 4003: no filter message within the time allowed.
@@ -60,10 +65,9 @@ impl Close {
             Close::ServerError => (1011, "Internal error".into()),
             Close::AtCapacity => (1013, "Server at subscriber capacity".into()),
             Close::Unauthorized => (4001, "Unauthorized".into()),
-            Close::Forbidden => (
-                4001,
-                "Forbidden: this API key may not use this endpoint".into(),
-            ),
+            Close::TokenExpired => (4001, "Token expired".into()),
+            Close::KeyRevoked => (4001, "Key revoked".into()),
+            Close::Forbidden(reason) => (4003, forbidden_reason(reason)),
             Close::TooManyConnections => (4002, "Too many connections".into()),
             Close::FilterTimeout => (4003, "No filter message in time".into()),
             Close::SlowConsumer { last_seq } => (
@@ -81,6 +85,16 @@ impl Close {
             reason: reason.into(),
         }))
     }
+}
+
+/// A close reason is at most 123 bytes: the refusal's text, cut on a
+/// character boundary.
+fn forbidden_reason(text: &str) -> String {
+    let mut end = text.len().min(123);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_owned()
 }
 
 /// How a connection ends.
@@ -222,7 +236,9 @@ mod tests {
             Close::ServerError,
             Close::AtCapacity,
             Close::Unauthorized,
-            Close::Forbidden,
+            Close::TokenExpired,
+            Close::KeyRevoked,
+            Close::Forbidden("x".repeat(200)),
             Close::TooManyConnections,
             Close::FilterTimeout,
             Close::SlowConsumer { last_seq: u64::MAX },

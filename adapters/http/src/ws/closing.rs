@@ -13,7 +13,7 @@ use futures_util::SinkExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::close::Ending;
-use super::upgrade::Socket;
+use super::socket::Socket;
 
 /// How long the close frame may take to leave.
 const CLOSE_WRITE_TIMEOUT: Duration = Duration::from_secs(2);

@@ -7,9 +7,11 @@
 mod close;
 mod closing;
 mod half_close;
+mod lease;
 mod limiter;
 mod publish;
 mod sessions;
+mod socket;
 mod subscribe;
 mod upgrade;
 
@@ -47,9 +49,4 @@ where
 /// A JSON text frame.
 fn json_message(value: &serde_json::Value) -> Message {
     Message::Text(Utf8Bytes::from(value.to_string()))
-}
-
-/// `{"status":"error","message":...}`.
-fn error_message(text: &str) -> Message {
-    json_message(&serde_json::json!({"status": "error", "message": text}))
 }

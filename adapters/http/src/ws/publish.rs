@@ -5,8 +5,9 @@
 //! written; beyond that, reading pauses.
 
 use std::future::Future;
-use std::net::IpAddr;
 use std::pin::Pin;
+
+use ep_domain::{Caller, Operation};
 
 use futures_util::stream::SplitSink;
 use futures_util::{FutureExt, SinkExt, StreamExt};
@@ -14,11 +15,11 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio_tungstenite::tungstenite::Message;
 
 use super::close::{Close, Ending};
-use super::upgrade::Socket;
-use super::{error_message, WRITE_TIMEOUT};
+use super::lease::Lease;
+use super::socket::Socket;
+use super::{json_message, WRITE_TIMEOUT};
 use crate::admission::admit_publish;
 use crate::api_error::ApiError;
-use crate::metrics::Transport;
 use crate::refusals::Refusal;
 use crate::state::AppState;
 
@@ -39,23 +40,54 @@ fn ok_message(event_id: &str) -> Message {
     Message::Text(text.into())
 }
 
-/// The reply to one message: ready now (refused) or once committed.
-fn handle(state: &AppState, client: IpAddr, data: &[u8]) -> ReplyFuture {
-    if data.len() > state.config.max_ws_message_bytes {
-        return Box::pin(std::future::ready(error_message("Message too large")));
+fn ready(message: Message) -> ReplyFuture {
+    Box::pin(std::future::ready(message))
+}
+
+/// A `{"type":"refresh_token",...}` message, if this is one. Only messages
+/// that mention it are parsed for it: events are not parsed twice.
+fn refresh_request(data: &[u8]) -> Option<serde_json::Map<String, serde_json::Value>> {
+    const MARK: &[u8] = b"refresh_token";
+    if !data.windows(MARK.len()).any(|w| w == MARK) {
+        return None;
     }
-    match admit_publish(state, client, data, Transport::WebSocket) {
+    match serde_json::from_slice::<serde_json::Value>(data) {
+        Ok(serde_json::Value::Object(m))
+            if m.get("type").and_then(serde_json::Value::as_str) == Some("refresh_token") =>
+        {
+            Some(m)
+        }
+        _ => None,
+    }
+}
+
+/// The reply to one message: ready now (refused, or a token refreshed) or
+/// once committed.
+fn handle(state: &AppState, caller: &mut Caller, lease: &mut Lease, data: &[u8]) -> ReplyFuture {
+    if data.len() > state.config.max_ws_message_bytes {
+        return ready(json_message(&ApiError::MessageTooLarge.ws_reply()));
+    }
+    if let Some(message) = refresh_request(data) {
+        return ready(match lease.refresh(state, caller, &message) {
+            Ok(reply) => json_message(&reply),
+            Err(e) => json_message(&e.ws_reply()),
+        });
+    }
+    match admit_publish(state, caller, data, Operation::WsPublish) {
         Ok(commit) => Box::pin(commit.map(|outcome| match outcome {
             Ok(event) => ok_message(event.id.as_str()),
-            Err(e) => error_message(&ApiError::from(e).ws_text()),
+            Err(e) => json_message(&ApiError::from(e).ws_reply()),
         })),
         Err(e) => {
-            if matches!(e, ApiError::RateLimited(_)) {
-                state
-                    .refusals
-                    .note(Refusal::RateLimited, client, "/ws/publish");
+            if e.is_rate_limited() {
+                state.refusals.note_by(
+                    Refusal::RateLimited,
+                    caller.address,
+                    "/ws/publish",
+                    Some(caller.principal.identity.label()),
+                );
             }
-            Box::pin(std::future::ready(error_message(&e.ws_text())))
+            ready(json_message(&e.ws_reply()))
         }
     }
 }
@@ -65,9 +97,10 @@ fn handle(state: &AppState, client: IpAddr, data: &[u8]) -> ReplyFuture {
 pub(super) async fn run(
     socket: Socket,
     state: AppState,
-    client: IpAddr,
+    mut caller: Caller,
     mut closing: watch::Receiver<bool>,
 ) -> (Option<Socket>, Ending) {
+    let mut lease = Lease::new(&state, &caller.principal);
     let (sink, mut stream) = socket.split();
     let (replies_tx, replies_rx) = mpsc::channel::<ReplyFuture>(IN_FLIGHT);
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
@@ -77,11 +110,14 @@ pub(super) async fn run(
         let message = tokio::select! {
             biased;
             _ = closing.changed() => break Ending::Close(Close::GoingAway),
+            close = lease.ended(&state, &caller.principal) => break Ending::Close(close),
             message = stream.next() => message,
         };
         let reply = match message {
-            Some(Ok(Message::Text(text))) => handle(&state, client, text.as_bytes()),
-            Some(Ok(Message::Binary(data))) => handle(&state, client, &data),
+            Some(Ok(Message::Text(text))) => {
+                handle(&state, &mut caller, &mut lease, text.as_bytes())
+            }
+            Some(Ok(Message::Binary(data))) => handle(&state, &mut caller, &mut lease, &data),
             Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
             Some(Ok(Message::Close(_))) => break Ending::PeerClosed,
             Some(Err(e)) => {

@@ -1,10 +1,11 @@
 //! `/ws/subscribe`: the filter handshake, then events as bare JSON objects,
 //! `ping`/`pong`, `update_filters`, keepalives, and resume from a `seq`.
 
-use std::net::IpAddr;
 use std::time::Duration;
 
-use ep_domain::{GetError, Next, SubscribeRequest, Subscription};
+use ep_domain::{
+    AtCapacity, Caller, Denied, GetError, Next, Refused, SubscribeRequest, Subscription,
+};
 use ep_ports::Timestamp;
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use serde_json::{json, Map, Value};
@@ -13,8 +14,10 @@ use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 use super::close::{Close, Ending};
-use super::upgrade::Socket;
-use super::{error_message, json_message, send, WRITE_TIMEOUT};
+use super::lease::Lease;
+use super::socket::Socket;
+use super::{json_message, send, WRITE_TIMEOUT};
+use crate::api_error::ApiError;
 use crate::metrics;
 use crate::refusals::Refusal;
 use crate::state::AppState;
@@ -48,12 +51,29 @@ async fn receive(socket: &mut Socket) -> Incoming {
 
 /// Refuses the subscription with an error reply; the connection then
 /// closes with `close`.
-async fn refuse(socket: &mut Socket, text: &str, close: Close) -> Ending {
-    if send(socket, error_message(text)).await {
+async fn refuse(socket: &mut Socket, error: ApiError, close: Close) -> Ending {
+    if send(socket, error_reply(error)).await {
         Ending::Close(close)
     } else {
         Ending::Lost
     }
+}
+
+/// Refuses a subscription outside the caller's scope (or role): the error
+/// reply, then close 4003 with the same reason.
+async fn forbid(socket: &mut Socket, denied: Denied) -> Ending {
+    let reason = denied.to_string();
+    refuse(
+        socket,
+        ApiError::Refused(Refused::Denied(denied)),
+        Close::Forbidden(reason),
+    )
+    .await
+}
+
+/// The `{"status":"error",...}` reply for `error`, its text from the one table.
+fn error_reply(error: ApiError) -> Message {
+    json_message(&error.ws_reply())
 }
 
 /// Serves one subscriber until it leaves, falls behind, or the server
@@ -61,13 +81,14 @@ async fn refuse(socket: &mut Socket, text: &str, close: Close) -> Ending {
 pub(super) async fn run(
     socket: Socket,
     state: AppState,
-    client: IpAddr,
+    caller: Caller,
     mut closing: watch::Receiver<bool>,
 ) -> (Option<Socket>, Ending) {
     // One task owns the socket, reading and writing in turn: no split
     // halves behind a lock on every frame.
     let mut socket = socket;
-    let ending = subscribe(&mut socket, &state, &mut closing).await;
+    let client = caller.address;
+    let ending = subscribe(&mut socket, &state, caller, &mut closing).await;
     if matches!(ending, Ending::Close(Close::SlowConsumer { .. })) {
         metrics::slow_subscriber_closed();
         state
@@ -80,10 +101,19 @@ pub(super) async fn run(
     (Some(socket), ending)
 }
 
+/// What a live subscriber has: who it is, the filter as it asked it (a
+/// refreshed token narrows it again), and its credential's lease.
+struct Live {
+    caller: Caller,
+    asked: SubscribeRequest,
+    lease: Lease,
+}
+
 /// The filter handshake, then the subscribed phase.
 async fn subscribe(
     socket: &mut Socket,
     state: &AppState,
+    caller: Caller,
     closing: &mut watch::Receiver<bool>,
 ) -> Ending {
     let limits = &state.config;
@@ -99,41 +129,62 @@ async fn subscribe(
             Err(_) => return Ending::Close(Close::FilterTimeout),
             Ok(Incoming::Skip) => continue,
             Ok(Incoming::Gone(Ending::Close(Close::TooLarge))) => {
-                return refuse(socket, "Message too large", Close::TooLarge).await;
+                return refuse(socket, ApiError::MessageTooLarge, Close::TooLarge).await;
             }
             Ok(Incoming::Gone(ending)) => return ending,
             Ok(Incoming::Data(data)) => break data,
         }
     };
     if first.len() > limits.max_ws_message_bytes {
-        return refuse(socket, "Message too large", Close::TooLarge).await;
+        return refuse(socket, ApiError::MessageTooLarge, Close::TooLarge).await;
     }
     let Ok(value) = serde_json::from_slice::<Value>(&first) else {
-        return refuse(socket, "Invalid JSON", Close::InvalidJson).await;
+        return refuse(socket, ApiError::InvalidJson, Close::InvalidJson).await;
     };
     let Value::Object(filters) = value else {
-        return refuse(socket, "The filter must be a JSON object", Close::BadFilter).await;
+        return refuse(
+            socket,
+            ApiError::BadMessage("The filter must be a JSON object".into()),
+            Close::BadFilter,
+        )
+        .await;
     };
     let request = match SubscribeRequest::from_object(&filters) {
         Ok(request) => request,
-        Err(e) => return refuse(socket, &e.0, Close::BadFilter).await,
+        Err(e) => return refuse(socket, ApiError::BadMessage(e.0), Close::BadFilter).await,
+    };
+    let filter = match state.service.subscription_filter(
+        &caller,
+        &request.type_names,
+        request.filter.clone(),
+    ) {
+        Ok(filter) => filter,
+        Err(denied) => {
+            return forbid(socket, denied).await;
+        }
     };
     let resume_after = match &request.resume {
         None => None,
-        Some(resume) => match state.service.resume_point(resume).await {
+        Some(resume) => match state.service.resume_point(&caller, resume).await {
             Ok(seq) => Some(seq),
-            Err(GetError::NotFound) => {
-                return refuse(socket, "Unknown last_event_id", Close::BadFilter).await
+            // Resuming takes no allowance: the only refusal is "not found".
+            Err(GetError::NotFound | GetError::Refused(_)) => {
+                return refuse(socket, ApiError::UnknownResumePoint, Close::BadFilter).await
             }
             Err(GetError::Store(e)) => {
                 tracing::warn!(error = %e, "cannot resolve a resume point");
-                return refuse(socket, "Event store unavailable", Close::ServerError).await;
+                return refuse(
+                    socket,
+                    ApiError::Get(GetError::Store(e)),
+                    Close::ServerError,
+                )
+                .await;
             }
         },
     };
-    let mut subscription = match state.hub.subscribe(request.filter, resume_after) {
+    let mut subscription = match state.hub.subscribe(filter, resume_after) {
         Ok(s) => s,
-        Err(e) => return refuse(socket, &e.to_string(), Close::AtCapacity).await,
+        Err(AtCapacity) => return refuse(socket, ApiError::AtCapacity, Close::AtCapacity).await,
     };
 
     // 2. Live: the ack is sent after the subscription is registered.
@@ -141,8 +192,14 @@ async fn subscribe(
     if !send(socket, json_message(&ack)).await {
         return Ending::Lost;
     }
-    tracing::debug!(subscriber = %subscription.public_id(), ?resume_after, "subscribed");
-    serve(socket, &mut subscription, state, closing).await
+    tracing::debug!(subscriber = %subscription.public_id(), ?resume_after, caller = caller.principal.identity.label(), "subscribed");
+    let lease = Lease::new(state, &caller.principal);
+    let mut live = Live {
+        caller,
+        asked: request,
+        lease,
+    };
+    serve(socket, &mut subscription, state, &mut live, closing).await
 }
 
 /// The subscribed phase, until the connection ends.
@@ -150,6 +207,7 @@ async fn serve(
     socket: &mut Socket,
     subscription: &mut Subscription<Utf8Bytes>,
     state: &AppState,
+    live: &mut Live,
     closing: &mut watch::Receiver<bool>,
 ) -> Ending {
     let keepalive: Duration = state.config.ws_keepalive;
@@ -163,15 +221,20 @@ async fn serve(
         tokio::select! {
             biased;
             _ = &mut closed => return Ending::Close(Close::GoingAway),
+            close = live.lease.ended(state, &live.caller.principal) => return Ending::Close(close),
             incoming = receive(socket) => match incoming {
                 Incoming::Gone(ending) => return ending,
                 Incoming::Skip => {}
                 Incoming::Data(data) => {
                     quiet.as_mut().reset(Instant::now() + keepalive);
-                    if let Some(reply) = on_message(&data, subscription, state) {
-                        if !send(socket, reply).await {
-                            return Ending::Lost;
+                    match on_message(&data, subscription, state, live) {
+                        Reply::None => {}
+                        Reply::Send(reply) => {
+                            if !send(socket, reply).await {
+                                return Ending::Lost;
+                            }
                         }
+                        Reply::Close(denied) => return forbid(socket, denied).await,
                     }
                 }
             },
@@ -236,42 +299,100 @@ async fn write_batch(
     ok
 }
 
-/// The reply to a message of a subscribed client, if it needs one. Invalid
-/// JSON, non-objects and unknown types are ignored; none ends the subscription.
+/// What a subscribed client's message calls for.
+enum Reply {
+    /// Nothing.
+    None,
+    /// This reply.
+    Send(Message),
+    /// An error reply for this refusal, then close 4003 (a refreshed token
+    /// whose scope no longer covers the filter).
+    Close(Denied),
+}
+
+/// The reply to a message of a subscribed client. Invalid JSON,
+/// non-objects and unknown types are ignored; none ends the subscription.
 fn on_message(
     data: &[u8],
     subscription: &mut Subscription<Utf8Bytes>,
     state: &AppState,
-) -> Option<Message> {
+    live: &mut Live,
+) -> Reply {
     if data.len() > state.config.max_ws_message_bytes {
-        return Some(error_message("Message too large"));
+        return Reply::Send(error_reply(ApiError::MessageTooLarge));
     }
     let Ok(Value::Object(message)) = serde_json::from_slice::<Value>(data) else {
-        return None;
+        return Reply::None;
     };
     match message.get("type").and_then(Value::as_str) {
-        Some("ping") => Some(json_message(&json!({"type": "pong"}))),
-        Some("update_filters") => Some(update_filters(&message, subscription)),
-        _ => None,
+        Some("ping") => Reply::Send(json_message(&json!({"type": "pong"}))),
+        Some("update_filters") => Reply::Send(update_filters(&message, subscription, state, live)),
+        Some("refresh_token") => refresh_token(&message, subscription, state, live),
+        _ => Reply::None,
+    }
+}
+
+/// A fresh token for the same `sub`: the filter as asked is narrowed to
+/// the new scope (outside it: close 4003) and the lease renewed.
+fn refresh_token(
+    message: &Map<String, Value>,
+    subscription: &mut Subscription<Utf8Bytes>,
+    state: &AppState,
+    live: &mut Live,
+) -> Reply {
+    let mut caller = live.caller.clone();
+    let reply = match live.lease.refresh(state, &mut caller, message) {
+        Ok(reply) => reply,
+        Err(e) => return Reply::Send(error_reply(e)),
+    };
+    match state.service.subscription_filter(
+        &caller,
+        &live.asked.type_names,
+        live.asked.filter.clone(),
+    ) {
+        Ok(filter) => {
+            subscription.update_filter(filter);
+            live.caller = caller;
+            Reply::Send(json_message(&reply))
+        }
+        Err(denied) => Reply::Close(denied),
     }
 }
 
 fn update_filters(
     message: &Map<String, Value>,
     subscription: &mut Subscription<Utf8Bytes>,
+    state: &AppState,
+    live: &mut Live,
 ) -> Message {
     let filters = match message.get("filters") {
         Some(Value::Object(filters)) => filters,
-        None | Some(Value::Null) => return error_message("update_filters needs a filters object"),
-        Some(_) => return error_message("filters must be a JSON object"),
+        None | Some(Value::Null) => {
+            return error_reply(ApiError::BadMessage(
+                "update_filters needs a filters object".into(),
+            ))
+        }
+        Some(_) => {
+            return error_reply(ApiError::BadMessage("filters must be a JSON object".into()))
+        }
     };
-    match SubscribeRequest::from_object(filters) {
-        Ok(request) => {
-            subscription.update_filter(request.filter);
+    let request = match SubscribeRequest::from_object(filters) {
+        Ok(request) => request,
+        Err(e) => return error_reply(ApiError::BadMessage(e.0)),
+    };
+    match state.service.subscription_filter(
+        &live.caller,
+        &request.type_names,
+        request.filter.clone(),
+    ) {
+        Ok(filter) => {
+            subscription.update_filter(filter);
+            live.asked = request;
             json_message(
                 &json!({"status": "filters_updated", "filters": Value::Object(filters.clone())}),
             )
         }
-        Err(e) => error_message(&e.0),
+        // Outside the scope: the old filter stays.
+        Err(denied) => error_reply(ApiError::Refused(Refused::Denied(denied))),
     }
 }

@@ -6,7 +6,8 @@
 
 use std::net::SocketAddr;
 
-use ep_ports::Role as Permission;
+use ep_domain::{authorize, Caller, Operation};
+use ep_ports::AuthError;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
@@ -23,12 +24,13 @@ use warp::Filter;
 use super::close::{Close, Ending};
 use super::half_close::HalfCloseAware;
 use super::{closing, publish, subscribe};
-use crate::admission::{authorize, client_ip};
+use crate::admission::{authenticate, client_ip};
 use crate::api_error::ApiError;
 use crate::metrics;
 use crate::refusals::Refusal;
 use crate::reply::detail;
 use crate::schemas::{Detail, Handshake};
+use crate::served::{at, entry};
 use crate::state::AppState;
 
 type Pairs = Vec<(String, String)>;
@@ -41,16 +43,20 @@ enum Endpoint {
 }
 
 impl Endpoint {
-    fn route(self) -> &'static str {
+    /// The operation it performs: its path, method and role are its entry
+    /// in the route table.
+    fn action(self) -> Operation {
         match self {
-            Endpoint::Publish => "/ws/publish",
-            Endpoint::Subscribe => "/ws/subscribe",
+            Endpoint::Publish => Operation::WsPublish,
+            Endpoint::Subscribe => Operation::Subscribe,
         }
     }
-}
 
-/// A connection's socket once upgraded.
-pub(crate) type Socket = WebSocketStream<HalfCloseAware<TokioIo<hyper::upgrade::Upgraded>>>;
+    /// Its path, as logs and metrics name it.
+    fn route(self) -> &'static str {
+        entry(self.action()).path
+    }
+}
 
 /// `/ws/publish` and `/ws/subscribe`.
 pub(crate) fn routes(
@@ -70,9 +76,12 @@ pub(crate) fn routes(
     description = "A WebSocket: each text message is one event (the publish body); each is \
         answered, in order, `{\"status\":\"ok\",\"event_id\":\"evt_...\"}` or \
         `{\"status\":\"error\",\"message\":\"...\"}`, and errors never close the \
-        connection. Messages may be pipelined. Each counts against the publish rate limit. \
-        A wrong key (or one without the publish role) is refused after the upgrade with \
-        close code 4001, too many connections from one client with 4002.",
+        connection. Messages may be pipelined. Each counts against the WebSocket publish \
+        rate limit (a refusal says `retry_after` seconds). A missing or failing credential \
+        is refused after the upgrade with close code 4001, one without the publish role \
+        with 4003, too many connections from one client with 4002; a token that expires \
+        while connected closes it with 4001 unless `{\"type\":\"refresh_token\",\"token\":...}` \
+        brought a fresh one.",
     params(Handshake),
     responses(
         (status = 101, description = "Switching to the WebSocket protocol"),
@@ -83,7 +92,7 @@ pub(crate) fn routes(
 pub(crate) fn publish_route(
     state: AppState,
 ) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
-    endpoint(state, "publish", Endpoint::Publish)
+    endpoint(state, Endpoint::Publish)
 }
 
 /// Receives the events that match a filter, live, optionally resuming by seq.
@@ -97,9 +106,10 @@ pub(crate) fn publish_route(
         `last_event_id` to resume), answered \
         `{\"status\":\"subscribed\",\"subscriber_id\":...,\"filters\":...}`; then \
         every matching committed event arrives \
-        as a JSON text message, in seq order. A wrong key is refused after the upgrade \
-        with close code 4001, too many connections with 4002, no filter in time with \
-        4003, a bad filter with 1008, a full node with 1013, and a subscriber that does \
+        as a JSON text message, in seq order, limited to the credential's scope. A \
+        missing or failing credential is refused after the upgrade with close code 4001, \
+        too many connections with 4002, no filter in time or a filter outside the \
+        credential's scope with 4003, a bad filter with 1008, a full node with 1013, and a subscriber that does \
         not keep up with 4008 (its reason says the seq to resume from).",
     params(Handshake),
     responses(
@@ -111,23 +121,19 @@ pub(crate) fn publish_route(
 pub(crate) fn subscribe_route(
     state: AppState,
 ) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
-    endpoint(state, "subscribe", Endpoint::Subscribe)
+    endpoint(state, Endpoint::Subscribe)
 }
 
 fn endpoint(
     state: AppState,
-    name: &'static str,
     kind: Endpoint,
 ) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
-    warp::path("ws")
-        .and(warp::path(name))
-        .and(warp::path::end())
-        .and(warp::get())
+    at(entry(kind.action()))
         .and(warp::header::headers_cloned())
         .and(warp::query::<Pairs>())
         .and(crate::client::peer())
         .and(warp::ext::optional::<OnUpgrade>())
-        .map(move |headers, pairs, remote, upgrade| {
+        .map(move |_, headers, pairs, remote, upgrade| {
             handshake(state.clone(), kind, headers, pairs, remote, upgrade)
         })
 }
@@ -230,24 +236,26 @@ fn handshake(
 
     // Other refusals are decided now, at the handshake, and sent as the
     // first frame: clients expect a close code, not an HTTP status.
-    let query_key = pairs
-        .iter()
-        .rev()
-        .find(|(k, _)| k == "api_key")
-        .map(|(_, v)| v.as_str());
-    let role = match endpoint {
-        Endpoint::Publish => Permission::Publish,
-        Endpoint::Subscribe => Permission::Read,
+    let last = |name: &str| {
+        pairs
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     };
-    let refusal = match authorize(&state, &headers, query_key, role) {
-        Ok(_) => None,
-        Err(ApiError::Forbidden) => Some(Close::Forbidden),
-        Err(_) => Some(Close::Unauthorized),
-    };
+    let operation = endpoint.action();
     let client = client_ip(&state, remote, &headers);
-    let slot = match refusal {
-        None => state.ws.limiter.try_acquire(client),
-        Some(_) => None,
+    let admitted = match authenticate(&state, &headers, last("api_key"), last("token")) {
+        Ok(principal) => match authorize(&principal, operation) {
+            Ok(()) => Ok(Caller::new(principal, client)),
+            Err(denied) => Err(Close::Forbidden(denied.to_string())),
+        },
+        Err(ApiError::Auth(AuthError::TokenExpired)) => Err(Close::TokenExpired),
+        Err(_) => Err(Close::Unauthorized),
+    };
+    let slot = match admitted {
+        Ok(_) => state.ws.limiter.try_acquire(client),
+        Err(_) => None,
     };
     let ticket = state.ws.sessions.open();
 
@@ -263,27 +271,27 @@ fn handshake(
         let io = HalfCloseAware(TokioIo::new(upgraded));
         let socket = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
         let route = endpoint.route();
-        let admitted = match (refusal, &slot, &ticket) {
-            (None, Some(_), Some((_, closing))) => Ok(closing.clone()),
-            (Some(close), _, _) => Err(close),
-            (None, None, _) => Err(Close::TooManyConnections),
-            (None, Some(_), None) => Err(Close::GoingAway),
+        let admitted = match (admitted, &slot, &ticket) {
+            (Ok(caller), Some(_), Some((_, closing))) => Ok((caller, closing.clone())),
+            (Err(close), _, _) => Err(close),
+            (Ok(_), None, _) => Err(Close::TooManyConnections),
+            (Ok(_), Some(_), None) => Err(Close::GoingAway),
         };
         let (socket, ending) = match admitted {
-            Ok(closing) => {
-                tracing::debug!(%client, route, "WebSocket open");
+            Ok((caller, closing)) => {
+                tracing::debug!(%client, route, caller = caller.principal.identity.label(), "WebSocket open");
                 metrics::websocket(route, 1.0);
                 let ended = match endpoint {
-                    Endpoint::Publish => publish::run(socket, state, client, closing).await,
-                    Endpoint::Subscribe => subscribe::run(socket, state, client, closing).await,
+                    Endpoint::Publish => publish::run(socket, state, caller, closing).await,
+                    Endpoint::Subscribe => subscribe::run(socket, state, caller, closing).await,
                 };
                 metrics::websocket(route, -1.0);
                 ended
             }
             Err(close) => {
                 let logged = match close {
-                    Close::Unauthorized => Some(Refusal::Credential),
-                    Close::Forbidden => Some(Refusal::Forbidden),
+                    Close::Unauthorized | Close::TokenExpired => Some(Refusal::Credential),
+                    Close::Forbidden(_) => Some(Refusal::Forbidden),
                     Close::TooManyConnections => Some(Refusal::TooManyConnections),
                     _ => None,
                 };

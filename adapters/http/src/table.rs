@@ -1,9 +1,11 @@
-//! The route table: every operation the service serves (path and method),
-//! who may call it and which rate limit it takes. The `Allow` header of a
-//! 405 and the configuration-dependent parts of the OpenAPI document are
-//! read from it; a test walks the router against it.
+//! The route table: every operation the service serves (path and method)
+//! and the domain operation it performs, whose declaration says who may
+//! call it and which rate limit it takes. A guarded operation's path,
+//! method and guard are built from its entry ([`crate::served`]); the
+//! `Allow` header of a 405 and the configuration-dependent parts of the
+//! OpenAPI document are read from it; a test walks the router against it.
 
-use ep_domain::RateClass;
+use ep_domain::{Operation as Action, RateClass};
 use ep_ports::Role;
 use warp::http::Method;
 
@@ -26,26 +28,34 @@ pub(crate) struct Operation {
     pub path: &'static str,
     /// The method.
     pub method: Method,
-    /// The role a caller's key needs, if any.
-    pub role: Option<Role>,
-    /// The rate limit each call (each message, on `/ws/publish`) takes.
-    pub rate: Option<RateClass>,
+    /// The domain operation it performs (`None`: open to anyone, no limit).
+    pub action: Option<Action>,
     /// REST or WebSocket.
     pub transport: Transport,
+}
+
+impl Operation {
+    /// The role a caller needs, if any.
+    pub fn role(&self) -> Option<Role> {
+        self.action.map(Action::role)
+    }
+
+    /// The rate limit each call (each message, on `/ws/publish`) takes.
+    pub fn rate(&self) -> Option<RateClass> {
+        self.action.and_then(Action::rate_class)
+    }
 }
 
 const fn op(
     path: &'static str,
     method: Method,
-    role: Option<Role>,
-    rate: Option<RateClass>,
+    action: Option<Action>,
     transport: Transport,
 ) -> Operation {
     Operation {
         path,
         method,
-        role,
-        rate,
+        action,
         transport,
     }
 }
@@ -54,67 +64,29 @@ use Transport::{Rest, WebSocket};
 
 /// Every operation, in the order the document lists them.
 pub(crate) static OPERATIONS: [Operation; 15] = [
-    op("/health", Method::GET, None, None, Rest),
-    op("/readiness", Method::GET, None, None, Rest),
-    op(
-        "/events",
-        Method::POST,
-        Some(Role::Publish),
-        Some(RateClass::Publish),
-        Rest,
-    ),
-    op(
-        "/events",
-        Method::GET,
-        Some(Role::Read),
-        Some(RateClass::Query),
-        Rest,
-    ),
-    op(
-        "/events",
-        Method::DELETE,
-        Some(Role::Admin),
-        Some(RateClass::Admin),
-        Rest,
-    ),
-    op(
-        "/events/{id}",
-        Method::GET,
-        Some(Role::Read),
-        Some(RateClass::Query),
-        Rest,
-    ),
-    op(
-        "/stats",
-        Method::GET,
-        Some(Role::Read),
-        Some(RateClass::Query),
-        Rest,
-    ),
-    op("/event-types", Method::GET, None, None, Rest),
-    op(
-        "/metrics",
-        Method::GET,
-        Some(Role::Read),
-        Some(RateClass::Query),
-        Rest,
-    ),
-    op("/openapi.json", Method::GET, None, None, Rest),
-    op("/docs", Method::GET, None, None, Rest),
-    op("/docs.js", Method::GET, None, None, Rest),
-    op("/docs.css", Method::GET, None, None, Rest),
+    op("/health", Method::GET, None, Rest),
+    op("/readiness", Method::GET, None, Rest),
+    op("/events", Method::POST, Some(Action::Publish), Rest),
+    op("/events", Method::GET, Some(Action::Query), Rest),
+    op("/events", Method::DELETE, Some(Action::Delete), Rest),
+    op("/events/{id}", Method::GET, Some(Action::Get), Rest),
+    op("/stats", Method::GET, Some(Action::Stats), Rest),
+    op("/event-types", Method::GET, None, Rest),
+    op("/metrics", Method::GET, Some(Action::Metrics), Rest),
+    op("/openapi.json", Method::GET, None, Rest),
+    op("/docs", Method::GET, None, Rest),
+    op("/docs.js", Method::GET, None, Rest),
+    op("/docs.css", Method::GET, None, Rest),
     op(
         "/ws/publish",
         Method::GET,
-        Some(Role::Publish),
-        Some(RateClass::Publish),
+        Some(Action::WsPublish),
         WebSocket,
     ),
     op(
         "/ws/subscribe",
         Method::GET,
-        Some(Role::Read),
-        None,
+        Some(Action::Subscribe),
         WebSocket,
     ),
 ];

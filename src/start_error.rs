@@ -1,0 +1,68 @@
+//! Why the service could not start, and the exit status each reason gets:
+//! what start-up (app) and the connections to dependencies (connect) share.
+
+use std::net::SocketAddr;
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The SQLite store could not be opened.
+    #[error(transparent)]
+    Store(#[from] ep_store_sqlite::OpenError),
+    /// A dependency (PostgreSQL, NATS, Redis) could not be reached within
+    /// `STARTUP_TIMEOUT_SECONDS`, or refused for good.
+    #[error("cannot start: {dependency} at {target} is unavailable after {attempts} attempt(s): {reason}")]
+    Unreachable {
+        /// Which.
+        dependency: &'static str,
+        /// Where (no credentials).
+        target: String,
+        /// The last error.
+        reason: String,
+        /// How many times it was tried.
+        attempts: u32,
+    },
+    /// The store is one process's own but the broadcaster spans nodes.
+    #[error("{0}")]
+    Inconsistent(&'static str),
+    /// The broadcaster gave no feed for the fan-out.
+    #[error(transparent)]
+    Broadcast(#[from] ep_ports::BroadcastError),
+    /// The key or token configuration is unusable.
+    #[error(transparent)]
+    Access(#[from] crate::access::AccessError),
+    /// The publish path's thread could not be started.
+    #[error("cannot start the publish path's thread: {0}")]
+    Thread(std::io::Error),
+    /// The address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+impl StartError {
+    /// The exit status for this failure: 2 for a dependency that could not
+    /// be reached, a configuration that cannot work (as for a bad variable)
+    /// or a database file that is not this service's (or the Python
+    /// service's) to open, 1 otherwise.
+    pub fn exit_code(&self) -> u8 {
+        use ep_store_sqlite::{MigrationError, OpenError};
+        match self {
+            StartError::Unreachable { .. }
+            | StartError::Inconsistent(_)
+            | StartError::Access(_)
+            | StartError::Store(OpenError::Migration {
+                source: MigrationError::NotOurs { .. } | MigrationError::TooNew { .. },
+                ..
+            }) => 2,
+            StartError::Store(_)
+            | StartError::Thread(_)
+            | StartError::Broadcast(_)
+            | StartError::Bind { .. } => 1,
+        }
+    }
+}
