@@ -9,7 +9,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use ep_ports::{
-    Event, EventFilter, EventId, EventQuery, EventStore, NewEvent, Stats, StoreError, Timestamp,
+    Deletion, Event, EventFilter, EventId, EventQuery, EventStore, NewEvent, Stats, StoreError,
+    Timestamp,
 };
 use ep_store_memory::MemoryStore;
 use serde_json::{json, Value};
@@ -151,8 +152,8 @@ impl EventStore for GatedStore {
     async fn stats(&self, since: Timestamp) -> Result<Stats, StoreError> {
         self.inner.stats(since).await
     }
-    async fn delete(&self, before: Option<Timestamp>) -> Result<u64, StoreError> {
-        self.inner.delete(before).await
+    async fn delete_some(&self, what: Deletion, limit: usize) -> Result<u64, StoreError> {
+        self.inner.delete_some(what, limit).await
     }
     async fn last_seq(&self) -> Result<u64, StoreError> {
         self.inner.last_seq().await

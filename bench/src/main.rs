@@ -4,6 +4,7 @@
 //! scripts). Run the service with limits raised for load, e.g.
 //! `RATE_LIMIT_PUBLISH=1000000/second MAX_WS_CONNECTIONS_PER_IP=100000`.
 
+mod big;
 mod broadcaster;
 mod ceiling;
 mod classroom;
@@ -58,6 +59,12 @@ enum Scenario {
     SqliteCeiling(ceiling::SqliteArgs),
     /// The raw PostgreSQL batched append rate with the service's schema.
     PostgresCeiling(ceiling::PostgresArgs),
+    /// Write N events of the realistic mix over a 120-day term straight
+    /// into a store, for `big` (before the service opens it).
+    Fill(big::FillArgs),
+    /// Against a service on a filled store: stats, the contract's queries,
+    /// and a large delete with the publish latency during it.
+    Big(big::BigArgs),
 }
 
 fn main() {
@@ -77,6 +84,8 @@ fn main() {
     let result = runtime.block_on(async {
         match cli.scenario {
             Scenario::Rest(args) => rest::run(&cli.url, args).await,
+            Scenario::Fill(args) => big::fill(args).await,
+            Scenario::Big(args) => big::run(&cli.url, args).await,
             Scenario::WsPublish(args) => ws_publish::run(&cli.url, args).await,
             Scenario::Fanout(args) => fanout::run(&cli.url, &subscribers, args).await,
             Scenario::Idle(args) => idle::run(&cli.url, args).await,

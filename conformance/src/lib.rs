@@ -41,6 +41,8 @@ macro_rules! conformance_suite {
             stats_count_by_type_and_since,
             delete_before_removes_only_older_and_stats_follow,
             delete_all_never_reuses_seq,
+            a_delete_step_is_bounded_by_its_limit_and_its_seq,
+            stats_agree_with_the_events_through_deletes_in_steps,
             a_duplicate_id_refuses_the_whole_batch,
             hostile_text_round_trips_verbatim,
             a_large_batch_is_stored_in_order,

@@ -2,8 +2,8 @@
 //! port, each given a fresh, empty store.
 
 use ep_ports::{
-    Event, EventFilter, EventId, EventQuery, EventStore, EventType, NewEvent, Payload, Scope,
-    StoreError, Timestamp,
+    Deletion, Event, EventFilter, EventId, EventQuery, EventStore, EventType, NewEvent, Payload,
+    Scope, StoreError, Timestamp,
 };
 
 /// 2026-11-27T10:00:00Z, the base instant of the suite's events.
@@ -19,7 +19,7 @@ pub fn new_event(
     NewEvent {
         id: EventId::new(format!(
             "evt_{:032x}",
-            (BASE_MICROS + n * 1_000_000) as u128 * 1_000 + n as u128
+            (i128::from(BASE_MICROS + n * 1_000_000) * 1_000 + i128::from(n)).unsigned_abs()
         )),
         event_type,
         source: "quiz-engine".to_owned(),
@@ -44,6 +44,64 @@ fn query() -> EventQuery {
 
 fn ids(events: &[Event]) -> Vec<String> {
     events.iter().map(|e| e.id.to_string()).collect()
+}
+
+/// Deletes every event stored now (`before = None`) or those of them
+/// stamped before `before`, in steps of `step` events as the domain does.
+pub async fn delete_in_steps<S: EventStore>(
+    store: &S,
+    before: Option<Timestamp>,
+    step: usize,
+) -> u64 {
+    let what = Deletion {
+        before,
+        through_seq: store.last_seq().await.expect("last_seq"),
+    };
+    let mut deleted = 0;
+    loop {
+        let n = store.delete_some(what, step).await.expect("delete step");
+        assert!(
+            n <= step as u64,
+            "a step deleted {n} events, more than {step}"
+        );
+        deleted += n;
+        if n < step as u64 {
+            return deleted;
+        }
+    }
+}
+
+async fn delete<S: EventStore>(store: &S, before: Option<Timestamp>) -> u64 {
+    delete_in_steps(store, before, 1_000).await
+}
+
+/// The stats a store reports, recounted from its events (every one read
+/// back): what `stats` must agree with after any append and delete.
+async fn recount<S: EventStore>(store: &S, since: Timestamp) -> ep_ports::Stats {
+    let events = store
+        .after(0, EventFilter::default(), usize::MAX)
+        .await
+        .expect("read all");
+    let mut by_type: Vec<ep_ports::TypeStats> = Vec::new();
+    for e in &events {
+        match by_type.iter_mut().find(|r| r.event_type == e.event_type) {
+            Some(row) => {
+                row.count += 1;
+                row.last_seen = e.timestamp;
+            }
+            None => by_type.push(ep_ports::TypeStats {
+                event_type: e.event_type,
+                count: 1,
+                last_seen: e.timestamp,
+            }),
+        }
+    }
+    ep_ports::TypeStats::sort(&mut by_type);
+    ep_ports::Stats {
+        total_events: events.len() as u64,
+        events_since: events.iter().filter(|e| e.timestamp > since).count() as u64,
+        by_type,
+    }
 }
 
 async fn seed<S: EventStore>(store: &S) -> Vec<Event> {
@@ -230,7 +288,7 @@ pub async fn stats_count_by_type_and_since<S: EventStore>(store: &S) {
 /// Delete with `before` removes only strictly older events; stats follow.
 pub async fn delete_before_removes_only_older_and_stats_follow<S: EventStore>(store: &S) {
     let stored = seed(store).await;
-    assert_eq!(store.delete(Some(at(2))).await.expect("delete"), 2);
+    assert_eq!(delete(store, Some(at(2))).await, 2);
     assert_eq!(store.get(&stored[0].id).await.expect("get"), None);
     assert!(store.get(&stored[2].id).await.expect("get").is_some());
     let stats = store.stats(at(-10)).await.expect("stats");
@@ -246,7 +304,7 @@ pub async fn delete_before_removes_only_older_and_stats_follow<S: EventStore>(st
         .find(|r| r.event_type == EventType::TimerTick)
         .expect("tick row");
     assert_eq!((tick.count, tick.last_seen), (1, at(3)));
-    assert_eq!(store.delete(Some(at(2))).await.expect("delete"), 0);
+    assert_eq!(delete(store, Some(at(2))).await, 0);
 }
 
 /// Deleting everything empties the store, and sequence numbers are never
@@ -254,7 +312,7 @@ pub async fn delete_before_removes_only_older_and_stats_follow<S: EventStore>(st
 pub async fn delete_all_never_reuses_seq<S: EventStore>(store: &S) {
     let stored = seed(store).await;
     let highest = stored.iter().map(|e| e.seq).max().unwrap_or(0);
-    assert_eq!(store.delete(None).await.expect("delete"), 6);
+    assert_eq!(delete(store, None).await, 6);
     let stats = store.stats(at(-10)).await.expect("stats");
     assert_eq!((stats.total_events, stats.by_type.len()), (0, 0));
     assert!(store.query(query()).await.expect("query").is_empty());
@@ -452,8 +510,8 @@ pub async fn the_earliest_and_latest_instants_order_like_any_other<S: EventStore
             .events_since,
         0
     );
-    assert_eq!(store.delete(Some(Timestamp::MIN)).await.expect("delete"), 0);
-    assert_eq!(store.delete(Some(Timestamp::MAX)).await.expect("delete"), 2);
+    assert_eq!(delete(store, Some(Timestamp::MIN)).await, 0);
+    assert_eq!(delete(store, Some(Timestamp::MAX)).await, 2);
     assert_eq!(
         ids(&store.query(query()).await.expect("query")),
         vec![stored[2].id.to_string()]
@@ -486,7 +544,7 @@ pub async fn last_seq_is_the_highest_ever_assigned<S: EventStore>(store: &S) {
     let stored = seed(store).await;
     let highest = stored.last().expect("seeded").seq;
     assert_eq!(store.last_seq().await.expect("last_seq"), highest);
-    store.delete(None).await.expect("delete all");
+    delete(store, None).await;
     assert_eq!(store.last_seq().await.expect("last_seq"), highest);
     let next = store
         .append(vec![new_event(20, EventType::TimerTick, None, None)])
@@ -494,6 +552,92 @@ pub async fn last_seq_is_the_highest_ever_assigned<S: EventStore>(store: &S) {
         .expect("append");
     assert_eq!(next[0].seq, highest + 1, "seq continues densely");
     assert_eq!(store.last_seq().await.expect("last_seq"), highest + 1);
+}
+
+/// A delete step removes at most its limit, never an event above
+/// `through_seq` (published after the delete began) nor one not before
+/// `before`, and reports 0 once nothing selected is left.
+pub async fn a_delete_step_is_bounded_by_its_limit_and_its_seq<S: EventStore>(store: &S) {
+    let stored = seed(store).await;
+    let what = Deletion {
+        before: None,
+        through_seq: stored[3].seq,
+    };
+    assert_eq!(store.delete_some(what, 3).await.expect("step"), 3);
+    assert_eq!(store.delete_some(what, 3).await.expect("step"), 1);
+    assert_eq!(store.delete_some(what, 3).await.expect("step"), 0);
+    assert_eq!(
+        ids(&store.query(query()).await.expect("query")),
+        vec![stored[5].id.to_string(), stored[4].id.to_string()],
+        "the events above through_seq are kept"
+    );
+    let timed = Deletion {
+        before: Some(at(5)),
+        through_seq: u64::MAX,
+    };
+    assert_eq!(store.delete_some(timed, 10).await.expect("step"), 1);
+    assert_eq!(store.delete_some(timed, 10).await.expect("step"), 0);
+    assert_eq!(
+        store.stats(at(-10)).await.expect("stats"),
+        recount(store, at(-10)).await
+    );
+}
+
+/// Stats stay what the stored events say through appends and deletes in
+/// many steps, including a delete that removes a type's newest event (the
+/// highest seq) while one of that type stamped later stays.
+pub async fn stats_agree_with_the_events_through_deletes_in_steps<S: EventStore>(store: &S) {
+    let kinds = [
+        EventType::TimerTick,
+        EventType::AnswerSubmitted,
+        EventType::QuizStarted,
+    ];
+    let batch: Vec<NewEvent> = (0..300)
+        .map(|i| new_event(i, kinds[(i % 7 % 3) as usize], None, None))
+        .collect();
+    store.append(batch).await.expect("append");
+    // A type whose newest event by seq is stamped earlier than an older one:
+    // deleting it must give the type its next newest.
+    store
+        .append(vec![new_event(
+            1_000,
+            EventType::MasteryUpdated,
+            None,
+            None,
+        )])
+        .await
+        .expect("append");
+    store
+        .append(vec![new_event(
+            -1_000,
+            EventType::MasteryUpdated,
+            None,
+            None,
+        )])
+        .await
+        .expect("append");
+    let since = at(150);
+    assert_eq!(
+        store.stats(since).await.expect("stats"),
+        recount(store, since).await
+    );
+    assert_eq!(delete_in_steps(store, Some(at(100)), 7).await, 101);
+    let stats = store.stats(since).await.expect("stats");
+    assert_eq!(stats, recount(store, since).await);
+    let mastery = stats
+        .by_type
+        .iter()
+        .find(|r| r.event_type == EventType::MasteryUpdated)
+        .expect("mastery row");
+    assert_eq!((mastery.count, mastery.last_seen), (1, at(1_000)));
+    assert_eq!(delete_in_steps(store, Some(at(1_001)), 50).await, 201);
+    let stats = store.stats(since).await.expect("stats");
+    assert_eq!(stats, recount(store, since).await);
+    assert_eq!(stats.total_events, 0);
+    assert!(
+        stats.by_type.is_empty(),
+        "a type with no events left has no row"
+    );
 }
 
 fn names(items: &[&str]) -> Option<Vec<String>> {

@@ -587,7 +587,7 @@ mod tests {
         async fn stats(&self, _: ep_ports::Timestamp) -> Result<Stats, StoreError> {
             unreachable!()
         }
-        async fn delete(&self, _: Option<ep_ports::Timestamp>) -> Result<u64, StoreError> {
+        async fn delete_some(&self, _: ep_ports::Deletion, _: usize) -> Result<u64, StoreError> {
             unreachable!()
         }
         async fn ping(&self) -> Result<(), StoreError> {

@@ -9,6 +9,7 @@
 
 mod access;
 mod commit_health;
+mod deleter;
 mod delivery;
 mod errors;
 mod field_errors;

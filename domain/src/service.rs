@@ -11,6 +11,7 @@ use ep_ports::{
 };
 
 use crate::access::{authorize, narrow, within, Caller, Denied, Operation, Refused};
+use crate::deleter::Deleter;
 use crate::errors::{DeleteError, GetError, PublishError, QueryError, StatsError};
 use crate::field_errors::{FieldError, ValidationErrors};
 use crate::gauge::SubscriberGauge;
@@ -76,6 +77,7 @@ pub struct EventService {
     router: EventRouter,
     limits: Limits,
     rate_limits: ClientRateLimits,
+    deleter: Deleter,
 }
 
 impl EventService {
@@ -89,6 +91,7 @@ impl EventService {
     ) -> Self {
         let router = EventRouter::start(Arc::clone(&store), Arc::clone(&broadcaster), limits);
         Self {
+            deleter: Deleter::new(Arc::clone(&store)),
             store,
             broadcaster,
             router,
@@ -268,7 +271,11 @@ impl EventService {
     }
 
     /// Deletes every event, or those stamped strictly before `before` (an
-    /// ISO 8601 instant).
+    /// ISO 8601 instant), in steps that each hold the store's writer for a
+    /// few milliseconds, so publishes go on meanwhile. Of the events
+    /// published while it runs none is deleted. One delete at a time: a
+    /// second waits for the first. It runs to its end even if the caller
+    /// stops waiting.
     ///
     /// # Errors
     /// `BadTimestamp` / `Invalid` for a bad `before`; `Refused` (only an
@@ -277,7 +284,10 @@ impl EventService {
         authorize(&caller.principal, Operation::Delete).map_err(Refused::from)?;
         let before = Self::parse_before(before)?;
         self.take_allowance(caller, Operation::Delete)?;
-        self.store.delete(before).await.map_err(DeleteError::Store)
+        self.deleter
+            .delete(before)
+            .await
+            .map_err(DeleteError::Store)
     }
 
     /// Parses the `before` parameter of a delete.

@@ -1,19 +1,20 @@
 //! The domain's use cases against fakes of its ports: mockall mocks where a
 //! call count or argument matters, a small gated store where timing does.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use ep_domain::{
-    Caller, EventService, GetError, Limits, Operation, PublishError, PublishRequest, QueryError,
-    QueryParams, RateLimitConfig,
+    Caller, DeleteError, EventService, GetError, Limits, Operation, PublishError, PublishRequest,
+    QueryError, QueryParams, RateLimitConfig,
 };
 use ep_ports::{
-    Event, EventFilter, EventId, EventQuery, EventStore, MockBroadcaster, MockEventStore, NewEvent,
-    Stats, StoreError, Timestamp,
+    Deletion, Event, EventFilter, EventId, EventQuery, EventStore, MockBroadcaster, MockEventStore,
+    NewEvent, Stats, StoreError, Timestamp,
 };
-use mockall::predicate::eq;
+use mockall::predicate::{always, eq};
 use tokio::sync::Semaphore;
 
 const TICK: &str = r#"{"event_type":"timer_tick","source":"timer-service","session_id":"sess-7f3a","user_id":"stu-1042","payload":{"remaining_seconds":1799,"elapsed_seconds":1}}"#;
@@ -160,10 +161,15 @@ async fn events_are_committed_in_acceptance_order_with_increasing_ids_and_timest
         .all(|w| w[0].id < w[1].id && w[0].timestamp <= w[1].timestamp));
 }
 
-/// A store whose appends wait until the test lets them through.
+/// A store whose appends (and delete steps) wait until the test lets them
+/// through.
 struct GatedStore {
     gate: Arc<Semaphore>,
     stored: Mutex<Vec<Event>>,
+    /// A delete step takes a permit of its own.
+    deletes: Arc<Semaphore>,
+    /// Delete steps begun.
+    delete_steps: Arc<AtomicUsize>,
 }
 
 impl GatedStore {
@@ -173,6 +179,8 @@ impl GatedStore {
             Self {
                 gate: Arc::clone(&gate),
                 stored: Mutex::new(Vec::new()),
+                deletes: Arc::new(Semaphore::new(0)),
+                delete_steps: Arc::new(AtomicUsize::new(0)),
             },
             gate,
         )
@@ -207,7 +215,9 @@ impl EventStore for GatedStore {
             by_type: Vec::new(),
         })
     }
-    async fn delete(&self, _: Option<Timestamp>) -> Result<u64, StoreError> {
+    async fn delete_some(&self, _: Deletion, _: usize) -> Result<u64, StoreError> {
+        self.delete_steps.fetch_add(1, Ordering::SeqCst);
+        self.deletes.acquire().await.expect("gate open").forget();
         Ok(0)
     }
     async fn last_seq(&self) -> Result<u64, StoreError> {
@@ -545,19 +555,32 @@ async fn stats_count_the_last_sixty_minutes() {
 }
 
 #[tokio::test]
-async fn delete_passes_the_instant_of_an_offset_timestamp() {
+async fn delete_passes_the_instant_of_an_offset_timestamp_and_stops_at_the_seq_it_started_at() {
     let mut store = MockEventStore::new();
     let instant = Timestamp::parse_canonical("2026-11-27T08:00:00Z").expect("instant");
+    store.expect_last_seq().returning(|| Ok(40));
     store
-        .expect_delete()
-        .with(eq(Some(instant)))
+        .expect_delete_some()
+        .with(
+            eq(Deletion {
+                before: Some(instant),
+                through_seq: 40,
+            }),
+            always(),
+        )
         .times(1)
-        .returning(|_| Ok(4));
+        .returning(|_, _| Ok(4));
     store
-        .expect_delete()
-        .with(eq(None))
+        .expect_delete_some()
+        .with(
+            eq(Deletion {
+                before: None,
+                through_seq: 40,
+            }),
+            always(),
+        )
         .times(1)
-        .returning(|_| Ok(9));
+        .returning(|_, _| Ok(9));
     let svc = service(store, quiet_broadcaster(), Limits::default());
     assert_eq!(
         svc.delete(&caller(), Some("2026-11-27T10:00:00+02:00"))
@@ -566,6 +589,89 @@ async fn delete_passes_the_instant_of_an_offset_timestamp() {
     );
     assert_eq!(svc.delete(&caller(), None).await, Ok(9));
     assert!(svc.delete(&caller(), Some("soon")).await.is_err());
+}
+
+/// A fake store holding `left` selected events that deletes at most the
+/// step's limit per call and records each limit.
+fn stepping_store(left: u64, steps: Arc<Mutex<Vec<usize>>>) -> MockEventStore {
+    let mut store = MockEventStore::new();
+    store.expect_last_seq().returning(|| Ok(1_000_000));
+    let left = Arc::new(Mutex::new(left));
+    store.expect_delete_some().returning(move |_, limit| {
+        steps.lock().expect("steps").push(limit);
+        let mut left = left.lock().expect("left");
+        let n = (*left).min(limit as u64);
+        *left -= n;
+        Ok(n)
+    });
+    store
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_large_delete_runs_in_bounded_steps_until_one_comes_back_short() {
+    let steps = Arc::new(Mutex::new(Vec::new()));
+    let svc = service(
+        stepping_store(100_000, Arc::clone(&steps)),
+        quiet_broadcaster(),
+        Limits::default(),
+    );
+    assert_eq!(svc.delete(&caller(), None).await, Ok(100_000));
+    let steps = steps.lock().expect("steps").clone();
+    assert!(steps.len() > 5, "{steps:?}");
+    assert_eq!(steps[0], 1_000, "the first step is small");
+    assert!(
+        steps.iter().all(|&s| (100..=20_000).contains(&s)),
+        "every step within bounds: {steps:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_delete_that_fails_part_way_reports_the_error() {
+    let mut store = MockEventStore::new();
+    store.expect_last_seq().returning(|| Ok(10));
+    let mut calls = 0;
+    store.expect_delete_some().returning(move |_, limit| {
+        calls += 1;
+        if calls == 1 {
+            Ok(limit as u64)
+        } else {
+            Err(StoreError::Unavailable("gone".into()))
+        }
+    });
+    let svc = service(store, quiet_broadcaster(), Limits::default());
+    assert!(matches!(
+        svc.delete(&caller(), None).await,
+        Err(DeleteError::Store(StoreError::Unavailable(_)))
+    ));
+}
+
+#[tokio::test]
+async fn a_second_delete_waits_for_the_first_to_end() {
+    let (store, _) = GatedStore::new();
+    let (deletes, steps) = (Arc::clone(&store.deletes), Arc::clone(&store.delete_steps));
+    let svc = Arc::new(service(store, quiet_broadcaster(), Limits::default()));
+    let spawn_delete = |before: Option<&'static str>| {
+        let svc = Arc::clone(&svc);
+        tokio::spawn(async move { svc.delete(&caller(), before).await })
+    };
+    let first = spawn_delete(None);
+    while steps.load(Ordering::SeqCst) == 0 {
+        tokio::task::yield_now().await;
+    }
+    let second = spawn_delete(Some("2026-01-01T00:00:00Z"));
+    for _ in 0..50 {
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(
+        steps.load(Ordering::SeqCst),
+        1,
+        "the second delete started a step while the first ran"
+    );
+    deletes.add_permits(1);
+    assert_eq!(first.await.expect("first"), Ok(0));
+    deletes.add_permits(1);
+    assert_eq!(second.await.expect("second"), Ok(0));
+    assert_eq!(steps.load(Ordering::SeqCst), 2);
 }
 
 /// A caller that may do everything, from one address.

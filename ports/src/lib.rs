@@ -10,6 +10,7 @@
 
 mod auth;
 mod broadcaster;
+mod deletion;
 mod event;
 mod event_type;
 mod filter;
@@ -23,6 +24,7 @@ mod timestamp;
 
 pub use auth::{AuthError, Authenticator, Credential, Identity, OwnLimits, Principal, Role};
 pub use broadcaster::{BroadcastError, Broadcaster, EventBatch, EventFeed, FeedItem};
+pub use deletion::Deletion;
 pub use event::{Event, EventId, NewEvent};
 pub use event_type::{EventType, UnknownEventType};
 pub use filter::EventFilter;

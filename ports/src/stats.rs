@@ -22,7 +22,8 @@ pub struct TypeStats {
     pub event_type: EventType,
     /// How many events of that type are stored.
     pub count: u64,
-    /// The timestamp of the newest stored event of that type.
+    /// The timestamp of the newest stored event of that type: the one with
+    /// the highest seq (the domain stamps events in seq order).
     pub last_seen: Timestamp,
 }
 

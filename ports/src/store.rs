@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 
-use crate::{Event, EventFilter, EventId, EventQuery, NewEvent, Stats, Timestamp};
+use crate::{Deletion, Event, EventFilter, EventId, EventQuery, NewEvent, Stats, Timestamp};
 
 /// Why a store operation failed. Adapter errors (SQL, I/O) are translated into
 /// these before they cross the port; the text is for operators' logs.
@@ -82,18 +82,25 @@ pub trait EventStore: Send + Sync + 'static {
     ) -> Result<Vec<Event>, StoreError>;
 
     /// Totals, with `events_since` counting events whose timestamp is strictly
-    /// after `since`. MUST reflect every committed append and delete.
+    /// after `since`. MUST reflect every committed append and delete, and
+    /// SHOULD cost O(event types) plus an index range for `events_since`,
+    /// not a count of the whole table.
     ///
     /// # Errors
     /// `Unavailable` or `Corrupt`.
     async fn stats(&self, since: Timestamp) -> Result<Stats, StoreError>;
 
-    /// Deletes every event (`before = None`) or those whose timestamp is
-    /// strictly before `before`; returns how many were deleted.
+    /// Deletes, in ONE transaction, at most `limit` of the events `what`
+    /// selects and returns how many it deleted; fewer than `limit` means
+    /// none is left. The domain calls it in steps so that a large delete
+    /// never holds appends up for longer than one step: a step MUST NOT
+    /// block appends for longer than its own transaction, and SHOULD cost
+    /// about `limit` rows of work whatever the table's size (an index walk,
+    /// not a scan). [`EventStore::stats`] MUST reflect each committed step.
     ///
     /// # Errors
-    /// `Unavailable`.
-    async fn delete(&self, before: Option<Timestamp>) -> Result<u64, StoreError>;
+    /// `Unavailable`; nothing of the step is deleted then.
+    async fn delete_some(&self, what: Deletion, limit: usize) -> Result<u64, StoreError>;
 
     /// The highest seq ever assigned, deleted events included (0 for a store
     /// that never held one). A node starts delivering after it, and checks

@@ -9,8 +9,8 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 use ep_ports::{
-    Event, EventFilter, EventId, EventQuery, EventStore, NewEvent, Stats, StoreError, Timestamp,
-    TypeStats,
+    Deletion, Event, EventFilter, EventId, EventQuery, EventStore, NewEvent, Stats, StoreError,
+    Timestamp, TypeStats,
 };
 
 /// Events in a map ordered by sequence number.
@@ -144,7 +144,8 @@ impl EventStore for MemoryStore {
                 last_seen: e.timestamp,
             });
             row.count += 1;
-            row.last_seen = row.last_seen.max(e.timestamp);
+            // Events are in seq order: the last one seen is the newest.
+            row.last_seen = e.timestamp;
         }
         let mut by_type: Vec<_> = by_type.into_values().collect();
         TypeStats::sort(&mut by_type);
@@ -155,12 +156,14 @@ impl EventStore for MemoryStore {
         })
     }
 
-    async fn delete(&self, before: Option<Timestamp>) -> Result<u64, StoreError> {
+    async fn delete_some(&self, what: Deletion, limit: usize) -> Result<u64, StoreError> {
         let mut inner = self.checked()?;
         let doomed: Vec<(u64, EventId)> = inner
             .events
-            .values()
-            .filter(|e| before.is_none_or(|b| e.timestamp < b))
+            .range(..=what.through_seq)
+            .map(|(_, e)| e)
+            .filter(|e| what.selects(e.seq, e.timestamp))
+            .take(limit)
             .map(|e| (e.seq, e.id.clone()))
             .collect();
         for (seq, id) in &doomed {

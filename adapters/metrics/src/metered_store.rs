@@ -8,7 +8,8 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 use ep_ports::{
-    Event, EventFilter, EventId, EventQuery, EventStore, NewEvent, Stats, StoreError, Timestamp,
+    Deletion, Event, EventFilter, EventId, EventQuery, EventStore, NewEvent, Stats, StoreError,
+    Timestamp,
 };
 
 /// Events per committed batch.
@@ -98,8 +99,8 @@ impl EventStore for MeteredStore {
         counted("stats", self.0.stats(since).await)
     }
 
-    async fn delete(&self, before: Option<Timestamp>) -> Result<u64, StoreError> {
-        counted("delete", self.0.delete(before).await)
+    async fn delete_some(&self, what: Deletion, limit: usize) -> Result<u64, StoreError> {
+        counted("delete_some", self.0.delete_some(what, limit).await)
     }
 
     async fn last_seq(&self) -> Result<u64, StoreError> {

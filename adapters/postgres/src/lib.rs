@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod counts;
 mod error;
 mod open;
 mod rows;

@@ -35,7 +35,62 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX events_session_seq ON events (session_id, seq);
      CREATE INDEX events_user_seq    ON events (user_id, seq);
      CREATE INDEX events_ts          ON events (ts);",
+    // 2: per-type counts kept by statement triggers on `events`, so that
+    // stats never count the table and every writer (a node of any version,
+    // an operator's own SQL) keeps them. Appends already queue on the
+    // events_seq row; a trigger's update of a type's row happens inside
+    // that same turn, so it adds no queue of its own. Built from the
+    // stored events when migrating (counts.rs), under the events_seq lock.
+    "CREATE TABLE events_type_counts (
+         event_type text PRIMARY KEY,
+         n          bigint NOT NULL,
+         last_seq   bigint NOT NULL,
+         last_ts    timestamptz NOT NULL
+     );
+     CREATE FUNCTION events_count_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
+     BEGIN
+         INSERT INTO events_type_counts AS c (event_type, n, last_seq, last_ts)
+         SELECT DISTINCT ON (event_type)
+                event_type, count(*) OVER (PARTITION BY event_type), seq, ts
+         FROM inserted
+         ORDER BY event_type, seq DESC
+         ON CONFLICT (event_type) DO UPDATE SET
+             n = c.n + excluded.n,
+             last_seq = greatest(c.last_seq, excluded.last_seq),
+             last_ts = CASE WHEN excluded.last_seq > c.last_seq
+                            THEN excluded.last_ts ELSE c.last_ts END;
+         RETURN NULL;
+     END $$;
+     CREATE TRIGGER events_counted_on_insert AFTER INSERT ON events
+         REFERENCING NEW TABLE AS inserted
+         FOR EACH STATEMENT EXECUTE FUNCTION events_count_inserted();
+     CREATE FUNCTION events_count_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
+     BEGIN
+         UPDATE events_type_counts c SET n = c.n - d.n
+         FROM (SELECT event_type, count(*) AS n FROM deleted GROUP BY event_type) d
+         WHERE c.event_type = d.event_type;
+         DELETE FROM events_type_counts WHERE n <= 0;
+         UPDATE events_type_counts c SET (last_seq, last_ts) = (
+             SELECT e.seq, e.ts FROM events e
+             WHERE e.event_type = c.event_type ORDER BY e.seq DESC LIMIT 1)
+         WHERE c.last_seq IN (SELECT seq FROM deleted);
+         RETURN NULL;
+     END $$;
+     CREATE TRIGGER events_counted_on_delete AFTER DELETE ON events
+         REFERENCING OLD TABLE AS deleted
+         FOR EACH STATEMENT EXECUTE FUNCTION events_count_deleted();
+     CREATE FUNCTION events_count_truncated() RETURNS trigger LANGUAGE plpgsql AS $$
+     BEGIN
+         DELETE FROM events_type_counts;
+         RETURN NULL;
+     END $$;
+     CREATE TRIGGER events_counted_on_truncate AFTER TRUNCATE ON events
+         FOR EACH STATEMENT EXECUTE FUNCTION events_count_truncated();",
 ];
+
+/// The version that adds `events_type_counts`: migrating to it counts the
+/// stored events.
+const COUNTED: usize = 2;
 
 /// The schema version this build writes.
 pub(crate) const LATEST: i32 = MIGRATIONS.len() as i32;
@@ -105,7 +160,17 @@ async fn migrate_locked(client: &mut Client) -> Result<i32, MigrationError> {
     {
         let version = i as i32 + 1;
         let tx = client.transaction().await.map_err(sql)?;
+        if i + 1 == COUNTED {
+            // Appends (of nodes still on an older version too) wait until
+            // the counts and the triggers that keep them commit together.
+            tx.execute("SELECT last_seq FROM events_seq FOR UPDATE", &[])
+                .await
+                .map_err(sql)?;
+        }
         tx.batch_execute(migration).await.map_err(sql)?;
+        if i + 1 == COUNTED {
+            crate::counts::rebuild(&tx).await.map_err(sql)?;
+        }
         tx.execute("UPDATE events_schema SET version = $1", &[&version])
             .await
             .map_err(sql)?;

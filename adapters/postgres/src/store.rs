@@ -20,11 +20,12 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Pool;
 use ep_ports::{
-    Event, EventFilter, EventId, EventQuery, EventStore, NewEvent, Scope, Stats, StoreError,
-    Timestamp, TypeStats,
+    Deletion, Event, EventFilter, EventId, EventQuery, EventStore, NewEvent, Scope, Stats,
+    StoreError, Timestamp,
 };
 use tokio_postgres::types::ToSql;
 
+use crate::counts;
 use crate::error::{describe, is_unique_violation, pool_error, store_error};
 use crate::rows::{event_from_row, COLUMNS};
 
@@ -289,16 +290,7 @@ impl EventStore for PostgresStore {
             .start()
             .await
             .map_err(|e| store_error(&e))?;
-        let groups = tx
-            .query(
-                "SELECT g.event_type, g.n, e.ts
-                 FROM (SELECT event_type, count(*) AS n, max(seq) AS top
-                       FROM events GROUP BY event_type) g
-                 JOIN events e ON e.seq = g.top",
-                &[],
-            )
-            .await
-            .map_err(|e| store_error(&e))?;
+        let by_type = counts::read(&*tx).await?;
         let since_count: i64 = tx
             .query_one(
                 "SELECT count(*) FROM events WHERE ts > $1",
@@ -308,18 +300,6 @@ impl EventStore for PostgresStore {
             .map_err(|e| store_error(&e))?
             .get(0);
         tx.commit().await.map_err(|e| store_error(&e))?;
-        let mut by_type = Vec::with_capacity(groups.len());
-        for row in &groups {
-            let name: &str = row.get(0);
-            by_type.push(TypeStats {
-                event_type: name.parse().map_err(|e| {
-                    StoreError::Corrupt(format!("unreadable event type in stats: {e}"))
-                })?,
-                count: from_i64(row.get(1)),
-                last_seen: Timestamp::from_datetime(row.get::<_, DateTime<Utc>>(2)),
-            });
-        }
-        TypeStats::sort(&mut by_type);
         Ok(Stats {
             total_events: by_type.iter().map(|t| t.count).sum(),
             events_since: from_i64(since_count),
@@ -327,17 +307,42 @@ impl EventStore for PostgresStore {
         })
     }
 
-    async fn delete(&self, before: Option<Timestamp>) -> Result<u64, StoreError> {
-        let client = self.client().await?;
-        let deleted = match before {
+    async fn delete_some(&self, what: Deletion, limit: usize) -> Result<u64, StoreError> {
+        if limit == 0 {
+            return Ok(0);
+        }
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(|e| store_error(&e))?;
+        // The counter row first, as appends take it: the step's trigger then
+        // updates type counts in a turn of its own, never crossing an
+        // append's (no deadlock), and an append waits for one step at most.
+        tx.execute("SELECT last_seq FROM events_seq FOR UPDATE", &[])
+            .await
+            .map_err(|e| store_error(&e))?;
+        let through = to_i64(what.through_seq);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let deleted = match what.before {
             Some(t) => {
-                client
-                    .execute("DELETE FROM events WHERE ts < $1", &[&instant(t)])
-                    .await
+                tx.execute(
+                    "DELETE FROM events WHERE seq IN (
+                         SELECT seq FROM events WHERE ts < $1 AND seq <= $2
+                         ORDER BY ts LIMIT $3)",
+                    &[&instant(t), &through, &limit],
+                )
+                .await
             }
-            None => client.execute("DELETE FROM events", &[]).await,
-        };
-        deleted.map_err(|e| store_error(&e))
+            None => {
+                tx.execute(
+                    "DELETE FROM events WHERE seq IN (
+                         SELECT seq FROM events WHERE seq <= $1 ORDER BY seq LIMIT $2)",
+                    &[&through, &limit],
+                )
+                .await
+            }
+        }
+        .map_err(|e| store_error(&e))?;
+        tx.commit().await.map_err(|e| store_error(&e))?;
+        Ok(deleted)
     }
 
     async fn last_seq(&self) -> Result<u64, StoreError> {

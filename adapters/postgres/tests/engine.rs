@@ -1,11 +1,12 @@
 //! What only a real PostgreSQL shows: several writers (nodes) appending at
 //! once still give seq in commit order, dense; nodes starting together
-//! migrate once; a schema from a newer build is refused; a server that is
-//! not there is a transient error, a bad URL is not.
+//! migrate once; a schema from a newer build is refused; an older one gets
+//! its per-type counts built, which every writer then keeps; a server that
+//! is not there is a transient error, a bad URL is not.
 
 use std::sync::Arc;
 
-use ep_conformance::new_event;
+use ep_conformance::{at, new_event};
 use ep_conformance::services::{self, Service};
 use ep_ports::{EventFilter, EventStore, EventType};
 use ep_store_postgres::testing::TempSchema;
@@ -129,6 +130,58 @@ async fn nodes_starting_together_migrate_once_and_a_newer_schema_is_refused() {
         .expect("version")
         .get(0);
     assert_eq!(version, 99);
+}
+
+#[tokio::test]
+async fn a_database_of_an_older_version_gets_its_counts_built_and_every_writer_keeps_them() {
+    let Some(schema) = schema().await else { return };
+    let store = open(&schema).await;
+    let kinds = [EventType::TimerTick, EventType::AnswerSubmitted, EventType::QuizStarted];
+    let batch = (0..50)
+        .map(|i| new_event(i, kinds[(i % 3) as usize], None, None))
+        .collect();
+    store.append(batch).await.expect("append");
+    let expected = store.stats(at(20)).await.expect("stats");
+    assert_eq!(expected.total_events, 50);
+    // As version 1 left it: no counts, no triggers.
+    let (client, connection) = tokio_postgres::connect(&schema.url(), tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(connection);
+    client
+        .batch_execute(
+            "DROP TABLE events_type_counts;
+             DROP FUNCTION events_count_inserted, events_count_deleted, events_count_truncated CASCADE;
+             UPDATE events_schema SET version = 1;",
+        )
+        .await
+        .expect("downgrade");
+    let store = open(&schema).await;
+    assert_eq!(store.stats(at(20)).await.expect("stats"), expected);
+    // An operator's own SQL (or a node of an older build) is counted too.
+    client
+        .batch_execute(&format!(
+            "DELETE FROM events WHERE seq > 45;
+             INSERT INTO events (seq, id, event_type, source, payload, ts)
+             VALUES (51, 'evt_by_hand', 'mastery_updated', 'ops', '{{}}', '{}');",
+            at(60).to_datetime().to_rfc3339()
+        ))
+        .await
+        .expect("by hand");
+    let stats = store.stats(at(20)).await.expect("stats");
+    assert_eq!(stats.total_events, 46);
+    let mastery = stats
+        .by_type
+        .iter()
+        .find(|r| r.event_type == EventType::MasteryUpdated)
+        .expect("mastery row");
+    assert_eq!((mastery.count, mastery.last_seen), (1, at(60)));
+    client
+        .batch_execute("TRUNCATE events")
+        .await
+        .expect("truncate");
+    let stats = store.stats(at(20)).await.expect("stats");
+    assert_eq!((stats.total_events, stats.by_type.len()), (0, 0));
 }
 
 #[tokio::test]

@@ -14,6 +14,7 @@
 
 mod admit;
 mod checkpoint;
+mod counts;
 mod error;
 mod legacy;
 mod open;

@@ -21,7 +21,18 @@ pub(crate) const MIGRATIONS: &[&str] = &[
      CREATE INDEX ix_events_session_seq ON events (session_id, seq);
      CREATE INDEX ix_events_user_seq    ON events (user_id, seq);
      CREATE INDEX ix_events_timestamp   ON events (timestamp);",
+    // 2: per-type counts kept with every append and delete (counts.rs), so
+    // that stats never count the table; built once from the events here.
+    "CREATE TABLE type_counts (
+         event_type TEXT PRIMARY KEY,
+         count      INTEGER NOT NULL,
+         last_seq   INTEGER NOT NULL,
+         last_seen  TEXT NOT NULL
+     ) WITHOUT ROWID;",
 ];
+
+/// The version that adds `type_counts`: migrating to it counts the events.
+const COUNTED: usize = 2;
 
 /// The schema version this build writes.
 pub(crate) const LATEST: i64 = MIGRATIONS.len() as i64;
@@ -69,6 +80,9 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<i64, MigrationError> {
     {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
+        if i + 1 == COUNTED {
+            crate::counts::rebuild(&tx)?;
+        }
         tx.pragma_update(None, "user_version", i as i64 + 1)?;
         tx.commit()?;
         tracing::info!(version = i + 1, "database schema migrated");

@@ -5,14 +5,15 @@ use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use ep_ports::{
-    Event, EventFilter, EventId, EventQuery, EventStore, NewEvent, Scope, Stats, StoreError,
-    Timestamp, TypeStats,
+    Deletion, Event, EventFilter, EventId, EventQuery, EventStore, NewEvent, Scope, Stats,
+    StoreError, Timestamp,
 };
 use rusqlite::{params, params_from_iter, types::Value, OptionalExtension};
 use tokio_rusqlite::Connection;
 
 use crate::admit::admit;
 use crate::checkpoint::{self, Checkpointer};
+use crate::counts;
 use crate::error::{call_error, is_unique_violation, store_error};
 use crate::open::{configure, file_identity, prepare_file, Durability, OpenError, Role};
 use crate::rows::{event_from_row, COLUMNS};
@@ -155,8 +156,49 @@ fn insert_batch(
             stored.push(event.into_event(u64::try_from(seq).unwrap_or(0)));
         }
     }
+    counts::add(&tx, &stored).map_err(store_error)?;
     tx.commit().map_err(store_error)?;
     Ok(stored)
+}
+
+/// One step of a delete: at most `limit` selected events, oldest first, and
+/// their counts, in one transaction.
+fn delete_step(
+    conn: &mut rusqlite::Connection,
+    what: Deletion,
+    limit: usize,
+) -> rusqlite::Result<u64> {
+    let tx = conn.transaction()?;
+    let through = i64::try_from(what.through_seq).unwrap_or(i64::MAX);
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let doomed: Vec<(i64, String)> = {
+        let read = |r: &rusqlite::Row<'_>| Ok((r.get(0)?, r.get(1)?));
+        match what.before {
+            // The timestamp index gives the oldest first; seq is in it.
+            Some(before) => tx
+                .prepare_cached(
+                    "SELECT seq, event_type FROM events
+                     WHERE timestamp < ?1 AND seq <= ?2 ORDER BY timestamp LIMIT ?3",
+                )?
+                .query_map(params![before.to_string(), through, limit], read)?
+                .collect::<rusqlite::Result<_>>()?,
+            None => tx
+                .prepare_cached(
+                    "SELECT seq, event_type FROM events WHERE seq <= ?1 ORDER BY seq LIMIT ?2",
+                )?
+                .query_map(params![through, limit], read)?
+                .collect::<rusqlite::Result<_>>()?,
+        }
+    };
+    {
+        let mut delete = tx.prepare_cached("DELETE FROM events WHERE seq = ?1")?;
+        for (seq, _) in &doomed {
+            delete.execute([seq])?;
+        }
+    }
+    counts::remove(&tx, &doomed)?;
+    tx.commit()?;
+    Ok(doomed.len() as u64)
 }
 
 /// Appends the caller's scope to a query: each present list as `column IN
@@ -235,48 +277,11 @@ fn run_after(
 fn read_stats(conn: &mut rusqlite::Connection, since: Timestamp) -> rusqlite::Result<Stats> {
     // One read transaction: every figure comes from the same snapshot.
     let tx = conn.transaction()?;
-    let mut by_type = Vec::new();
-    {
-        let mut groups = tx.prepare_cached(
-            "SELECT event_type, COUNT(*), MAX(seq) FROM events GROUP BY event_type",
-        )?;
-        let mut newest = tx.prepare_cached("SELECT timestamp FROM events WHERE seq = ?1")?;
-        let rows = groups.query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, i64>(2)?,
-            ))
-        })?;
-        for row in rows {
-            let (event_type, count, max_seq) = row?;
-            let last_seen: String = newest.query_row([max_seq], |r| r.get(0))?;
-            let conversion = |what: &str| {
-                rusqlite::Error::FromSqlConversionFailure(
-                    0,
-                    rusqlite::types::Type::Text,
-                    what.to_owned().into(),
-                )
-            };
-            by_type.push(TypeStats {
-                event_type: event_type
-                    .parse()
-                    .map_err(|_| conversion("unknown event type"))?,
-                count: u64::try_from(count).unwrap_or(0),
-                // Sequence order is timestamp order: the domain stamps and
-                // enqueues under one lock.
-                last_seen: Timestamp::parse_canonical(&last_seen)
-                    .ok_or_else(|| conversion("unreadable timestamp"))?,
-            });
-        }
-    }
-    let events_since: i64 = tx.query_row(
-        "SELECT COUNT(*) FROM events WHERE timestamp > ?1",
-        [since.to_string()],
-        |r| r.get(0),
-    )?;
+    let by_type = counts::read(&tx)?;
+    let events_since: i64 = tx
+        .prepare_cached("SELECT COUNT(*) FROM events WHERE timestamp > ?1")?
+        .query_row([since.to_string()], |r| r.get(0))?;
     tx.commit()?;
-    TypeStats::sort(&mut by_type);
     Ok(Stats {
         total_events: by_type.iter().map(|r| r.count).sum(),
         events_since: u64::try_from(events_since).unwrap_or(0),
@@ -330,21 +335,14 @@ impl EventStore for SqliteStore {
         self.read(move |conn| read_stats(conn, since)).await
     }
 
-    async fn delete(&self, before: Option<Timestamp>) -> Result<u64, StoreError> {
-        let deleted = self
-            .writer
-            .call(move |conn| {
-                match before {
-                    None => conn.execute("DELETE FROM events", []),
-                    Some(b) => {
-                        conn.execute("DELETE FROM events WHERE timestamp < ?1", [b.to_string()])
-                    }
-                }
-                .map_err(store_error)
-            })
+    async fn delete_some(&self, what: Deletion, limit: usize) -> Result<u64, StoreError> {
+        if limit == 0 {
+            return Ok(0);
+        }
+        self.writer
+            .call(move |conn| delete_step(conn, what, limit).map_err(store_error))
             .await
-            .map_err(call_error)?;
-        Ok(deleted as u64)
+            .map_err(call_error)
     }
 
     async fn last_seq(&self) -> Result<u64, StoreError> {

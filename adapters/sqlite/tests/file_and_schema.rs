@@ -3,7 +3,7 @@
 
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 
-use ep_conformance::new_event;
+use ep_conformance::{at, new_event};
 use ep_ports::{EventQuery, EventStore, EventType, NewEvent, Payload};
 use ep_store_sqlite::{Durability, OpenError, SqliteStore};
 
@@ -81,7 +81,7 @@ async fn events_survive_reopening_and_the_schema_is_versioned_in_wal_mode() {
     let journal: String = conn
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .expect("journal");
-    assert_eq!((version, journal.as_str()), (1, "wal"));
+    assert_eq!((version, journal.as_str()), (2, "wal"));
 }
 
 #[tokio::test]
@@ -164,4 +164,35 @@ async fn the_wal_stays_bounded_while_the_writer_never_pauses() {
         store.query(EventQuery::latest(1)).await.expect("query")[0].seq,
         25_000
     );
+}
+
+#[tokio::test]
+async fn a_database_of_an_older_version_gets_its_counts_built_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("events.db");
+    let expected = {
+        let store = SqliteStore::open(&path, Durability::Normal)
+            .await
+            .expect("open");
+        let kinds = [
+            EventType::TimerTick,
+            EventType::AnswerSubmitted,
+            EventType::QuizStarted,
+        ];
+        let batch = (0..50)
+            .map(|i| new_event(i, kinds[(i % 3) as usize], None, None))
+            .collect();
+        store.append(batch).await.expect("append");
+        store.stats(at(20)).await.expect("stats")
+    };
+    assert_eq!(expected.total_events, 50);
+    // As version 1 left it: the events, no counts.
+    rusqlite::Connection::open(&path)
+        .expect("raw open")
+        .execute_batch("DROP TABLE type_counts; PRAGMA user_version = 1;")
+        .expect("downgrade");
+    let store = SqliteStore::open(&path, Durability::Normal)
+        .await
+        .expect("reopen");
+    assert_eq!(store.stats(at(20)).await.expect("stats"), expected);
 }

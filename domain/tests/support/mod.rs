@@ -7,7 +7,8 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 use ep_ports::{
-    Event, EventFilter, EventId, EventQuery, EventStore, NewEvent, Stats, StoreError, Timestamp,
+    Deletion, Event, EventFilter, EventId, EventQuery, EventStore, NewEvent, Stats, StoreError,
+    Timestamp,
 };
 
 /// A store that only holds events and answers `after`.
@@ -46,7 +47,7 @@ impl EventStore for Log {
             by_type: Vec::new(),
         })
     }
-    async fn delete(&self, _: Option<Timestamp>) -> Result<u64, StoreError> {
+    async fn delete_some(&self, _: Deletion, _: usize) -> Result<u64, StoreError> {
         Ok(0)
     }
     async fn last_seq(&self) -> Result<u64, StoreError> {

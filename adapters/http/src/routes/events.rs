@@ -133,6 +133,13 @@ pub(super) async fn get_one(
 }
 
 /// Deletes stored events: those before an instant, or all.
+///
+/// The events are deleted in steps of a few milliseconds each, so that
+/// publishing goes on meanwhile; the answer comes when the last step is
+/// committed (a large delete takes seconds). Events published while it
+/// runs are never deleted by it. One delete runs at a time per node: a
+/// second one waits for the first. A delete that the client stops waiting
+/// for still runs to its end.
 #[utoipa::path(
     delete,
     path = "/api/v1/events",

@@ -1,0 +1,174 @@
+//! Per-type counts (`type_counts`), kept in the transaction of every append
+//! and delete so that they can never drift from the events: `stats` reads
+//! one row per type instead of counting the table.
+
+use std::time::Instant;
+
+use ep_ports::{Event, Timestamp, TypeStats};
+use rusqlite::{params, OptionalExtension, Transaction};
+
+/// Deleted rows per type: `(event_type, events, highest seq)`.
+fn tally(deleted: &[(i64, String)]) -> Vec<(&str, i64, i64)> {
+    let mut by_type: Vec<(&str, i64, i64)> = Vec::new();
+    for (seq, event_type) in deleted {
+        match by_type.iter_mut().find(|(t, _, _)| t == event_type) {
+            Some((_, n, top)) => {
+                *n += 1;
+                *top = (*top).max(*seq);
+            }
+            None => by_type.push((event_type, 1, *seq)),
+        }
+    }
+    by_type
+}
+
+/// Counts a committed batch (events in seq order) in the same transaction.
+pub(crate) fn add(tx: &Transaction<'_>, stored: &[Event]) -> rusqlite::Result<()> {
+    let mut upsert = tx.prepare_cached(
+        "INSERT INTO type_counts (event_type, count, last_seq, last_seen) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (event_type) DO UPDATE SET
+             count = count + excluded.count,
+             last_seq = excluded.last_seq,
+             last_seen = excluded.last_seen",
+    )?;
+    // Per type: events, and the last one (the batch is in seq order).
+    let mut by_type: Vec<(&str, i64, &Event)> = Vec::new();
+    for event in stored {
+        let event_type = event.event_type.as_str();
+        match by_type.iter_mut().find(|(t, _, _)| *t == event_type) {
+            Some((_, n, last)) => {
+                *n += 1;
+                *last = event;
+            }
+            None => by_type.push((event_type, 1, event)),
+        }
+    }
+    for (event_type, n, last) in by_type {
+        upsert.execute(params![
+            event_type,
+            n,
+            i64::try_from(last.seq).unwrap_or(i64::MAX),
+            last.timestamp.to_string()
+        ])?;
+    }
+    Ok(())
+}
+
+/// Uncounts deleted `(seq, type)` rows in the same transaction: a type with
+/// none left loses its row; a type whose newest event went gets its next
+/// newest from the `(event_type, seq)` index.
+pub(crate) fn remove(tx: &Transaction<'_>, deleted: &[(i64, String)]) -> rusqlite::Result<()> {
+    let mut lower = tx.prepare_cached(
+        "UPDATE type_counts SET count = count - ?2 WHERE event_type = ?1 RETURNING count, last_seq",
+    )?;
+    let mut drop_row = tx.prepare_cached("DELETE FROM type_counts WHERE event_type = ?1")?;
+    let mut newest = tx.prepare_cached(
+        "SELECT seq, timestamp FROM events WHERE event_type = ?1 ORDER BY seq DESC LIMIT 1",
+    )?;
+    let mut renew = tx.prepare_cached(
+        "UPDATE type_counts SET last_seq = ?2, last_seen = ?3 WHERE event_type = ?1",
+    )?;
+    for (event_type, n, top) in tally(deleted) {
+        let Some((left, last_seq)) = lower
+            .query_row(params![event_type, n], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+            })
+            .optional()?
+        else {
+            continue;
+        };
+        if left <= 0 {
+            drop_row.execute([event_type])?;
+        } else if top >= last_seq {
+            let (seq, seen): (i64, String) =
+                newest.query_row([event_type], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            renew.execute(params![event_type, seq, seen])?;
+        }
+    }
+    Ok(())
+}
+
+/// Every type's row, highest count first.
+pub(crate) fn read(tx: &Transaction<'_>) -> rusqlite::Result<Vec<TypeStats>> {
+    let conversion = |what: &str| {
+        rusqlite::Error::FromSqlConversionFailure(
+            0,
+            rusqlite::types::Type::Text,
+            what.to_owned().into(),
+        )
+    };
+    let mut rows = tx.prepare_cached("SELECT event_type, count, last_seen FROM type_counts")?;
+    let mut by_type = rows
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })?
+        .map(|row| {
+            let (event_type, count, last_seen) = row?;
+            Ok(TypeStats {
+                event_type: event_type
+                    .parse()
+                    .map_err(|_| conversion("unknown event type"))?,
+                count: u64::try_from(count).unwrap_or(0),
+                last_seen: Timestamp::parse_canonical(&last_seen)
+                    .ok_or_else(|| conversion("unreadable timestamp"))?,
+            })
+        })
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    TypeStats::sort(&mut by_type);
+    Ok(by_type)
+}
+
+/// Counts the stored events type by type into an empty `type_counts`: once,
+/// when a database written by an older version is opened. Each type is a
+/// walk of its part of the `(event_type, seq)` index; progress is logged.
+pub(crate) fn rebuild(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    let started = Instant::now();
+    let mut next_type = tx.prepare(
+        "SELECT event_type FROM events WHERE event_type > ?1 ORDER BY event_type LIMIT 1",
+    )?;
+    let mut types = Vec::new();
+    let mut after = String::new();
+    while let Some(t) = next_type
+        .query_row([&after], |r| r.get::<_, String>(0))
+        .optional()?
+    {
+        after.clone_from(&t);
+        types.push(t);
+    }
+    if types.is_empty() {
+        return Ok(());
+    }
+    tracing::info!(
+        types = types.len(),
+        "counting the stored events per type, once (a database written by an older version)"
+    );
+    let mut count = tx.prepare("SELECT COUNT(*), MAX(seq) FROM events WHERE event_type = ?1")?;
+    let mut stamp = tx.prepare("SELECT timestamp FROM events WHERE seq = ?1")?;
+    let mut insert = tx.prepare(
+        "INSERT INTO type_counts (event_type, count, last_seq, last_seen) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    let mut total = 0;
+    for (done, event_type) in types.iter().enumerate() {
+        let (n, top): (i64, i64) = count.query_row([event_type], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let seen: String = stamp.query_row([top], |r| r.get(0))?;
+        insert.execute(params![event_type, n, top, seen])?;
+        total += n;
+        tracing::info!(
+            event_type = %event_type,
+            events = n,
+            done = done + 1,
+            of = types.len(),
+            "counted"
+        );
+    }
+    tracing::info!(
+        events = total,
+        elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        "per-type counts built"
+    );
+    Ok(())
+}

@@ -1,0 +1,129 @@
+//! Deletes in bounded steps, one at a time: a large delete never holds the
+//! store's writer (and so every publish) for longer than one step.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ep_ports::{Deletion, EventStore, StoreError, Timestamp};
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+/// How long one step should hold the store: a publish committed behind a
+/// step waits about this much longer.
+pub(crate) const STEP_BUDGET: Duration = Duration::from_millis(20);
+/// Rows in the first step; later steps are sized from the time it took.
+pub(crate) const FIRST_STEP: usize = 1_000;
+/// The fewest rows a step deletes, however slow the store is.
+pub(crate) const MIN_STEP: usize = 100;
+/// The most rows a step deletes, however fast the store is.
+pub(crate) const MAX_STEP: usize = 20_000;
+
+/// Runs deletes in steps, one delete at a time on this node.
+#[derive(Clone)]
+pub(crate) struct Deleter {
+    store: Arc<dyn EventStore>,
+    /// Held for a whole delete: a second one waits for the first to end.
+    turn: Arc<Mutex<()>>,
+}
+
+impl Deleter {
+    pub(crate) fn new(store: Arc<dyn EventStore>) -> Self {
+        Self {
+            store,
+            turn: Arc::new(Mutex::new(())),
+        }
+    }
+
+    /// Deletes every event stored when it starts (`before = None`), or those
+    /// of them stamped strictly before `before`; returns how many. A delete
+    /// asked while another runs starts when that one ends. It runs to its
+    /// end even when the caller stops waiting (a client that disconnects
+    /// does not leave it half done).
+    pub(crate) async fn delete(&self, before: Option<Timestamp>) -> Result<u64, StoreError> {
+        let store = Arc::clone(&self.store);
+        let turn = Arc::clone(&self.turn);
+        tokio::spawn(async move {
+            let _turn = turn.lock_owned().await;
+            let through_seq = store.last_seq().await?;
+            in_steps(
+                store.as_ref(),
+                Deletion {
+                    before,
+                    through_seq,
+                },
+            )
+            .await
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("the delete stopped: {e}")))?
+    }
+}
+
+/// Deletes what `what` selects, step after step, until a step finds fewer
+/// rows than it was allowed.
+async fn in_steps(store: &dyn EventStore, what: Deletion) -> Result<u64, StoreError> {
+    let started = Instant::now();
+    let (mut step, mut deleted, mut steps) = (FIRST_STEP, 0_u64, 0_u64);
+    loop {
+        let at = Instant::now();
+        let n = match store.delete_some(what, step).await {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(
+                    deleted,
+                    steps,
+                    error = %e,
+                    "a delete stopped part way: the events it reports deleted are gone, the rest are kept"
+                );
+                return Err(e);
+            }
+        };
+        deleted += n;
+        steps += 1;
+        if n < step as u64 {
+            break;
+        }
+        step = next_step(step, at.elapsed());
+    }
+    tracing::info!(
+        deleted,
+        steps,
+        elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        before = ?what.before.map(|b| b.to_string()),
+        "delete finished"
+    );
+    Ok(deleted)
+}
+
+/// The next step's rows: scaled towards [`STEP_BUDGET`] from the time the
+/// last one took, at most doubling or halving, within [`MIN_STEP`,
+/// `MAX_STEP`].
+pub(crate) fn next_step(step: usize, took: Duration) -> usize {
+    let scaled = if took.is_zero() {
+        step.saturating_mul(2)
+    } else {
+        let ratio = STEP_BUDGET.as_secs_f64() / took.as_secs_f64();
+        // A float to usize cast saturates; the clamps below bound it anyway.
+        (step as f64 * ratio) as usize
+    };
+    scaled
+        .clamp(step / 2, step.saturating_mul(2))
+        .clamp(MIN_STEP, MAX_STEP)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_step_grows_when_fast_shrinks_when_slow_and_stays_bounded() {
+        assert_eq!(next_step(1_000, Duration::from_millis(10)), 2_000);
+        assert_eq!(next_step(1_000, Duration::from_millis(20)), 1_000);
+        assert_eq!(next_step(1_000, Duration::from_millis(40)), 500);
+        assert_eq!(next_step(1_000, Duration::from_secs(5)), 500);
+        assert_eq!(next_step(1_000, Duration::ZERO), 2_000);
+        assert_eq!(next_step(MAX_STEP, Duration::ZERO), MAX_STEP);
+        assert_eq!(next_step(MIN_STEP, Duration::from_secs(1)), MIN_STEP);
+        assert_eq!(next_step(1_000, Duration::from_millis(16)), 1_250);
+    }
+}
