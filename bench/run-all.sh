@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every benchmark scenario of event-pipeline-bench against a fresh
 # release build of the service, with the same-run ceilings, and prints each
-# scenario's table and JSON line. Takes about 11 minutes on 2 cores.
+# scenario's table and JSON line. Takes about 12 minutes on 2 cores.
 #   bench/run-all.sh            (from the repository root)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -73,3 +73,5 @@ echo "-- the same against the fan-out ceiling"
 stop_service; start_service
 "$BENCH" --url "$URL" classroom --sessions 10000 --duration 20
 stop_service
+# A database of 1,000,000 events: stats, queries, a large delete under load.
+SERVICE_PORT=$SERVICE_PORT bench/big.sh 1000000 sqlite

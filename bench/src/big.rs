@@ -445,7 +445,7 @@ pub async fn run(base: &str, args: BigArgs) -> Result<(), String> {
     summary["stats_consistent"] = json!(after == expected);
     print(
         &format!(
-            "big: {before} stored events, a delete of the oldest {:.0}% under {} publishing connections",
+            "big: {before} stored events, a delete of the oldest {:.1}% under {} publishing connections",
             args.delete_fraction * 100.0,
             args.connections
         ),

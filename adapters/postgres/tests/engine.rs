@@ -6,8 +6,8 @@
 
 use std::sync::Arc;
 
-use ep_conformance::{at, new_event};
 use ep_conformance::services::{self, Service};
+use ep_conformance::{at, new_event};
 use ep_ports::{EventFilter, EventStore, EventType};
 use ep_store_postgres::testing::TempSchema;
 use ep_store_postgres::{OpenError, PostgresOptions, PostgresStore};
@@ -136,7 +136,11 @@ async fn nodes_starting_together_migrate_once_and_a_newer_schema_is_refused() {
 async fn a_database_of_an_older_version_gets_its_counts_built_and_every_writer_keeps_them() {
     let Some(schema) = schema().await else { return };
     let store = open(&schema).await;
-    let kinds = [EventType::TimerTick, EventType::AnswerSubmitted, EventType::QuizStarted];
+    let kinds = [
+        EventType::TimerTick,
+        EventType::AnswerSubmitted,
+        EventType::QuizStarted,
+    ];
     let batch = (0..50)
         .map(|i| new_event(i, kinds[(i % 3) as usize], None, None))
         .collect();
