@@ -35,7 +35,8 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX events_session_seq ON events (session_id, seq);
      CREATE INDEX events_user_seq    ON events (user_id, seq);
      CREATE INDEX events_ts          ON events (ts);",
-    // 2: per-type counts kept by statement triggers on `events`, so that
+    // 2: per-type and per-minute counts kept by statement triggers on
+    // `events`, so that
     // stats never count the table and every writer (a node of any version,
     // an operator's own SQL) keeps them. Appends already queue on the
     // events_seq row; a trigger's update of a type's row happens inside
@@ -46,6 +47,10 @@ const MIGRATIONS: &[&str] = &[
          n          bigint NOT NULL,
          last_seq   bigint NOT NULL,
          last_ts    timestamptz NOT NULL
+     );
+     CREATE TABLE events_minute_counts (
+         minute timestamptz PRIMARY KEY,
+         n      bigint NOT NULL
      );
      CREATE FUNCTION events_count_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
      BEGIN
@@ -59,12 +64,19 @@ const MIGRATIONS: &[&str] = &[
              last_seq = greatest(c.last_seq, excluded.last_seq),
              last_ts = CASE WHEN excluded.last_seq > c.last_seq
                             THEN excluded.last_ts ELSE c.last_ts END;
+         INSERT INTO events_minute_counts AS m (minute, n)
+         SELECT date_trunc('minute', ts, 'UTC'), count(*) FROM inserted GROUP BY 1
+         ON CONFLICT (minute) DO UPDATE SET n = m.n + excluded.n;
          RETURN NULL;
      END $$;
      CREATE TRIGGER events_counted_on_insert AFTER INSERT ON events
          REFERENCING NEW TABLE AS inserted
          FOR EACH STATEMENT EXECUTE FUNCTION events_count_inserted();
      CREATE FUNCTION events_count_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
+     DECLARE
+         gone_minute timestamptz;
+         gone bigint;
+         remaining bigint;
      BEGIN
          UPDATE events_type_counts c SET n = c.n - d.n
          FROM (SELECT event_type, count(*) AS n FROM deleted GROUP BY event_type) d
@@ -74,6 +86,17 @@ const MIGRATIONS: &[&str] = &[
              SELECT e.seq, e.ts FROM events e
              WHERE e.event_type = c.event_type ORDER BY e.seq DESC LIMIT 1)
          WHERE c.last_seq IN (SELECT seq FROM deleted);
+         -- Minute by minute through the primary key: the table holds a row
+         -- per minute of the store's history, a join could scan it all.
+         FOR gone_minute, gone IN
+             SELECT date_trunc('minute', ts, 'UTC'), count(*) FROM deleted GROUP BY 1
+         LOOP
+             UPDATE events_minute_counts SET n = n - gone WHERE minute = gone_minute
+                 RETURNING n INTO remaining;
+             IF remaining <= 0 THEN
+                 DELETE FROM events_minute_counts WHERE minute = gone_minute;
+             END IF;
+         END LOOP;
          RETURN NULL;
      END $$;
      CREATE TRIGGER events_counted_on_delete AFTER DELETE ON events
@@ -82,6 +105,7 @@ const MIGRATIONS: &[&str] = &[
      CREATE FUNCTION events_count_truncated() RETURNS trigger LANGUAGE plpgsql AS $$
      BEGIN
          DELETE FROM events_type_counts;
+         DELETE FROM events_minute_counts;
          RETURN NULL;
      END $$;
      CREATE TRIGGER events_counted_on_truncate AFTER TRUNCATE ON events

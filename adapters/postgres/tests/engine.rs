@@ -154,7 +154,7 @@ async fn a_database_of_an_older_version_gets_its_counts_built_and_every_writer_k
     tokio::spawn(connection);
     client
         .batch_execute(
-            "DROP TABLE events_type_counts;
+            "DROP TABLE events_type_counts, events_minute_counts;
              DROP FUNCTION events_count_inserted, events_count_deleted, events_count_truncated CASCADE;
              UPDATE events_schema SET version = 1;",
         )
@@ -174,6 +174,10 @@ async fn a_database_of_an_older_version_gets_its_counts_built_and_every_writer_k
         .expect("by hand");
     let stats = store.stats(at(20)).await.expect("stats");
     assert_eq!(stats.total_events, 46);
+    assert_eq!(
+        stats.events_since, 25,
+        "at(21) to at(44), and the one by hand"
+    );
     let mastery = stats
         .by_type
         .iter()

@@ -1,16 +1,37 @@
-//! Per-type counts (`type_counts`), kept in the transaction of every append
-//! and delete so that they can never drift from the events: `stats` reads
-//! one row per type instead of counting the table.
+//! Per-type counts (`type_counts`) and per-minute counts (`minute_counts`),
+//! kept in the transaction of every append and delete so that they can
+//! never drift from the events: `stats` reads one row per type and one per
+//! minute of the last hour instead of counting the table.
 
 use std::time::Instant;
 
 use ep_ports::{Event, Timestamp, TypeStats};
 use rusqlite::{params, OptionalExtension, Transaction};
 
+/// The minute of a canonical timestamp (`2026-12-03T23:35:26.123456Z`):
+/// its first 16 characters, `2026-12-03T23:35`. Every timestamp of that
+/// minute sorts after this key and before the next minute's.
+fn minute_of(timestamp: &str) -> &str {
+    timestamp.get(..16).unwrap_or(timestamp)
+}
+
+/// Events per minute of `timestamps`.
+fn minutes(timestamps: impl Iterator<Item = String>) -> Vec<(String, i64)> {
+    let mut per_minute: Vec<(String, i64)> = Vec::new();
+    for t in timestamps {
+        let minute = minute_of(&t);
+        match per_minute.iter_mut().find(|(m, _)| m == minute) {
+            Some((_, n)) => *n += 1,
+            None => per_minute.push((minute.to_owned(), 1)),
+        }
+    }
+    per_minute
+}
+
 /// Deleted rows per type: `(event_type, events, highest seq)`.
-fn tally(deleted: &[(i64, String)]) -> Vec<(&str, i64, i64)> {
+fn tally(deleted: &[(i64, String, String)]) -> Vec<(&str, i64, i64)> {
     let mut by_type: Vec<(&str, i64, i64)> = Vec::new();
-    for (seq, event_type) in deleted {
+    for (seq, event_type, _) in deleted {
         match by_type.iter_mut().find(|(t, _, _)| t == event_type) {
             Some((_, n, top)) => {
                 *n += 1;
@@ -51,13 +72,31 @@ pub(crate) fn add(tx: &Transaction<'_>, stored: &[Event]) -> rusqlite::Result<()
             last.timestamp.to_string()
         ])?;
     }
+    let mut per_minute = tx.prepare_cached(
+        "INSERT INTO minute_counts (minute, count) VALUES (?1, ?2)
+         ON CONFLICT (minute) DO UPDATE SET count = count + excluded.count",
+    )?;
+    for (minute, n) in minutes(stored.iter().map(|e| e.timestamp.to_string())) {
+        per_minute.execute(params![minute, n])?;
+    }
     Ok(())
 }
 
-/// Uncounts deleted `(seq, type)` rows in the same transaction: a type with
-/// none left loses its row; a type whose newest event went gets its next
-/// newest from the `(event_type, seq)` index.
-pub(crate) fn remove(tx: &Transaction<'_>, deleted: &[(i64, String)]) -> rusqlite::Result<()> {
+/// Uncounts deleted `(seq, type, timestamp)` rows in the same transaction:
+/// a type (or minute) with none left loses its row; a type whose newest
+/// event went gets its next newest from the `(event_type, seq)` index.
+pub(crate) fn remove(
+    tx: &Transaction<'_>,
+    deleted: &[(i64, String, String)],
+) -> rusqlite::Result<()> {
+    let mut per_minute =
+        tx.prepare_cached("UPDATE minute_counts SET count = count - ?2 WHERE minute = ?1")?;
+    let mut empty_minute =
+        tx.prepare_cached("DELETE FROM minute_counts WHERE minute = ?1 AND count <= 0")?;
+    for (minute, n) in minutes(deleted.iter().map(|(_, _, t)| t.clone())) {
+        per_minute.execute(params![minute, n])?;
+        empty_minute.execute([&minute])?;
+    }
     let mut lower = tx.prepare_cached(
         "UPDATE type_counts SET count = count - ?2 WHERE event_type = ?1 RETURNING count, last_seq",
     )?;
@@ -86,6 +125,37 @@ pub(crate) fn remove(tx: &Transaction<'_>, deleted: &[(i64, String)]) -> rusqlit
         }
     }
     Ok(())
+}
+
+/// Events stamped strictly after `since`: the minutes after its minute from
+/// `minute_counts`, and the rest of its own minute from the timestamp
+/// index (at most a minute of events), whatever the store holds.
+pub(crate) fn since(tx: &Transaction<'_>, since: Timestamp) -> rusqlite::Result<u64> {
+    const MINUTE_MICROS: i64 = 60_000_000;
+    let text = since.to_string();
+    let minute = minute_of(&text);
+    let later: i64 = tx
+        .prepare_cached("SELECT COALESCE(SUM(count), 0) FROM minute_counts WHERE minute > ?1")?
+        .query_row([minute], |r| r.get(0))?;
+    let next = since
+        .as_micros()
+        .div_euclid(MINUTE_MICROS)
+        .checked_add(1)
+        .and_then(|m| m.checked_mul(MINUTE_MICROS))
+        .filter(|&m| m <= Timestamp::MAX.as_micros());
+    let rest: i64 = match next {
+        Some(next) => {
+            let next = Timestamp::from_micros(next).to_string();
+            tx.prepare_cached(
+                "SELECT COUNT(*) FROM events WHERE timestamp > ?1 AND timestamp < ?2",
+            )?
+            .query_row([text.as_str(), minute_of(&next)], |r| r.get(0))?
+        }
+        None => tx
+            .prepare_cached("SELECT COUNT(*) FROM events WHERE timestamp > ?1")?
+            .query_row([text.as_str()], |r| r.get(0))?,
+    };
+    Ok(u64::try_from(later + rest).unwrap_or(0))
 }
 
 /// Every type's row, highest count first.
@@ -165,6 +235,10 @@ pub(crate) fn rebuild(tx: &Transaction<'_>) -> rusqlite::Result<()> {
             "counted"
         );
     }
+    tx.execute_batch(
+        "INSERT INTO minute_counts (minute, count)
+         SELECT substr(timestamp, 1, 16), COUNT(*) FROM events GROUP BY 1",
+    )?;
     tracing::info!(
         events = total,
         elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),

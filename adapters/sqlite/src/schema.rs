@@ -21,13 +21,18 @@ pub(crate) const MIGRATIONS: &[&str] = &[
      CREATE INDEX ix_events_session_seq ON events (session_id, seq);
      CREATE INDEX ix_events_user_seq    ON events (user_id, seq);
      CREATE INDEX ix_events_timestamp   ON events (timestamp);",
-    // 2: per-type counts kept with every append and delete (counts.rs), so
-    // that stats never count the table; built once from the events here.
+    // 2: per-type and per-minute counts kept with every append and delete
+    // (counts.rs), so that stats never count the table; built once from the
+    // events here.
     "CREATE TABLE type_counts (
          event_type TEXT PRIMARY KEY,
          count      INTEGER NOT NULL,
          last_seq   INTEGER NOT NULL,
          last_seen  TEXT NOT NULL
+     ) WITHOUT ROWID;
+     CREATE TABLE minute_counts (
+         minute TEXT PRIMARY KEY,
+         count  INTEGER NOT NULL
      ) WITHOUT ROWID;",
 ];
 

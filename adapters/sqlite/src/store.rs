@@ -171,20 +171,21 @@ fn delete_step(
     let tx = conn.transaction()?;
     let through = i64::try_from(what.through_seq).unwrap_or(i64::MAX);
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let doomed: Vec<(i64, String)> = {
-        let read = |r: &rusqlite::Row<'_>| Ok((r.get(0)?, r.get(1)?));
+    let doomed: Vec<(i64, String, String)> = {
+        let read = |r: &rusqlite::Row<'_>| Ok((r.get(0)?, r.get(1)?, r.get(2)?));
         match what.before {
             // The timestamp index gives the oldest first; seq is in it.
             Some(before) => tx
                 .prepare_cached(
-                    "SELECT seq, event_type FROM events
+                    "SELECT seq, event_type, timestamp FROM events
                      WHERE timestamp < ?1 AND seq <= ?2 ORDER BY timestamp LIMIT ?3",
                 )?
                 .query_map(params![before.to_string(), through, limit], read)?
                 .collect::<rusqlite::Result<_>>()?,
             None => tx
                 .prepare_cached(
-                    "SELECT seq, event_type FROM events WHERE seq <= ?1 ORDER BY seq LIMIT ?2",
+                    "SELECT seq, event_type, timestamp FROM events
+                     WHERE seq <= ?1 ORDER BY seq LIMIT ?2",
                 )?
                 .query_map(params![through, limit], read)?
                 .collect::<rusqlite::Result<_>>()?,
@@ -192,7 +193,7 @@ fn delete_step(
     };
     {
         let mut delete = tx.prepare_cached("DELETE FROM events WHERE seq = ?1")?;
-        for (seq, _) in &doomed {
+        for (seq, _, _) in &doomed {
             delete.execute([seq])?;
         }
     }
@@ -278,13 +279,11 @@ fn read_stats(conn: &mut rusqlite::Connection, since: Timestamp) -> rusqlite::Re
     // One read transaction: every figure comes from the same snapshot.
     let tx = conn.transaction()?;
     let by_type = counts::read(&tx)?;
-    let events_since: i64 = tx
-        .prepare_cached("SELECT COUNT(*) FROM events WHERE timestamp > ?1")?
-        .query_row([since.to_string()], |r| r.get(0))?;
+    let events_since = counts::since(&tx, since)?;
     tx.commit()?;
     Ok(Stats {
         total_events: by_type.iter().map(|r| r.count).sum(),
-        events_since: u64::try_from(events_since).unwrap_or(0),
+        events_since,
         by_type,
     })
 }

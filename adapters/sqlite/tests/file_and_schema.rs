@@ -189,7 +189,7 @@ async fn a_database_of_an_older_version_gets_its_counts_built_once() {
     // As version 1 left it: the events, no counts.
     rusqlite::Connection::open(&path)
         .expect("raw open")
-        .execute_batch("DROP TABLE type_counts; PRAGMA user_version = 1;")
+        .execute_batch("DROP TABLE type_counts; DROP TABLE minute_counts; PRAGMA user_version = 1;")
         .expect("downgrade");
     let store = SqliteStore::open(&path, Durability::Normal)
         .await
