@@ -15,17 +15,45 @@ fn minute_of(timestamp: &str) -> &str {
     timestamp.get(..16).unwrap_or(timestamp)
 }
 
-/// Events per minute of `timestamps`.
-fn minutes(timestamps: impl Iterator<Item = String>) -> Vec<(String, i64)> {
-    let mut per_minute: Vec<(String, i64)> = Vec::new();
+/// Events per minute of `timestamps` (canonical texts). They come in time
+/// order or close to it, so the last minute is looked at first.
+fn minutes<'a>(timestamps: impl Iterator<Item = &'a str>) -> Vec<(&'a str, i64)> {
+    let mut per_minute: Vec<(&str, i64)> = Vec::new();
     for t in timestamps {
-        let minute = minute_of(&t);
-        match per_minute.iter_mut().find(|(m, _)| m == minute) {
-            Some((_, n)) => *n += 1,
-            None => per_minute.push((minute.to_owned(), 1)),
+        let minute = minute_of(t);
+        match per_minute.last_mut() {
+            Some((m, n)) if *m == minute => *n += 1,
+            _ => match per_minute.iter_mut().find(|(m, _)| *m == minute) {
+                Some((_, n)) => *n += 1,
+                None => per_minute.push((minute, 1)),
+            },
         }
     }
     per_minute
+}
+
+/// Events per minute of a stored batch, as `minute_counts` keys: grouped
+/// by the minute's number, each key written once.
+fn batch_minutes(stored: &[Event]) -> Vec<(String, i64)> {
+    const MINUTE_MICROS: i64 = 60_000_000;
+    let mut per_minute: Vec<(i64, i64)> = Vec::new();
+    for e in stored {
+        let minute = e.timestamp.as_micros().div_euclid(MINUTE_MICROS);
+        match per_minute.last_mut() {
+            Some((m, n)) if *m == minute => *n += 1,
+            _ => match per_minute.iter_mut().find(|(m, _)| *m == minute) {
+                Some((_, n)) => *n += 1,
+                None => per_minute.push((minute, 1)),
+            },
+        }
+    }
+    per_minute
+        .into_iter()
+        .map(|(minute, n)| {
+            let text = Timestamp::from_micros(minute * MINUTE_MICROS).to_string();
+            (minute_of(&text).to_owned(), n)
+        })
+        .collect()
 }
 
 /// Deleted rows per type: `(event_type, events, highest seq)`.
@@ -76,7 +104,7 @@ pub(crate) fn add(tx: &Transaction<'_>, stored: &[Event]) -> rusqlite::Result<()
         "INSERT INTO minute_counts (minute, count) VALUES (?1, ?2)
          ON CONFLICT (minute) DO UPDATE SET count = count + excluded.count",
     )?;
-    for (minute, n) in minutes(stored.iter().map(|e| e.timestamp.to_string())) {
+    for (minute, n) in batch_minutes(stored) {
         per_minute.execute(params![minute, n])?;
     }
     Ok(())
@@ -93,9 +121,9 @@ pub(crate) fn remove(
         tx.prepare_cached("UPDATE minute_counts SET count = count - ?2 WHERE minute = ?1")?;
     let mut empty_minute =
         tx.prepare_cached("DELETE FROM minute_counts WHERE minute = ?1 AND count <= 0")?;
-    for (minute, n) in minutes(deleted.iter().map(|(_, _, t)| t.clone())) {
+    for (minute, n) in minutes(deleted.iter().map(|(_, _, t)| t.as_str())) {
         per_minute.execute(params![minute, n])?;
-        empty_minute.execute([&minute])?;
+        empty_minute.execute([minute])?;
     }
     let mut lower = tx.prepare_cached(
         "UPDATE type_counts SET count = count - ?2 WHERE event_type = ?1 RETURNING count, last_seq",
@@ -245,4 +273,51 @@ pub(crate) fn rebuild(tx: &Transaction<'_>) -> rusqlite::Result<()> {
         "per-type counts built"
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ep_ports::{EventId, EventType, Payload};
+
+    fn at(text: &str) -> Event {
+        Event {
+            seq: 1,
+            id: EventId::new(format!("evt_{text}")),
+            event_type: EventType::TimerTick,
+            source: "t".into(),
+            session_id: None,
+            user_id: None,
+            payload: Payload::empty(),
+            timestamp: Timestamp::parse_canonical(text).expect("canonical"),
+        }
+    }
+
+    #[test]
+    fn a_batch_is_counted_under_the_keys_its_timestamps_begin_with() {
+        let texts = [
+            "2026-11-27T10:01:59.999999Z",
+            "2026-11-27T10:02:00.000000Z",
+            "2026-11-27T10:02:30.500000Z",
+            "1969-12-31T23:59:30.000000Z",
+            "2026-11-27T10:01:00.000000Z",
+        ];
+        let batch: Vec<Event> = texts.iter().map(|t| at(t)).collect();
+        let expected = minutes(texts.iter().copied());
+        let got = batch_minutes(&batch);
+        assert_eq!(
+            got.iter()
+                .map(|(m, n)| (m.as_str(), *n))
+                .collect::<Vec<_>>(),
+            expected
+        );
+        assert_eq!(
+            expected,
+            vec![
+                ("2026-11-27T10:01", 2),
+                ("2026-11-27T10:02", 2),
+                ("1969-12-31T23:59", 1)
+            ]
+        );
+    }
 }
