@@ -10,7 +10,7 @@ use ep_ports::{EventId, EventStore, EventType, NewEvent, Payload, Timestamp};
 use ep_store_postgres::{PostgresOptions, PostgresStore};
 use ep_store_sqlite::{Durability, SqliteStore};
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use crate::report::{now_us, print, tick, Latency};
@@ -229,48 +229,11 @@ impl Client {
             .write_all(request.as_bytes())
             .await
             .map_err(|e| e.to_string())?;
-        self.buf.clear();
-        let mut chunk = [0u8; 16_384];
-        loop {
-            if let Some(end) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                let head = String::from_utf8_lossy(&self.buf[..end]).into_owned();
-                let status: u16 = head
-                    .get(9..12)
-                    .and_then(|s| s.parse().ok())
-                    .ok_or("bad status line")?;
-                let length: usize = head
-                    .lines()
-                    .find_map(|l| {
-                        let (k, v) = l.split_once(':')?;
-                        k.eq_ignore_ascii_case("content-length")
-                            .then(|| v.trim().parse().ok())?
-                    })
-                    .ok_or("no content-length")?;
-                while self.buf.len() < end + 4 + length {
-                    let n = self
-                        .stream
-                        .read(&mut chunk)
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    if n == 0 {
-                        return Err("connection closed".into());
-                    }
-                    self.buf.extend_from_slice(&chunk[..n]);
-                }
-                let body =
-                    String::from_utf8_lossy(&self.buf[end + 4..end + 4 + length]).into_owned();
-                return Ok((status, body));
-            }
-            let n = self
-                .stream
-                .read(&mut chunk)
-                .await
-                .map_err(|e| e.to_string())?;
-            if n == 0 {
-                return Err("connection closed".into());
-            }
-            self.buf.extend_from_slice(&chunk[..n]);
-        }
+        let (status, body) = crate::rest::read_response(&mut self.stream, &mut self.buf).await?;
+        Ok((
+            status,
+            String::from_utf8_lossy(&self.buf[body]).into_owned(),
+        ))
     }
 
     /// `calls` GETs of `path`: their latency, and the last body.
@@ -327,6 +290,30 @@ async fn publishers(
     Ok((created, samples))
 }
 
+/// Publishers running in the background until stopped.
+struct Load {
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<Result<(u64, Vec<u64>), String>>,
+}
+
+impl Load {
+    fn start(base: &str, header: Option<&str>, connections: usize) -> Self {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let (base, header) = (base.to_owned(), header.map(str::to_owned));
+        let task = tokio::spawn(async move {
+            publishers(&base, header.as_deref(), connections, stopped).await
+        });
+        Self { stop, task }
+    }
+
+    /// Stops the publishers: how many events they stored, and each
+    /// publish's latency in microseconds.
+    async fn stop(self) -> Result<(u64, Vec<u64>), String> {
+        self.stop.send(true).map_err(|e| e.to_string())?;
+        self.task.await.map_err(|e| e.to_string())?
+    }
+}
+
 fn total_of(stats: &str) -> Result<u64, String> {
     serde_json::from_str::<Value>(stats)
         .ok()
@@ -380,14 +367,9 @@ pub async fn run(base: &str, args: BigArgs) -> Result<(), String> {
     summary["queries"] = query_json;
 
     // The same load without a delete, then with one.
-    let (stop_tx, stop) = tokio::sync::watch::channel(false);
-    let load = tokio::spawn({
-        let (base, header) = (base.to_owned(), header.map(str::to_owned));
-        async move { publishers(&base, header.as_deref(), args.connections, stop).await }
-    });
+    let load = Load::start(base, header, args.connections);
     tokio::time::sleep(Duration::from_secs(3)).await;
-    stop_tx.send(true).map_err(|e| e.to_string())?;
-    let (quiet_created, quiet) = load.await.map_err(|e| e.to_string())??;
+    let (quiet_created, quiet) = load.stop().await?;
     let quiet = Latency::of(quiet);
     rows.push(("publish without a delete p50 / p99 / max", ms(&quiet)));
     summary["publish_without_delete"] = quiet.json();
@@ -395,11 +377,7 @@ pub async fn run(base: &str, args: BigArgs) -> Result<(), String> {
     let start = Timestamp::now().as_micros() - TERM.as_micros() as i64;
     let span = TERM.saturating_sub(FILL_END_AGO).as_micros() as f64;
     let cut = Timestamp::from_micros(start + (span * args.delete_fraction) as i64);
-    let (stop_tx, stop) = tokio::sync::watch::channel(false);
-    let load = tokio::spawn({
-        let (base, header) = (base.to_owned(), header.map(str::to_owned));
-        async move { publishers(&base, header.as_deref(), args.connections, stop).await }
-    });
+    let load = Load::start(base, header, args.connections);
     // Publishers running before the delete starts.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let began = Instant::now();
@@ -407,8 +385,7 @@ pub async fn run(base: &str, args: BigArgs) -> Result<(), String> {
         .send("DELETE", &format!("/api/v1/events?before={cut}"), "")
         .await?;
     let took = began.elapsed();
-    stop_tx.send(true).map_err(|e| e.to_string())?;
-    let (created, during) = load.await.map_err(|e| e.to_string())??;
+    let (created, during) = load.stop().await?;
     if status != 200 {
         return Err(format!("delete: {status} {answer}"));
     }

@@ -46,8 +46,12 @@ struct Outcome {
     latencies: Vec<u64>,
 }
 
-/// Reads one response; returns its status code.
-async fn read_response(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<u16, String> {
+/// Reads one response into `buf`; returns its status code and where in
+/// `buf` its body is.
+pub(crate) async fn read_response(
+    stream: &mut TcpStream,
+    buf: &mut Vec<u8>,
+) -> Result<(u16, std::ops::Range<usize>), String> {
     buf.clear();
     let mut chunk = [0u8; 4096];
     loop {
@@ -72,7 +76,7 @@ async fn read_response(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<u16,
                 }
                 buf.extend_from_slice(&chunk[..n]);
             }
-            return Ok(status);
+            return Ok((status, end + 4..end + 4 + length));
         }
         let n = stream.read(&mut chunk).await.map_err(|e| e.to_string())?;
         if n == 0 {
@@ -115,7 +119,7 @@ async fn connection(
             .write_all(request.as_bytes())
             .await
             .map_err(|e| e.to_string())?;
-        let status = read_response(&mut stream, &mut buf).await?;
+        let (status, _) = read_response(&mut stream, &mut buf).await?;
         out.latencies.push(now_us().saturating_sub(sent));
         if status == 201 {
             out.created += 1;

@@ -15,45 +15,44 @@ fn minute_of(timestamp: &str) -> &str {
     timestamp.get(..16).unwrap_or(timestamp)
 }
 
-/// Events per minute of `timestamps` (canonical texts). They come in time
-/// order or close to it, so the last minute is looked at first.
-fn minutes<'a>(timestamps: impl Iterator<Item = &'a str>) -> Vec<(&'a str, i64)> {
-    let mut per_minute: Vec<(&str, i64)> = Vec::new();
-    for t in timestamps {
-        let minute = minute_of(t);
-        match per_minute.last_mut() {
-            Some((m, n)) if *m == minute => *n += 1,
-            _ => match per_minute.iter_mut().find(|(m, _)| *m == minute) {
+/// Microseconds in a minute: the span of one `minute_counts` row.
+const MINUTE_MICROS: i64 = 60_000_000;
+
+/// How many times each key comes, in order of first coming. Keys come in
+/// time order or close to it, so the last one is looked at first.
+fn count_each<K: PartialEq>(keys: impl Iterator<Item = K>) -> Vec<(K, i64)> {
+    let mut counted: Vec<(K, i64)> = Vec::new();
+    for key in keys {
+        match counted.last_mut() {
+            Some((k, n)) if *k == key => *n += 1,
+            _ => match counted.iter_mut().find(|(k, _)| *k == key) {
                 Some((_, n)) => *n += 1,
-                None => per_minute.push((minute, 1)),
+                None => counted.push((key, 1)),
             },
         }
     }
-    per_minute
+    counted
+}
+
+/// Events per minute of `timestamps` (canonical texts).
+fn minutes<'a>(timestamps: impl Iterator<Item = &'a str>) -> Vec<(&'a str, i64)> {
+    count_each(timestamps.map(minute_of))
 }
 
 /// Events per minute of a stored batch, as `minute_counts` keys: grouped
 /// by the minute's number, each key written once.
 fn batch_minutes(stored: &[Event]) -> Vec<(String, i64)> {
-    const MINUTE_MICROS: i64 = 60_000_000;
-    let mut per_minute: Vec<(i64, i64)> = Vec::new();
-    for e in stored {
-        let minute = e.timestamp.as_micros().div_euclid(MINUTE_MICROS);
-        match per_minute.last_mut() {
-            Some((m, n)) if *m == minute => *n += 1,
-            _ => match per_minute.iter_mut().find(|(m, _)| *m == minute) {
-                Some((_, n)) => *n += 1,
-                None => per_minute.push((minute, 1)),
-            },
-        }
-    }
-    per_minute
-        .into_iter()
-        .map(|(minute, n)| {
-            let text = Timestamp::from_micros(minute * MINUTE_MICROS).to_string();
-            (minute_of(&text).to_owned(), n)
-        })
-        .collect()
+    count_each(
+        stored
+            .iter()
+            .map(|e| e.timestamp.as_micros().div_euclid(MINUTE_MICROS)),
+    )
+    .into_iter()
+    .map(|(minute, n)| {
+        let text = Timestamp::from_micros(minute * MINUTE_MICROS).to_string();
+        (minute_of(&text).to_owned(), n)
+    })
+    .collect()
 }
 
 /// Deleted rows per type: `(event_type, events, highest seq)`.
@@ -159,7 +158,6 @@ pub(crate) fn remove(
 /// `minute_counts`, and the rest of its own minute from the timestamp
 /// index (at most a minute of events), whatever the store holds.
 pub(crate) fn since(tx: &Transaction<'_>, since: Timestamp) -> rusqlite::Result<u64> {
-    const MINUTE_MICROS: i64 = 60_000_000;
     let text = since.to_string();
     let minute = minute_of(&text);
     let later: i64 = tx
