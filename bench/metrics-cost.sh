@@ -18,7 +18,7 @@ trap cleanup EXIT
 start() {
   rm -rf "$DIR"/*
   HOST=127.0.0.1 PORT=$PORT DATABASE_PATH="$DIR/events.db" LOG_LEVEL=WARNING METRICS=$1 \
-  RATE_LIMIT_PUBLISH=1000000/second RATE_LIMIT_QUERY=1000000/second MAX_WS_CONNECTIONS_PER_IP=100000 \
+  RATE_LIMIT_PUBLISH=1000000/second RATE_LIMIT_WS_PUBLISH=1000000/second RATE_LIMIT_QUERY=1000000/second MAX_WS_CONNECTIONS_PER_IP=100000 \
     target/release/event-pipeline & SERVICE=$!
   for _ in $(seq 100); do curl -sf "$URL/health" >/dev/null 2>&1 && return; sleep 0.1; done
   echo "service did not start" >&2; exit 1

@@ -31,7 +31,7 @@ fresh_db() {
 node() { # port, then extra VAR=value pairs
   local port=$1; shift
   env HOST=127.0.0.1 PORT="$port" LOG_LEVEL=WARNING \
-    RATE_LIMIT_PUBLISH=1000000/second RATE_LIMIT_QUERY=1000000/second \
+    RATE_LIMIT_PUBLISH=1000000/second RATE_LIMIT_WS_PUBLISH=1000000/second RATE_LIMIT_QUERY=1000000/second \
     MAX_WS_CONNECTIONS_PER_IP=100000 MAX_SUBSCRIBERS=20000 "$@" \
     target/release/event-pipeline &
   PIDS+=($!)

@@ -35,7 +35,7 @@ FANOUT=$!
 start_service() {
   rm -rf "$DB_DIR"/*
   HOST=127.0.0.1 PORT=$SERVICE_PORT DATABASE_PATH="$DB_DIR/events.db" LOG_LEVEL=WARNING \
-  RATE_LIMIT_PUBLISH=1000000/second RATE_LIMIT_QUERY=1000000/second \
+  RATE_LIMIT_PUBLISH=1000000/second RATE_LIMIT_WS_PUBLISH=1000000/second RATE_LIMIT_QUERY=1000000/second \
   MAX_WS_CONNECTIONS_PER_IP=100000 MAX_SUBSCRIBERS=20000 \
     target/release/event-pipeline &
   SERVICE=$!
@@ -58,7 +58,7 @@ stop_service; start_service
 # as in the ceiling's back-to-back batches of 1,000.
 "$BENCH" --url "$URL" ws-publish --connections 16 --in-flight 256 --duration 5 --rounds 3 --sqlite-ceiling
 stop_service; start_service
-for rate in 100 200 300 500; do
+for rate in 100 200 300 500 1000; do
   "$BENCH" --url "$URL" fanout --subscribers 1000 --rate "$rate" --duration 10
   echo "-- the same against the fan-out ceiling"
   "$BENCH" --url "$CEILING" fanout --subscribers 1000 --rate "$rate" --duration 10

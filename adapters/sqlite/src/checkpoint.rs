@@ -1,26 +1,77 @@
 //! Background WAL checkpoints on a connection and thread of their own.
 //!
-//! While the writer is writing, this task runs a PASSIVE checkpoint every
-//! [`BUSY_INTERVAL`]: it copies committed WAL pages into the database file
-//! (and fsyncs it) without blocking the writer or readers. The writer keeps
-//! SQLite's automatic checkpoint (see `open::WRITER_AUTOCHECKPOINT_PAGES`) as
-//! the backstop that resets the WAL, which a passive checkpoint cannot do
-//! while the writer keeps appending; by the time it runs, most pages are
-//! already copied and flushed, so the writer stalls less in it. Measured
-//! (`event-pipeline-bench rest`, 64 connections): every 50 ms -> every 10 ms
-//! took the p999 publish latency from 14 ms to 9 ms at the same throughput.
-//! With nothing new in the WAL it checks every [`IDLE_INTERVAL`].
+//! While the writer is writing, this task runs PASSIVE checkpoints: each
+//! copies the committed WAL pages into the database file (and fsyncs it)
+//! without blocking the writer or readers. A pass that took longer than
+//! [`BUSY_INTERVAL`] (the writer appended meanwhile) is followed by the next
+//! at once; with nothing new in the WAL it looks every [`IDLE_INTERVAL`].
+//!
+//! Passive checkpoints cannot let the WAL start over while the writer keeps
+//! appending: only a checkpoint that has copied every frame before the
+//! writer's next transaction can. Once the WAL holds [`RESTART_FRAMES`], this
+//! task catches up with passive passes until one finds almost nothing left
+//! and asks the writer ([`WalProgress`]) for a restart. Once this task has
+//! copied all but the writer's last commit (or all but [`HONOURED_BEHIND`]
+//! pages), it keeps out of the way and the writer, before its next
+//! transaction, checkpoints the rest: one batch, written moments ago, which
+//! the commits behind it wait for (counted and timed as
+//! `event_pipeline_wal_checkpoint_stalls_total` and
+//! `event_pipeline_wal_checkpoint_stall_seconds`). That transaction starts
+//! the WAL over. Delete steps also wait while this task is far behind.
+//!
+//! Measured against the writer checkpointing by itself at 10,000 pages
+//! (which copied the 2,000-6,000 pages this task had not yet; same-run A/B,
+//! 2026-12-04): WebSocket publish at 4 x 256 in flight 50.7-56.3k -> 68.7k
+//! events/s, checkpoint stalls 6.2-6.5 s -> 1.2-1.3 s per run, ack p99
+//! 76-90 -> 60-63 ms; publishes during a 170,000-event delete
+//! (`bench/big.sh 1000000`) max 83-98 -> 52-65 ms, p999 67-70 -> 37-42 ms,
+//! the delete 9.6-10.0 -> 6.6-6.8 s.
 
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use tokio::task::JoinHandle;
 use tokio_rusqlite::Connection;
+
+use crate::open::writer_wal_frames;
 
 /// How often to checkpoint while the WAL grows.
 const BUSY_INTERVAL: Duration = Duration::from_millis(10);
 
 /// How often to look while the WAL does not change.
 const IDLE_INTERVAL: Duration = Duration::from_millis(100);
+
+/// How often to checkpoint while the writer is asked to let the WAL start
+/// over and this task has not caught up: the sooner it has, the sooner the
+/// writer finds the WAL copied between two of its transactions.
+const CATCHING_UP_INTERVAL: Duration = Duration::from_millis(1);
+
+/// WAL frames (4 KiB pages) after which the WAL starts over. Every commit
+/// writes each index leaf it touches to the WAL, and the session and user
+/// indexes take keys in random order, so under load the WAL grows by 1-2
+/// pages per event; starting over every 1,000 pages (SQLite's default) cost
+/// the writer measurably (the batched insert rate 55k -> 97k events/s from
+/// 1,000 pages to 10,000, with the writer's 64 MiB cache).
+pub(crate) const RESTART_FRAMES: i64 = 10_000;
+
+/// A passive pass at least this fast found almost nothing left to copy: the
+/// writer's checkpoint after it will be short.
+const CAUGHT_UP: Duration = Duration::from_millis(2);
+
+/// Passive passes at most before asking the writer, should the writer append
+/// as fast as they copy.
+const CATCH_UP_PASSES: usize = 4;
+
+/// The writer's checkpoints, which its commits wait for, counted and timed.
+const CHECKPOINT_STALLS: &str = "event_pipeline_wal_checkpoint_stalls_total";
+const CHECKPOINT_STALL_SECONDS: &str = "event_pipeline_wal_checkpoint_stall_seconds";
+
+/// Records a checkpoint of the writer's, begun at `started`.
+pub(crate) fn record_stall(started: Instant) {
+    metrics::counter!(CHECKPOINT_STALLS).increment(1);
+    metrics::histogram!(CHECKPOINT_STALL_SECONDS).record(started.elapsed().as_secs_f64());
+}
 
 /// Stops the checkpoint task when the store is dropped.
 pub(crate) struct Checkpointer(JoinHandle<()>);
@@ -31,24 +82,230 @@ impl Drop for Checkpointer {
     }
 }
 
-/// Starts checkpointing on `conn` (a connection of its own).
-pub(crate) fn spawn(conn: Connection) -> Checkpointer {
+/// What one `PRAGMA wal_checkpoint(PASSIVE)` answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Pass {
+    /// Another checkpoint held the lock, or this task waits for the
+    /// writer's: nothing done.
+    pub(crate) refused: bool,
+    /// Frames in the WAL when the pass ran (-1 when refused).
+    pub(crate) frames: i64,
+    /// Frames copied into the database file, all told (-1 when refused).
+    pub(crate) copied: i64,
+}
+
+/// How long to wait after `pass`, which took `took`, given the WAL's size in
+/// frames after the previous completed pass.
+pub(crate) fn pause_after(pass: Pass, took: Duration, last_frames: i64) -> Duration {
+    if pass.refused {
+        BUSY_INTERVAL
+    } else if pass.frames == last_frames {
+        IDLE_INTERVAL
+    } else {
+        BUSY_INTERVAL.saturating_sub(took)
+    }
+}
+
+/// What the writer and the checkpointer know of each other's progress
+/// through the WAL, shared between them.
+#[derive(Debug, Default)]
+pub(crate) struct WalProgress {
+    /// Frames in the WAL after the writer's last commit.
+    written: AtomicI64,
+    /// Frames that commit added if it appended events, 0 after a delete
+    /// step.
+    last_commit: AtomicI64,
+    /// Frames the checkpointer's last pass had copied.
+    copied: AtomicI64,
+    /// The checkpointer has caught up with a WAL of [`RESTART_FRAMES`] or
+    /// more and asks the writer to checkpoint the rest before a transaction.
+    restart_asked: AtomicBool,
+}
+
+/// Frames the checkpointer may not have copied yet when the writer honours its
+/// request, besides the writer's last commit: the writer's checkpoint copies
+/// and fsyncs them (~1,000 random pages took 4 ms to write and 15 ms to
+/// fsync on the measured machine's disk).
+const HONOURED_BEHIND: i64 = 500;
+
+/// Frames the checkpointer may be behind the writer before a delete step
+/// waits for it (see [`WalProgress::wait_for_copies`]).
+const DELETE_BEHIND: i64 = RESTART_FRAMES / 2;
+
+/// The longest a delete step waits for the checkpointer: whatever happens to
+/// that task, deletes go on.
+const DELETE_WAIT_MAX: Duration = Duration::from_secs(1);
+
+impl WalProgress {
+    /// Frames the checkpointer has yet to copy.
+    fn behind(&self) -> i64 {
+        self.written.load(Ordering::Acquire) - self.copied.load(Ordering::Acquire)
+    }
+
+    /// Whether the checkpointer asked for a restart and has copied all but
+    /// `slack` frames.
+    fn restart_ready(&self, slack: i64) -> bool {
+        self.restart_asked.load(Ordering::Acquire) && self.behind() <= slack
+    }
+
+    /// Run by the writer after each commit of events: notes the WAL's size.
+    pub(crate) fn after_append(&self) {
+        let written = writer_wal_frames();
+        let before = self.written.swap(written, Ordering::AcqRel);
+        let added = if written >= before {
+            written - before
+        } else {
+            written
+        };
+        self.last_commit.store(added, Ordering::Release);
+    }
+
+    /// Run by the writer after each delete step: notes the WAL's size. A
+    /// step writes more than a batch, and publishes waited for it already:
+    /// the checkpointer copies it (the next step waits for that in
+    /// [`WalProgress::wait_for_copies`]), not the writer.
+    pub(crate) fn after_delete(&self) {
+        self.written.store(writer_wal_frames(), Ordering::Release);
+        self.last_commit.store(0, Ordering::Release);
+    }
+
+    /// Frames the checkpointer may still have to copy when the writer
+    /// honours its request: the writer's last commit of events, or
+    /// [`HONOURED_BEHIND`].
+    fn slack(&self) -> i64 {
+        self.last_commit
+            .load(Ordering::Acquire)
+            .max(HONOURED_BEHIND)
+    }
+
+    /// Whether the checkpointer asked for a restart and has copied all but
+    /// the [`WalProgress::slack`]: the writer's checkpoint is due.
+    fn restart_due(&self) -> bool {
+        self.restart_ready(self.slack())
+    }
+
+    /// Run by the writer before each transaction: when the checkpointer asks
+    /// and has copied all but the last commit (or [`HONOURED_BEHIND`]
+    /// frames), checkpoints the rest, so that this transaction starts the WAL
+    /// over. The checkpointer cannot copy the last commit between two of the
+    /// writer's transactions when they come back to back, so the writer
+    /// copies it: one batch, written moments ago.
+    pub(crate) fn before_transaction(&self, conn: &rusqlite::Connection) {
+        self.honour(conn, self.slack());
+    }
+
+    /// When the checkpointer asks and has copied all but `slack` frames,
+    /// checkpoints the rest. A checkpoint refused because a pass of the
+    /// checkpointer's is running costs nothing and is tried again before the
+    /// next transaction.
+    fn honour(&self, conn: &rusqlite::Connection, slack: i64) {
+        if !self.restart_ready(slack) {
+            return;
+        }
+        // With fewer frames than were copied, the WAL started over already.
+        if self.behind() >= 0 {
+            let started = Instant::now();
+            match checkpoint(conn) {
+                Ok(pass) if pass.refused => return,
+                Ok(_) => record_stall(started),
+                Err(e) => {
+                    tracing::debug!(error = %e, "the writer's WAL checkpoint failed");
+                    return;
+                }
+            }
+        }
+        self.restart_asked.store(false, Ordering::Release);
+    }
+
+    /// Run before a delete step. Deletes write the WAL faster than it can be
+    /// copied (every deleted row dirties a leaf of each index), so a step
+    /// waits, up to [`DELETE_WAIT_MAX`], while the checkpointer is more than
+    /// [`DELETE_BEHIND`] frames behind, or has asked for a restart that is
+    /// not due yet; otherwise the WAL outgrows what the writer's checkpoint
+    /// can copy without stalling publishes. The domain counts the wait as the
+    /// step's, so it also sizes the next step down and pauses as long.
+    pub(crate) async fn wait_for_copies(&self) {
+        let started = Instant::now();
+        while (self.behind() > DELETE_BEHIND
+            || (self.restart_asked.load(Ordering::Acquire) && !self.restart_due()))
+            && started.elapsed() < DELETE_WAIT_MAX
+        {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+}
+
+/// Runs one passive checkpoint.
+fn checkpoint(conn: &rusqlite::Connection) -> rusqlite::Result<Pass> {
+    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+        Ok(Pass {
+            refused: r.get::<_, i64>(0)? != 0,
+            frames: r.get(1)?,
+            copied: r.get(2)?,
+        })
+    })
+}
+
+/// One passive pass, and when the WAL has grown to [`RESTART_FRAMES`], the
+/// catch-up passes and the request to the writer. Answers the first pass and
+/// how long it took; once it has asked and caught up, runs none (answering
+/// a refused pass) until the writer has checkpointed.
+fn pass(conn: &mut rusqlite::Connection, wal: &WalProgress) -> rusqlite::Result<(Pass, Duration)> {
+    if wal.restart_due() {
+        // Caught up: keep out of the way of the writer's checkpoint.
+        let waiting = Pass {
+            refused: true,
+            frames: -1,
+            copied: -1,
+        };
+        return Ok((waiting, Duration::ZERO));
+    }
+    let started = Instant::now();
+    let first = checkpoint(conn)?;
+    let took = started.elapsed();
+    if first.refused {
+        return Ok((first, took));
+    }
+    wal.copied.store(first.copied, Ordering::Release);
+    if first.frames < RESTART_FRAMES {
+        return Ok((first, took));
+    }
+    let mut last = took;
+    for _ in 0..CATCH_UP_PASSES {
+        if last < CAUGHT_UP {
+            break;
+        }
+        let started = Instant::now();
+        let pass = checkpoint(conn)?;
+        last = started.elapsed();
+        if pass.refused {
+            return Ok((first, took));
+        }
+        wal.copied.store(pass.copied, Ordering::Release);
+    }
+    wal.restart_asked.store(true, Ordering::Release);
+    Ok((first, took))
+}
+
+/// Starts checkpointing on `conn` (a connection of its own), sharing `wal`
+/// with the writer (see [`WalProgress::before_transaction`]).
+pub(crate) fn spawn(conn: Connection, wal: Arc<WalProgress>) -> Checkpointer {
     Checkpointer(tokio::spawn(async move {
-        // The WAL's size in frames at the previous checkpoint.
+        // The WAL's size in frames at the previous completed pass.
         let mut last_frames = -1;
         loop {
-            let result = conn
-                .call(|c| c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(1)))
-                .await;
+            let shared = Arc::clone(&wal);
+            let result = conn.call(move |c| pass(c, &shared)).await;
             let pause = match result {
-                Ok(frames) => {
-                    let busy = frames != last_frames;
-                    last_frames = frames;
-                    if busy {
-                        BUSY_INTERVAL
-                    } else {
-                        IDLE_INTERVAL
+                Ok((pass, took)) => {
+                    let mut pause = pause_after(pass, took, last_frames);
+                    if !pass.refused && wal.restart_asked.load(Ordering::Acquire) {
+                        pause = pause.min(CATCHING_UP_INTERVAL);
                     }
+                    if !pass.refused {
+                        last_frames = pass.frames;
+                    }
+                    pause
                 }
                 Err(tokio_rusqlite::Error::ConnectionClosed) => return,
                 Err(e) => {
@@ -56,7 +313,110 @@ pub(crate) fn spawn(conn: Connection) -> Checkpointer {
                     IDLE_INTERVAL
                 }
             };
-            tokio::time::sleep(pause).await;
+            if pause.is_zero() {
+                tokio::task::yield_now().await;
+            } else {
+                tokio::time::sleep(pause).await;
+            }
         }
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FAST: Duration = Duration::from_millis(1);
+    const SLOW: Duration = Duration::from_millis(30);
+
+    fn pass(frames: i64) -> Pass {
+        Pass {
+            refused: false,
+            frames,
+            copied: frames,
+        }
+    }
+
+    #[test]
+    fn a_refused_pass_is_retried_soon_not_taken_for_an_idle_wal() {
+        let refused = Pass {
+            refused: true,
+            frames: -1,
+            copied: -1,
+        };
+        assert_eq!(pause_after(refused, FAST, -1), BUSY_INTERVAL);
+        assert_eq!(pause_after(refused, FAST, 500), BUSY_INTERVAL);
+    }
+
+    #[test]
+    fn an_unchanged_wal_is_looked_at_rarely() {
+        assert_eq!(pause_after(pass(500), FAST, 500), IDLE_INTERVAL);
+    }
+
+    #[test]
+    fn a_growing_wal_is_followed_and_a_long_pass_at_once() {
+        assert_eq!(pause_after(pass(900), FAST, 500), BUSY_INTERVAL - FAST);
+        assert_eq!(pause_after(pass(900), SLOW, 500), Duration::ZERO);
+    }
+
+    /// The writer's commits leave the WAL at `commits` frames, the
+    /// checkpointer has copied `copied` and asks for a restart; then the
+    /// writer begins a transaction. Answers whether it honoured the request.
+    fn answered(commits: &[i64], copied: i64) -> bool {
+        let wal = WalProgress::default();
+        for &frames in commits {
+            crate::open::set_writer_wal_frames(frames);
+            wal.after_append();
+        }
+        wal.copied.store(copied, Ordering::Release);
+        wal.restart_asked.store(true, Ordering::Release);
+        let conn = rusqlite::Connection::open_in_memory().expect("open");
+        wal.before_transaction(&conn);
+        !wal.restart_asked.load(Ordering::Acquire)
+    }
+
+    #[test]
+    fn the_writer_answers_a_restart_once_the_checkpointer_is_close_behind() {
+        let near = 10_000 + HONOURED_BEHIND;
+        assert!(answered(&[9_000, 10_000], 10_000), "all copied");
+        assert!(answered(&[9_900, near], 10_000), "close behind");
+        assert!(answered(&[12_000, 5], 10_000), "the WAL started over");
+        assert!(
+            !answered(&[9_900, near + 1], 9_899),
+            "more than 500 behind, and behind the commit before"
+        );
+        // A commit of 2,000 frames, all copied before it: the writer copies
+        // it before its next transaction.
+        assert!(answered(&[10_000, 12_000], 10_000));
+        assert!(!answered(&[10_000, 12_000], 9_999), "not the one before");
+    }
+
+    #[test]
+    fn the_writer_never_copies_a_delete_step() {
+        let wal = WalProgress::default();
+        crate::open::set_writer_wal_frames(10_000);
+        wal.after_append();
+        crate::open::set_writer_wal_frames(12_000);
+        wal.after_delete();
+        wal.copied.store(10_000, Ordering::Release);
+        wal.restart_asked.store(true, Ordering::Release);
+        assert!(!wal.restart_due(), "the step's 2,000 frames are not copied");
+        wal.copied.store(11_600, Ordering::Release);
+        assert!(wal.restart_due(), "all but 400 copied");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_delete_step_waits_for_the_checkpointer_but_not_for_ever() {
+        let wal = WalProgress::default();
+        wal.written.store(DELETE_BEHIND, Ordering::Release);
+        let started = tokio::time::Instant::now();
+        wal.wait_for_copies().await;
+        assert_eq!(started.elapsed(), Duration::ZERO, "close enough: no wait");
+        wal.written.store(DELETE_BEHIND + 1, Ordering::Release);
+        wal.wait_for_copies().await;
+        assert!(
+            started.elapsed() >= DELETE_WAIT_MAX,
+            "waited up to the bound"
+        );
+    }
 }

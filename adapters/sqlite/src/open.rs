@@ -112,19 +112,18 @@ pub(crate) enum Role {
 }
 
 /// WAL pages (4 KiB each) after which the writer checkpoints by itself: the
-/// backstop that lets the WAL start over, with the background checkpointer
-/// doing most of the copying before it is reached. Every commit writes each
-/// index leaf it touches to the WAL, and the session and user indexes take
-/// keys in random order, so under load the WAL grows by 1-2 pages per
-/// event; at SQLite's default (1,000 pages) the writer stopped to checkpoint
-/// and fsync every 25 ms or so. 10,000 pages (40 MiB) measured, with the
-/// 64 MiB cache below: the batched insert rate 55k -> 97k events/s, REST
-/// publish +10% with its p99 from 7 to 4 ms, WebSocket publish +40%.
-const WRITER_AUTOCHECKPOINT_PAGES: u32 = 10_000;
+/// backstop, should the background checkpointer fall behind (with it, the
+/// WAL starts over at `checkpoint::RESTART_FRAMES`, a quarter of this), so
+/// the WAL stays bounded whatever happens to that task.
+const WRITER_AUTOCHECKPOINT_PAGES: u32 = 40_000;
 
-/// After a checkpoint lets the WAL start over, it is truncated to this size,
-/// so a burst does not leave a large file behind.
-const JOURNAL_SIZE_LIMIT_BYTES: u64 = 64 * 1024 * 1024;
+/// After a checkpoint lets the WAL start over, the first commit truncates it
+/// to this size, so a burst does not leave a large file behind. That
+/// truncation is on the commit path (freeing the file's blocks took 15-40 ms
+/// when a large delete had grown the WAL to ~90 MiB), so the limit is the
+/// writer's backstop: the WAL, which normally starts over at 40 MiB, is cut
+/// only after it outgrew that.
+const JOURNAL_SIZE_LIMIT_BYTES: u64 = WRITER_AUTOCHECKPOINT_PAGES as u64 * 4096;
 
 /// The writer's page cache in KiB. It holds the pages the next inserts will
 /// touch (the last leaf of every session's and user's index range); at
@@ -172,21 +171,35 @@ pub(crate) fn configure(
     Ok(())
 }
 
-/// Checkpoint stalls of the writer, counted and timed (the writer's commits
-/// wait for them).
-const CHECKPOINT_STALLS: &str = "event_pipeline_wal_checkpoint_stalls_total";
-const CHECKPOINT_STALL_SECONDS: &str = "event_pipeline_wal_checkpoint_stall_seconds";
+thread_local! {
+    /// The WAL's size in frames after the last commit of the writer on this
+    /// thread (each connection runs on a thread of its own).
+    static WRITER_WAL_FRAMES: std::cell::Cell<i64> = const { std::cell::Cell::new(0) };
+}
 
-/// Runs after each of the writer's commits: what SQLite's automatic
+/// The WAL's size in frames after the writer's last commit, on the writer's
+/// thread.
+pub(crate) fn writer_wal_frames() -> i64 {
+    WRITER_WAL_FRAMES.get()
+}
+
+/// Sets what [`writer_wal_frames`] answers on this thread.
+#[cfg(test)]
+pub(crate) fn set_writer_wal_frames(frames: i64) {
+    WRITER_WAL_FRAMES.set(frames);
+}
+
+/// Runs after each of the writer's commits: notes the WAL's size (see
+/// [`writer_wal_frames`]) and does what SQLite's automatic
 /// checkpoint does (a PASSIVE checkpoint once the WAL holds
 /// [`WRITER_AUTOCHECKPOINT_PAGES`]; its failure, say a reader in the way, is
 /// not the commit's), and measures it: these are the commits that stall.
 fn writer_wal_hook(wal: &rusqlite::hooks::Wal, pages: std::ffi::c_int) -> rusqlite::Result<()> {
+    WRITER_WAL_FRAMES.set(i64::from(pages));
     if u32::try_from(pages).unwrap_or(0) >= WRITER_AUTOCHECKPOINT_PAGES {
         let started = std::time::Instant::now();
         let outcome = wal.checkpoint();
-        metrics::counter!(CHECKPOINT_STALLS).increment(1);
-        metrics::histogram!(CHECKPOINT_STALL_SECONDS).record(started.elapsed().as_secs_f64());
+        crate::checkpoint::record_stall(started);
         if let Err(e) = outcome {
             tracing::debug!(error = %e, "the writer's WAL checkpoint did not complete");
         }

@@ -2,6 +2,7 @@
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use ep_ports::{
@@ -12,7 +13,7 @@ use rusqlite::{params, params_from_iter, types::Value, OptionalExtension};
 use tokio_rusqlite::Connection;
 
 use crate::admit::admit;
-use crate::checkpoint::{self, Checkpointer};
+use crate::checkpoint::{self, Checkpointer, WalProgress};
 use crate::counts;
 use crate::error::{call_error, is_unique_violation, store_error};
 use crate::open::{configure, file_identity, prepare_file, Durability, OpenError, Role};
@@ -31,6 +32,8 @@ pub struct SqliteStore {
     /// file (deleted or replaced), writes would go to a file nobody can find
     /// again, so `ping` reports the store unavailable.
     identity: (u64, u64),
+    /// The writer's and the checkpointer's progress through the WAL.
+    wal: Arc<WalProgress>,
     /// Keeps the WAL bounded; stops when the store is dropped.
     _checkpointer: Checkpointer,
 }
@@ -77,12 +80,14 @@ impl SqliteStore {
             })?;
         let reader = open_configured(&path, durability, Role::Reader).await?;
         let checkpointer = open_configured(&path, durability, Role::Checkpointer).await?;
+        let wal = Arc::new(WalProgress::default());
         Ok(Self {
             writer,
             reader,
             path,
             identity,
-            _checkpointer: checkpoint::spawn(checkpointer),
+            _checkpointer: checkpoint::spawn(checkpointer, Arc::clone(&wal)),
+            wal,
         })
     }
 
@@ -294,8 +299,14 @@ impl EventStore for SqliteStore {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
+        let wal = Arc::clone(&self.wal);
         self.writer
-            .call(move |conn| insert_batch(conn, batch))
+            .call(move |conn| {
+                wal.before_transaction(conn);
+                let stored = insert_batch(conn, batch);
+                wal.after_append();
+                stored
+            })
             .await
             .map_err(call_error)
     }
@@ -338,8 +349,15 @@ impl EventStore for SqliteStore {
         if limit == 0 {
             return Ok(0);
         }
+        self.wal.wait_for_copies().await;
+        let wal = Arc::clone(&self.wal);
         self.writer
-            .call(move |conn| delete_step(conn, what, limit).map_err(store_error))
+            .call(move |conn| {
+                wal.before_transaction(conn);
+                let deleted = delete_step(conn, what, limit).map_err(store_error);
+                wal.after_delete();
+                deleted
+            })
             .await
             .map_err(call_error)
     }
