@@ -197,6 +197,14 @@ pub async fn start_with_store(
     let server = tokio::spawn(ep_http::serve(listener, state, async {
         let _ = stopped.await;
     }));
+    if !config.require_auth && !addr.ip().is_loopback() {
+        tracing::warn!(
+            %addr,
+            "listening beyond this host with REQUIRE_AUTH=false: anyone who can reach \
+             this address can publish, read and DELETE events; set REQUIRE_AUTH=true with \
+             API_KEY, API_KEYS_FILE or JWT_* (or HOST=127.0.0.1)"
+        );
+    }
     tracing::info!(%addr, version = env!("CARGO_PKG_VERSION"), "event-pipeline listening");
     Ok(Running {
         addr,

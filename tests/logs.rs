@@ -1,7 +1,8 @@
 //! The log an operator reads: one INFO line per refused key, rate-limit
 //! refusal and WebSocket refusal, with the client and the route and never
 //! the key, a flood of them kept to a few lines a second; no colour codes
-//! when stderr is not a terminal.
+//! when stderr is not a terminal; a warning when anyone on the network could
+//! delete everything.
 
 mod support;
 
@@ -105,4 +106,35 @@ async fn refusals_are_logged_once_each_with_client_and_route_never_the_key_and_f
         !all.iter().any(|l| l.contains('\u{1b}')),
         "colour codes in a log that is not a terminal"
     );
+}
+
+#[test]
+fn listening_beyond_this_host_without_auth_is_warned_about_at_start() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let warned = |vars: &[(&str, &str)]| {
+        let mut vars: Vec<(&str, String)> =
+            vars.iter().map(|(k, v)| (*k, (*v).to_owned())).collect();
+        vars.push((
+            "DATABASE_PATH",
+            dir.path().join("events.db").to_string_lossy().into_owned(),
+        ));
+        let mut server = Process::start_with(&vars);
+        // The warning comes before the "listening" line, which start_with waited for.
+        let lines = server.log_lines("REQUIRE_AUTH=false");
+        server.child.kill().expect("kill");
+        server.child.wait().expect("wait");
+        assert!(lines.iter().all(|l| l.contains("WARN")), "{lines:?}");
+        !lines.is_empty()
+    };
+    assert!(warned(&[("HOST", "0.0.0.0")]), "open to the network");
+    assert!(warned(&[
+        ("HOST", "0.0.0.0"),
+        ("API_KEY", "a-key-that-nobody-is-asked-for")
+    ]));
+    assert!(!warned(&[("HOST", "127.0.0.1")]), "loopback only");
+    assert!(!warned(&[
+        ("HOST", "0.0.0.0"),
+        ("REQUIRE_AUTH", "true"),
+        ("API_KEY", "a-key-that-is-asked-for"),
+    ]));
 }
