@@ -225,7 +225,8 @@ impl WalProgress {
     /// can copy without stalling publishes. The domain counts the wait as the
     /// step's, so it also sizes the next step down and pauses as long.
     pub(crate) async fn wait_for_copies(&self) {
-        let started = Instant::now();
+        // tokio's clock, as the sleeps: paused in tests.
+        let started = tokio::time::Instant::now();
         while (self.behind() > DELETE_BEHIND
             || (self.restart_asked.load(Ordering::Acquire) && !self.restart_due()))
             && started.elapsed() < DELETE_WAIT_MAX
@@ -414,9 +415,28 @@ mod tests {
         assert_eq!(started.elapsed(), Duration::ZERO, "close enough: no wait");
         wal.written.store(DELETE_BEHIND + 1, Ordering::Release);
         wal.wait_for_copies().await;
+        let waited = started.elapsed();
         assert!(
-            started.elapsed() >= DELETE_WAIT_MAX,
-            "waited up to the bound"
+            waited >= DELETE_WAIT_MAX && waited <= DELETE_WAIT_MAX + Duration::from_millis(5),
+            "waited up to the bound: {waited:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_delete_step_goes_on_once_the_checkpointer_has_caught_up() {
+        let wal = Arc::new(WalProgress::default());
+        wal.written.store(RESTART_FRAMES, Ordering::Release);
+        let checkpointer = Arc::clone(&wal);
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            checkpointer.copied.store(RESTART_FRAMES, Ordering::Release);
+        });
+        let started = tokio::time::Instant::now();
+        wal.wait_for_copies().await;
+        let waited = started.elapsed();
+        assert!(
+            waited >= Duration::from_millis(50) && waited <= Duration::from_millis(55),
+            "{waited:?}"
         );
     }
 }
