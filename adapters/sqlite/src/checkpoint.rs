@@ -142,12 +142,6 @@ impl WalProgress {
         self.written.load(Ordering::Acquire) - self.copied.load(Ordering::Acquire)
     }
 
-    /// Whether the checkpointer asked for a restart and has copied all but
-    /// `slack` frames.
-    fn restart_ready(&self, slack: i64) -> bool {
-        self.restart_asked.load(Ordering::Acquire) && self.behind() <= slack
-    }
-
     /// Run by the writer after each commit of events: notes the WAL's size.
     pub(crate) fn after_append(&self) {
         let written = writer_wal_frames();
@@ -181,7 +175,7 @@ impl WalProgress {
     /// Whether the checkpointer asked for a restart and has copied all but
     /// the [`WalProgress::slack`]: the writer's checkpoint is due.
     fn restart_due(&self) -> bool {
-        self.restart_ready(self.slack())
+        self.restart_asked.load(Ordering::Acquire) && self.behind() <= self.slack()
     }
 
     /// Run by the writer before each transaction: when the checkpointer asks
@@ -189,17 +183,11 @@ impl WalProgress {
     /// frames), checkpoints the rest, so that this transaction starts the WAL
     /// over. The checkpointer cannot copy the last commit between two of the
     /// writer's transactions when they come back to back, so the writer
-    /// copies it: one batch, written moments ago.
+    /// copies it: one batch, written moments ago. A checkpoint refused
+    /// because a pass of the checkpointer's is running costs nothing and is
+    /// tried again before the next transaction.
     pub(crate) fn before_transaction(&self, conn: &rusqlite::Connection) {
-        self.honour(conn, self.slack());
-    }
-
-    /// When the checkpointer asks and has copied all but `slack` frames,
-    /// checkpoints the rest. A checkpoint refused because a pass of the
-    /// checkpointer's is running costs nothing and is tried again before the
-    /// next transaction.
-    fn honour(&self, conn: &rusqlite::Connection, slack: i64) {
-        if !self.restart_ready(slack) {
+        if !self.restart_due() {
             return;
         }
         // With fewer frames than were copied, the WAL started over already.
@@ -438,5 +426,70 @@ mod tests {
             waited >= Duration::from_millis(50) && waited <= Duration::from_millis(55),
             "{waited:?}"
         );
+    }
+
+    /// A WAL-mode database whose WAL holds at least `frames` frames, written
+    /// by `writer` and never checkpointed; and the checkpointer's connection.
+    fn wal_of(
+        frames: i64,
+    ) -> (
+        tempfile::TempDir,
+        rusqlite::Connection,
+        rusqlite::Connection,
+    ) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("wal.db");
+        let writer = rusqlite::Connection::open(&path).expect("open");
+        writer
+            .execute_batch(
+                "PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0;
+                 CREATE TABLE t (x BLOB);",
+            )
+            .expect("schema");
+        // One row of 4,000 bytes fills about a page: a frame per row.
+        writer
+            .execute(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1)
+                 INSERT INTO t SELECT zeroblob(4000) FROM n",
+                [frames],
+            )
+            .expect("fill");
+        let checkpointer = rusqlite::Connection::open(&path).expect("open");
+        (dir, writer, checkpointer)
+    }
+
+    #[test]
+    fn a_pass_copies_a_small_wal_and_asks_for_nothing() {
+        let (_dir, _writer, mut conn) = wal_of(100);
+        let wal = WalProgress::default();
+        let (first, _) = super::pass(&mut conn, &wal).expect("pass");
+        assert!(!first.refused);
+        assert!(
+            first.frames >= 100 && first.copied == first.frames,
+            "{first:?}"
+        );
+        assert_eq!(wal.copied.load(Ordering::Acquire), first.copied);
+        assert!(!wal.restart_asked.load(Ordering::Acquire));
+    }
+
+    #[test]
+    fn a_pass_over_a_full_wal_asks_the_writer_then_keeps_out_of_its_way() {
+        let (_dir, writer, mut conn) = wal_of(RESTART_FRAMES);
+        let wal = WalProgress::default();
+        crate::open::set_writer_wal_frames(RESTART_FRAMES + 10);
+        wal.after_append();
+        let (first, _) = super::pass(&mut conn, &wal).expect("pass");
+        assert!(first.frames >= RESTART_FRAMES, "{first:?}");
+        assert!(wal.restart_asked.load(Ordering::Acquire), "asked");
+        assert!(wal.restart_due(), "everything is copied");
+        let (waiting, _) = super::pass(&mut conn, &wal).expect("pass");
+        assert!(waiting.refused, "no pass while the writer's turn is due");
+        wal.before_transaction(&writer);
+        assert!(!wal.restart_asked.load(Ordering::Acquire), "answered");
+        writer
+            .execute("INSERT INTO t VALUES (1)", [])
+            .expect("write");
+        let (after, _) = super::pass(&mut conn, &wal).expect("pass");
+        assert!(after.frames < 10, "the WAL started over: {after:?}");
     }
 }
