@@ -143,18 +143,26 @@ pub async fn start_with_store(
         ));
     }
     let gate = Arc::new(crate::access::Gate::from_config(&config)?);
+    let event_types = crate::event_types::load(
+        config.event_types_file.as_deref().map(std::path::Path::new),
+        config.schema_mode.mode(),
+    )?;
+    let declared = event_types.declarations().len();
     let auth: Arc<dyn Authenticator> = gate.clone();
     // The writer (spawned by `EventService::start`) and the hub run on the
     // publish path's own thread: see `pipeline.rs`.
     let pipeline = Pipeline::start().map_err(StartError::Thread)?;
     let service = {
         let _on_pipeline = pipeline.handle().enter();
-        Arc::new(EventService::start(
-            Arc::clone(&store),
-            Arc::clone(&broadcaster),
-            config.limits(),
-            config.rate_limits(),
-        ))
+        Arc::new(
+            EventService::start(
+                Arc::clone(&store),
+                Arc::clone(&broadcaster),
+                config.limits(),
+                config.rate_limits(),
+            )
+            .with_event_types(Arc::new(event_types)),
+        )
     };
     let hub = Hub::new(
         store,
@@ -205,7 +213,13 @@ pub async fn start_with_store(
              API_KEY, API_KEYS_FILE or JWT_* (or HOST=127.0.0.1)"
         );
     }
-    tracing::info!(%addr, version = env!("CARGO_PKG_VERSION"), "event-pipeline listening");
+    tracing::info!(
+        %addr,
+        version = env!("CARGO_PKG_VERSION"),
+        event_types = declared,
+        schema_mode = ?config.schema_mode,
+        "event-pipeline listening"
+    );
     Ok(Running {
         addr,
         service,

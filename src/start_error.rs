@@ -31,6 +31,9 @@ pub enum StartError {
     /// The key or token configuration is unusable.
     #[error(transparent)]
     Access(#[from] crate::access::AccessError),
+    /// `EVENT_TYPES_FILE` is unusable.
+    #[error(transparent)]
+    EventTypes(#[from] crate::event_types::EventTypesError),
     /// The publish path's thread could not be started.
     #[error("cannot start the publish path's thread: {0}")]
     Thread(std::io::Error),
@@ -55,6 +58,7 @@ impl StartError {
             StartError::Unreachable { .. }
             | StartError::Inconsistent(_)
             | StartError::Access(_)
+            | StartError::EventTypes(_)
             | StartError::Store(OpenError::Migration {
                 source: MigrationError::NotOurs { .. } | MigrationError::TooNew { .. },
                 ..

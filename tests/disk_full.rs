@@ -86,7 +86,7 @@ fn fill(path: &Path, bytes: usize) {
 
 fn bulky_event(n: usize) -> Value {
     let mut event = example("answer_submitted");
-    event["payload"] = json!({ "n": n, "pad": "x".repeat(60_000) });
+    event["payload"] = json!({ "question_id": "q1", "n": n, "pad": "x".repeat(60_000) });
     event
 }
 

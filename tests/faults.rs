@@ -150,7 +150,7 @@ fn publish_until_stopped(
         while !*stop.borrow() {
             let mut event = example("answer_submitted");
             event["session_id"] = json!(session);
-            event["payload"] = json!({ "n": n });
+            event["payload"] = json!({ "question_id": "q1", "n": n });
             n += 1;
             let r = match client
                 .post(format!("{base}/api/v1/events"))

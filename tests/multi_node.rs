@@ -22,7 +22,7 @@ use tokio_tungstenite::tungstenite::Message;
 fn event(n: usize, session: &str) -> Value {
     let mut e = example("answer_submitted");
     e["session_id"] = json!(session);
-    e["payload"] = json!({ "n": n });
+    e["payload"] = json!({ "question_id": "q1", "n": n });
     e
 }
 

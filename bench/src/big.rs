@@ -57,48 +57,51 @@ pub struct BigArgs {
 
 /// The 14 types other than `timer_tick`, with payloads shaped like the examples'.
 const OTHERS: [(EventType, &str); 14] = [
-    (EventType::SessionCreated, r#"{"quiz_id":"algebra-unit-3"}"#),
     (
-        EventType::QuizStarted,
+        EventType::SESSION_CREATED,
+        r#"{"quiz_id":"algebra-unit-3"}"#,
+    ),
+    (
+        EventType::QUIZ_STARTED,
         r#"{"quiz_id":"algebra-unit-3","total_questions":12,"time_limit_seconds":1800}"#,
     ),
     (
-        EventType::TimerStarted,
+        EventType::TIMER_STARTED,
         r#"{"remaining_seconds":1800,"duration_seconds":1800}"#,
     ),
     (
-        EventType::QuestionViewed,
+        EventType::QUESTION_VIEWED,
         r#"{"question_id":"q-07","question_index":6}"#,
     ),
     (
-        EventType::AnswerSubmitted,
+        EventType::ANSWER_SUBMITTED,
         r#"{"question_id":"q-07","answer":"B","correct":true,"elapsed_ms":5321}"#,
     ),
     (
-        EventType::AnswerChanged,
+        EventType::ANSWER_CHANGED,
         r#"{"question_id":"q-07","from":"A","to":"B"}"#,
     ),
-    (EventType::QuestionSkipped, r#"{"question_id":"q-08"}"#),
-    (EventType::TimerWarning, r#"{"remaining_seconds":300}"#),
+    (EventType::QUESTION_SKIPPED, r#"{"question_id":"q-08"}"#),
+    (EventType::TIMER_WARNING, r#"{"remaining_seconds":300}"#),
     (
-        EventType::MasteryUpdated,
+        EventType::MASTERY_UPDATED,
         r#"{"skill":"linear-equations","mastery":0.72,"delta":0.04}"#,
     ),
     (
-        EventType::LearningGapDetected,
+        EventType::LEARNING_GAP_DETECTED,
         r#"{"skill":"fractions","confidence":0.81}"#,
     ),
     (
-        EventType::QuizCompleted,
+        EventType::QUIZ_COMPLETED,
         r#"{"score":10,"total_questions":12,"duration_seconds":1422}"#,
     ),
     (
-        EventType::QuizTimeout,
+        EventType::QUIZ_TIMEOUT,
         r#"{"answered":9,"total_questions":12}"#,
     ),
-    (EventType::SessionEnded, r#"{"reason":"completed"}"#),
+    (EventType::SESSION_ENDED, r#"{"reason":"completed"}"#),
     (
-        EventType::ErrorOccurred,
+        EventType::ERROR_OCCURRED,
         r#"{"code":"E_SYNC","message":"answer sync retried"}"#,
     ),
 ];
@@ -119,16 +122,17 @@ fn filled(
         let k = ((h >> 8) % 14) as usize;
         (OTHERS[k].0, others[k].clone())
     } else {
-        (EventType::TimerTick, tick.clone())
+        (EventType::TIMER_TICK, tick.clone())
     };
     let span = TERM.saturating_sub(FILL_END_AGO).as_micros() as i64;
     NewEvent {
+        occurred_at: None,
         id: EventId::new(format!(
             "evt_{:032x}",
             (start as u128) << 40 | u128::from(i)
         )),
         event_type,
-        source: if event_type == EventType::TimerTick {
+        source: if event_type == EventType::TIMER_TICK {
             "timer-service"
         } else {
             "quiz-engine"

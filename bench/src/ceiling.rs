@@ -194,8 +194,9 @@ async fn store_rate(store: &dyn EventStore, events: u64, batch: u64) -> Result<f
         let size = batch.min(events - n);
         let chunk: Vec<NewEvent> = (n..n + size)
             .map(|i| NewEvent {
+                occurred_at: None,
                 id: EventId::new(format!("evt_{:032x}", (base as u128) << 40 | u128::from(i))),
-                event_type: EventType::AnswerSubmitted,
+                event_type: EventType::ANSWER_SUBMITTED,
                 source: "quiz-service".into(),
                 session_id: Some(format!("s{}", i % 1_000)),
                 user_id: Some(format!("u{}", i % 5_000)),

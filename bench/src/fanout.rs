@@ -31,11 +31,23 @@ pub struct Args {
     /// Seconds to wait after publishing for the last deliveries.
     #[arg(long, default_value_t = 5)]
     grace: u64,
+    /// Each subscriber also filters on the payload, with conditions every
+    /// event meets (`timer_tick`; `question_id` and `hint`, which a tick
+    /// lacks, null): the same deliveries, each event's payload parsed and
+    /// checked. For the cost of payload filters.
+    #[arg(long)]
+    payload_filter: bool,
 }
 
 pub async fn run(base: &str, nodes: &ws::Nodes, args: Args) -> Result<(), String> {
     let session = format!("bench-fanout-{}", now_us());
-    let filter = json!({"session_id": session}).to_string();
+    let filter = if args.payload_filter {
+        json!({"session_id": session, "event_types": ["timer_tick"],
+               "payload": {"question_id": null, "hint": [null, "asked"]}})
+    } else {
+        json!({"session_id": session})
+    }
+    .to_string();
     let mut subscribers = Vec::with_capacity(args.subscribers);
     for i in 0..args.subscribers {
         subscribers.push(ws::subscribe(nodes.nth(i), &filter).await?);

@@ -100,7 +100,7 @@ pub fn batch(first: u64, n: u64, pad: usize) -> EventBatch {
         .map(|seq| {
             let mut e = new_event(
                 seq as i64,
-                EventType::TimerTick,
+                EventType::TIMER_TICK,
                 Some("sess-1"),
                 Some("u-1"),
             );
@@ -232,7 +232,7 @@ pub async fn events_cross_intact(h: &dyn BroadcasterHarness) {
     let mut feed = subscribe(&b).await;
     let mut odd = new_event(
         1,
-        EventType::AnswerSubmitted,
+        EventType::ANSWER_SUBMITTED,
         Some("s\"1\\\n\u{2028}"),
         None,
     );
@@ -242,7 +242,7 @@ pub async fn events_cross_intact(h: &dyn BroadcasterHarness) {
             .to_owned(),
     )
     .expect("payload");
-    let mut big = new_event(2, EventType::ErrorOccurred, None, Some("ü-ser"));
+    let mut big = new_event(2, EventType::ERROR_OCCURRED, None, Some("ü-ser"));
     big.payload =
         Payload::from_json(format!(r#"{{"pad":"{}"}}"#, "x".repeat(60_000))).expect("payload");
     let sent: EventBatch = vec![Arc::new(odd.into_event(1)), Arc::new(big.into_event(2))].into();

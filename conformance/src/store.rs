@@ -17,6 +17,7 @@ pub fn new_event(
     user: Option<&str>,
 ) -> NewEvent {
     NewEvent {
+        occurred_at: None,
         id: EventId::new(format!(
             "evt_{:032x}",
             (i128::from(BASE_MICROS + n * 1_000_000) * 1_000 + i128::from(n)).unsigned_abs()
@@ -106,12 +107,12 @@ async fn recount<S: EventStore>(store: &S, since: Timestamp) -> ep_ports::Stats 
 
 async fn seed<S: EventStore>(store: &S) -> Vec<Event> {
     let batch = vec![
-        new_event(0, EventType::QuizStarted, Some("s1"), Some("u1")),
-        new_event(1, EventType::TimerTick, Some("s1"), Some("u1")),
-        new_event(2, EventType::AnswerSubmitted, Some("s1"), Some("u1")),
-        new_event(3, EventType::TimerTick, Some("s2"), Some("u2")),
-        new_event(4, EventType::AnswerSubmitted, Some("s2"), Some("u1")),
-        new_event(5, EventType::ErrorOccurred, None, None),
+        new_event(0, EventType::QUIZ_STARTED, Some("s1"), Some("u1")),
+        new_event(1, EventType::TIMER_TICK, Some("s1"), Some("u1")),
+        new_event(2, EventType::ANSWER_SUBMITTED, Some("s1"), Some("u1")),
+        new_event(3, EventType::TIMER_TICK, Some("s2"), Some("u2")),
+        new_event(4, EventType::ANSWER_SUBMITTED, Some("s2"), Some("u1")),
+        new_event(5, EventType::ERROR_OCCURRED, None, None),
     ];
     store.append(batch).await.expect("seed batch is stored")
 }
@@ -120,8 +121,8 @@ async fn seed<S: EventStore>(store: &S) -> Vec<Event> {
 /// numbers, every field as given.
 pub async fn append_assigns_increasing_seq_in_batch_order<S: EventStore>(store: &S) {
     let batch = vec![
-        new_event(0, EventType::QuizStarted, Some("s1"), Some("u1")),
-        new_event(1, EventType::ErrorOccurred, None, None),
+        new_event(0, EventType::QUIZ_STARTED, Some("s1"), Some("u1")),
+        new_event(1, EventType::ERROR_OCCURRED, None, None),
     ];
     let stored = store.append(batch.clone()).await.expect("append");
     assert_eq!(stored.len(), 2);
@@ -130,7 +131,7 @@ pub async fn append_assigns_increasing_seq_in_batch_order<S: EventStore>(store: 
         assert_eq!(new.into_event(ev.seq), *ev);
     }
     let more = store
-        .append(vec![new_event(2, EventType::TimerTick, None, None)])
+        .append(vec![new_event(2, EventType::TIMER_TICK, None, None)])
         .await
         .expect("append");
     assert!(more[0].seq > stored[1].seq);
@@ -181,7 +182,7 @@ pub async fn query_filters_combine_with_and<S: EventStore>(store: &S) {
     };
     let by_type = store
         .query(EventQuery {
-            event_type: Some(EventType::TimerTick),
+            event_type: Some(EventType::TIMER_TICK),
             ..query()
         })
         .await
@@ -205,7 +206,7 @@ pub async fn query_filters_combine_with_and<S: EventStore>(store: &S) {
     assert_eq!(ids(&by_user), pick(&[0, 1, 2, 4]));
     let combined = store
         .query(EventQuery {
-            event_type: Some(EventType::AnswerSubmitted),
+            event_type: Some(EventType::ANSWER_SUBMITTED),
             user_id: Some("u1".into()),
             session_id: Some("s2".into()),
             ..query()
@@ -257,6 +258,66 @@ pub async fn query_since_is_exclusive<S: EventStore>(store: &S) {
     assert_eq!(ids(&with_filter), vec![stored[2].id.to_string()]);
 }
 
+/// `occurred_at` comes back as stored (absent stays absent, on every
+/// read path), and `occurred_since` (inclusive) / `occurred_before`
+/// (exclusive) select on it, never matching an event without one.
+pub async fn occurred_at_is_kept_and_queried<S: EventStore>(store: &S) {
+    let batch: Vec<NewEvent> = (0..4)
+        .map(|n| NewEvent {
+            // Events 0-2 say when they happened, an hour before they were
+            // received, the first at the earliest instant a store holds.
+            occurred_at: match n {
+                0 => Some(Timestamp::MIN),
+                1 | 2 => Some(at(n).minus_micros(3_600_000_000)),
+                _ => None,
+            },
+            ..new_event(n, EventType::ANSWER_SUBMITTED, Some("s1"), None)
+        })
+        .collect();
+    let stored = store.append(batch.clone()).await.expect("append");
+    for (kept, sent) in stored.iter().zip(&batch) {
+        assert_eq!(kept.occurred_at, sent.occurred_at);
+    }
+    let by_id = store.get(&stored[1].id).await.expect("get").expect("found");
+    assert_eq!(by_id.occurred_at, batch[1].occurred_at);
+    let replayed = store
+        .after(0, EventFilter::default(), 10)
+        .await
+        .expect("after");
+    assert_eq!(replayed[3].occurred_at, None);
+    assert_eq!(replayed[2].occurred_at, batch[2].occurred_at);
+
+    let from_second = store
+        .query(EventQuery {
+            occurred_since: batch[1].occurred_at,
+            ..query()
+        })
+        .await
+        .expect("query");
+    assert_eq!(
+        ids(&from_second),
+        vec![stored[2].id.to_string(), stored[1].id.to_string()]
+    );
+    let before_second = store
+        .query(EventQuery {
+            occurred_before: batch[1].occurred_at,
+            ..query()
+        })
+        .await
+        .expect("query");
+    assert_eq!(ids(&before_second), vec![stored[0].id.to_string()]);
+    let window = store
+        .query(EventQuery {
+            occurred_since: batch[1].occurred_at,
+            occurred_before: batch[2].occurred_at,
+            session_id: Some("s1".into()),
+            ..query()
+        })
+        .await
+        .expect("query");
+    assert_eq!(ids(&window), vec![stored[1].id.to_string()]);
+}
+
 /// Stats count by type (highest count first), give each type's newest
 /// timestamp, and count events after the given instant.
 pub async fn stats_count_by_type_and_since<S: EventStore>(store: &S) {
@@ -277,10 +338,10 @@ pub async fn stats_count_by_type_and_since<S: EventStore>(store: &S) {
     assert_eq!(
         rows,
         vec![
-            (EventType::AnswerSubmitted, 2, at(4)),
-            (EventType::TimerTick, 2, at(3)),
-            (EventType::ErrorOccurred, 1, at(5)),
-            (EventType::QuizStarted, 1, at(0)),
+            (EventType::ANSWER_SUBMITTED, 2, at(4)),
+            (EventType::TIMER_TICK, 2, at(3)),
+            (EventType::ERROR_OCCURRED, 1, at(5)),
+            (EventType::QUIZ_STARTED, 1, at(0)),
         ]
     );
 }
@@ -297,11 +358,11 @@ pub async fn delete_before_removes_only_older_and_stats_follow<S: EventStore>(st
     assert!(!stats
         .by_type
         .iter()
-        .any(|r| r.event_type == EventType::QuizStarted));
+        .any(|r| r.event_type == EventType::QUIZ_STARTED));
     let tick = stats
         .by_type
         .iter()
-        .find(|r| r.event_type == EventType::TimerTick)
+        .find(|r| r.event_type == EventType::TIMER_TICK)
         .expect("tick row");
     assert_eq!((tick.count, tick.last_seen), (1, at(3)));
     assert_eq!(delete(store, Some(at(2))).await, 0);
@@ -317,7 +378,7 @@ pub async fn delete_all_never_reuses_seq<S: EventStore>(store: &S) {
     assert_eq!((stats.total_events, stats.by_type.len()), (0, 0));
     assert!(store.query(query()).await.expect("query").is_empty());
     let again = store
-        .append(vec![new_event(10, EventType::TimerTick, None, None)])
+        .append(vec![new_event(10, EventType::TIMER_TICK, None, None)])
         .await
         .expect("append");
     assert!(
@@ -329,10 +390,10 @@ pub async fn delete_all_never_reuses_seq<S: EventStore>(store: &S) {
 
 /// A batch holding an id that is already stored is refused whole.
 pub async fn a_duplicate_id_refuses_the_whole_batch<S: EventStore>(store: &S) {
-    let first = new_event(0, EventType::TimerTick, None, None);
+    let first = new_event(0, EventType::TIMER_TICK, None, None);
     store.append(vec![first.clone()]).await.expect("append");
     let batch = vec![
-        new_event(1, EventType::TimerTick, None, None),
+        new_event(1, EventType::TIMER_TICK, None, None),
         first.clone(),
     ];
     assert_eq!(
@@ -346,7 +407,7 @@ pub async fn a_duplicate_id_refuses_the_whole_batch<S: EventStore>(store: &S) {
 pub async fn hostile_text_round_trips_verbatim<S: EventStore>(store: &S) {
     let mut e = new_event(
         0,
-        EventType::ErrorOccurred,
+        EventType::ERROR_OCCURRED,
         Some("s'; DROP TABLE events; --"),
         Some("ü\"\\%_*"),
     );
@@ -377,7 +438,7 @@ pub async fn hostile_text_round_trips_verbatim<S: EventStore>(store: &S) {
 /// A large batch is stored whole and in order.
 pub async fn a_large_batch_is_stored_in_order<S: EventStore>(store: &S) {
     let batch: Vec<_> = (0..2_000)
-        .map(|n| new_event(n, EventType::TimerTick, Some("s"), None))
+        .map(|n| new_event(n, EventType::TIMER_TICK, Some("s"), None))
         .collect();
     let stored = store.append(batch).await.expect("append");
     assert!(stored.windows(2).all(|w| w[0].seq < w[1].seq));
@@ -409,7 +470,7 @@ pub async fn after_pages_oldest_first_without_gaps<S: EventStore>(store: &S) {
     }
     assert_eq!(ids(&paged), ids(&stored));
     let ticks_and_errors = EventFilter {
-        event_types: Some(vec![EventType::TimerTick, EventType::ErrorOccurred]),
+        event_types: Some(vec![EventType::TIMER_TICK, EventType::ERROR_OCCURRED]),
         ..EventFilter::default()
     };
     let found = store
@@ -452,10 +513,10 @@ pub async fn ping_answers<S: EventStore>(store: &S) {
 /// stored timestamps and as `since` / `before` bounds, whatever the store
 /// compares (numbers or text).
 pub async fn the_earliest_and_latest_instants_order_like_any_other<S: EventStore>(store: &S) {
-    let mut first = new_event(0, EventType::SessionCreated, Some("s1"), None);
+    let mut first = new_event(0, EventType::SESSION_CREATED, Some("s1"), None);
     first.timestamp = Timestamp::MIN;
-    let middle = new_event(1, EventType::TimerTick, Some("s1"), None);
-    let mut last = new_event(2, EventType::SessionEnded, Some("s1"), None);
+    let middle = new_event(1, EventType::TIMER_TICK, Some("s1"), None);
+    let mut last = new_event(2, EventType::SESSION_ENDED, Some("s1"), None);
     last.timestamp = Timestamp::MAX;
     let stored = store
         .append(vec![first, middle, last])
@@ -531,7 +592,7 @@ pub async fn a_write_probe_commits_nothing_visible<S: EventStore>(store: &S) {
     let stats = store.stats(Timestamp::from_micros(0)).await.expect("stats");
     assert_eq!(stats.total_events, before.len() as u64);
     let next = store
-        .append(vec![new_event(10, EventType::TimerTick, None, None)])
+        .append(vec![new_event(10, EventType::TIMER_TICK, None, None)])
         .await
         .expect("append after probes");
     assert!(next[0].seq > before.last().expect("seeded").seq);
@@ -547,7 +608,7 @@ pub async fn last_seq_is_the_highest_ever_assigned<S: EventStore>(store: &S) {
     delete(store, None).await;
     assert_eq!(store.last_seq().await.expect("last_seq"), highest);
     let next = store
-        .append(vec![new_event(20, EventType::TimerTick, None, None)])
+        .append(vec![new_event(20, EventType::TIMER_TICK, None, None)])
         .await
         .expect("append");
     assert_eq!(next[0].seq, highest + 1, "seq continues densely");
@@ -588,9 +649,9 @@ pub async fn a_delete_step_is_bounded_by_its_limit_and_its_seq<S: EventStore>(st
 /// highest seq) while one of that type stamped later stays.
 pub async fn stats_agree_with_the_events_through_deletes_in_steps<S: EventStore>(store: &S) {
     let kinds = [
-        EventType::TimerTick,
-        EventType::AnswerSubmitted,
-        EventType::QuizStarted,
+        EventType::TIMER_TICK,
+        EventType::ANSWER_SUBMITTED,
+        EventType::QUIZ_STARTED,
     ];
     let batch: Vec<NewEvent> = (0..300)
         .map(|i| new_event(i, kinds[(i % 7 % 3) as usize], None, None))
@@ -601,7 +662,7 @@ pub async fn stats_agree_with_the_events_through_deletes_in_steps<S: EventStore>
     store
         .append(vec![new_event(
             1_000,
-            EventType::MasteryUpdated,
+            EventType::MASTERY_UPDATED,
             None,
             None,
         )])
@@ -610,7 +671,7 @@ pub async fn stats_agree_with_the_events_through_deletes_in_steps<S: EventStore>
     store
         .append(vec![new_event(
             -1_000,
-            EventType::MasteryUpdated,
+            EventType::MASTERY_UPDATED,
             None,
             None,
         )])
@@ -627,7 +688,7 @@ pub async fn stats_agree_with_the_events_through_deletes_in_steps<S: EventStore>
     let mastery = stats
         .by_type
         .iter()
-        .find(|r| r.event_type == EventType::MasteryUpdated)
+        .find(|r| r.event_type == EventType::MASTERY_UPDATED)
         .expect("mastery row");
     assert_eq!((mastery.count, mastery.last_seen), (1, at(1_000)));
     assert_eq!(delete_in_steps(store, Some(at(1_001)), 50).await, 201);
@@ -683,6 +744,7 @@ pub async fn scope_limits_query_and_after<S: EventStore>(store: &S) {
         .after(
             0,
             EventFilter {
+                payload: None,
                 scope: scope.clone(),
                 ..EventFilter::default()
             },
@@ -719,6 +781,7 @@ pub async fn scope_limits_query_and_after<S: EventStore>(store: &S) {
         .after(
             0,
             EventFilter {
+                payload: None,
                 scope: empty,
                 ..EventFilter::default()
             },

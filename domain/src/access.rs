@@ -33,6 +33,9 @@ impl Caller {
 pub enum Operation {
     /// Publish one event over REST.
     Publish,
+    /// Publish several events over REST in one request (each takes one
+    /// from the publish allowance).
+    PublishBatch,
     /// Publish events over a WebSocket (each message one event).
     WsPublish,
     /// List events.
@@ -53,7 +56,7 @@ impl Operation {
     /// The role a caller needs.
     pub fn role(self) -> Role {
         match self {
-            Operation::Publish | Operation::WsPublish => Role::Publish,
+            Operation::Publish | Operation::PublishBatch | Operation::WsPublish => Role::Publish,
             Operation::Query
             | Operation::Get
             | Operation::Stats
@@ -66,7 +69,7 @@ impl Operation {
     /// The rate limit each call (each message, for a WebSocket publish) takes.
     pub fn rate_class(self) -> Option<RateClass> {
         match self {
-            Operation::Publish => Some(RateClass::Publish),
+            Operation::Publish | Operation::PublishBatch => Some(RateClass::Publish),
             Operation::WsPublish => Some(RateClass::WsPublish),
             Operation::Query | Operation::Get | Operation::Stats | Operation::Metrics => {
                 Some(RateClass::Query)

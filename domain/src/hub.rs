@@ -115,7 +115,7 @@ impl Key {
         }
         if let Some(names) = &scope.event_types {
             // Names no registered type has match no event: not indexed.
-            let types: Vec<EventType> = names.iter().filter_map(|n| n.parse().ok()).collect();
+            let types: Vec<EventType> = names.iter().filter_map(|n| EventType::known(n)).collect();
             return Key::Types(distinct(&types));
         }
         Key::Wildcard
@@ -453,11 +453,13 @@ impl<F: Clone + Send + Sync + 'static> Hub<F> {
             }
             for event in batch.iter() {
                 let mut item: Option<Arc<Dispatched<F>>> = None;
+                // Parsed once for every payload filter asked about this event.
+                let mut payload = None;
                 for id in registry.index.candidates(event) {
                     let Some(entry) = registry.entries.get(&id) else {
                         continue;
                     };
-                    if !entry.filter.matches(event) {
+                    if !entry.filter.matches_parsed(event, &mut payload) {
                         continue;
                     }
                     let item = item.get_or_insert_with(|| {
@@ -622,6 +624,7 @@ mod tests {
             event_types: types.map(<[EventType]>::to_vec),
             session_id: session.map(str::to_owned),
             user_id: user.map(str::to_owned),
+            payload: None,
             scope: ep_ports::Scope::default(),
         }
     }
@@ -662,7 +665,7 @@ mod tests {
     #[test]
     fn a_subscription_is_indexed_once_under_its_most_selective_key_and_gone_when_it_ends() {
         let hub = hub();
-        let types = [EventType::TimerTick, EventType::QuizStarted];
+        let types = [EventType::TIMER_TICK, EventType::QUIZ_STARTED];
         let by_session = hub
             .subscribe(filter(Some(&types), Some("s1"), Some("u1")), None)
             .expect("room");
@@ -697,7 +700,7 @@ mod tests {
         sub.update_filter(filter(None, None, Some("u1")));
         assert_eq!(indexed(&hub), [1, 1, 0, 0]);
         sub.update_filter(filter(
-            Some(&[EventType::TimerTick, EventType::SessionEnded]),
+            Some(&[EventType::TIMER_TICK, EventType::SESSION_ENDED]),
             None,
             None,
         ));
@@ -725,8 +728,9 @@ mod tests {
             .expect("room");
         let event = |seq| {
             Arc::new(Event {
+                occurred_at: None,
                 id: ep_ports::EventId::new(format!("evt_{seq:032x}")),
-                event_type: EventType::TimerTick,
+                event_type: EventType::TIMER_TICK,
                 source: "t".into(),
                 session_id: None,
                 user_id: Some("u1".into()),

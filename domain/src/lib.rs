@@ -12,6 +12,7 @@ mod commit_health;
 mod deleter;
 mod delivery;
 mod errors;
+mod event_types;
 mod field_errors;
 mod gauge;
 mod hub;
@@ -34,6 +35,7 @@ mod writer;
 
 pub use access::{authorize, narrow, Caller, Denied, Operation, Refused};
 pub use errors::{DeleteError, GetError, PublishError, QueryError, StatsError};
+pub use event_types::{EventTypes, SchemaMode, TypeDeclaration, MAX_SCHEMA_VIOLATIONS};
 pub use field_errors::{FieldError, ValidationErrors};
 pub use gauge::SubscriberGauge;
 pub use hub::{AtCapacity, Encoder, Hub, HubConfig};

@@ -11,6 +11,11 @@ pub struct Limits {
     pub max_queue_size: usize,
     /// Most events the writer commits in one transaction.
     pub max_batch: usize,
+    /// Most events one batch publish may carry (`MAX_BATCH_EVENTS`).
+    pub max_batch_events: usize,
+    /// How far ahead of this node's clock an `occurred_at` may be
+    /// (`MAX_CLOCK_SKEW_SECONDS`).
+    pub max_clock_skew: std::time::Duration,
 }
 
 impl Default for Limits {
@@ -20,6 +25,8 @@ impl Default for Limits {
             max_payload_bytes: 65_536,
             max_queue_size: 10_000,
             max_batch: 1_024,
+            max_batch_events: 1_000,
+            max_clock_skew: std::time::Duration::from_secs(300),
         }
     }
 }

@@ -16,6 +16,8 @@ pub struct PublishRequest {
     pub(crate) user_id: Option<String>,
     /// The payload's JSON text as sent (`None` when absent; `null` is kept as text).
     pub(crate) payload: Option<Box<RawValue>>,
+    /// When it happened, by the producer's clock (ISO 8601), if given.
+    pub(crate) occurred_at: Option<String>,
     /// Fields present with the wrong JSON type, found by the slow path.
     pub(crate) type_errors: Vec<FieldError>,
 }
@@ -33,6 +35,8 @@ struct WellTyped {
     user_id: Option<String>,
     #[serde(default, deserialize_with = "raw_keeping_null")]
     payload: Option<Box<RawValue>>,
+    #[serde(default)]
+    occurred_at: Option<String>,
 }
 
 fn raw_keeping_null<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Box<RawValue>>, D::Error> {
@@ -40,9 +44,11 @@ fn raw_keeping_null<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Box<RawVal
 }
 
 impl PublishRequest {
-    /// The event type as sent, if it is one the registry knows.
+    /// The event type as sent, if it names one this process knows.
     pub fn event_type(&self) -> Option<ep_ports::EventType> {
-        self.event_type.as_deref().and_then(|t| t.parse().ok())
+        self.event_type
+            .as_deref()
+            .and_then(ep_ports::EventType::known)
     }
 
     /// Parses a publish body.
@@ -62,6 +68,7 @@ impl PublishRequest {
                 session_id: w.session_id,
                 user_id: w.user_id,
                 payload: w.payload,
+                occurred_at: w.occurred_at,
                 type_errors: Vec::new(),
             });
         }
@@ -110,6 +117,7 @@ impl PublishRequest {
         req.source = take_string("source", &mut errors);
         req.session_id = take_string("session_id", &mut errors);
         req.user_id = take_string("user_id", &mut errors);
+        req.occurred_at = take_string("occurred_at", &mut errors);
         req.payload = match map.remove("payload") {
             None => None,
             // Re-serializing a value we just parsed cannot fail.

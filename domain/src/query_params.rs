@@ -23,15 +23,44 @@ pub struct QueryParams {
     pub limit: Option<String>,
     /// `since`, unparsed.
     pub since: Option<String>,
+    /// `occurred_since`, unparsed: events that happened at or after it.
+    pub occurred_since: Option<String>,
+    /// `occurred_before`, unparsed: events that happened before it.
+    pub occurred_before: Option<String>,
 }
 
 /// A query whose parameters passed the rules: what it asks of the store.
 #[derive(Debug, Clone, PartialEq, Eq)]
+// Made once per request and taken apart at once: boxing would only add an
+// allocation.
+#[allow(clippy::large_enum_variant)]
 pub enum CheckedQuery {
     /// Run this query.
     Run(EventQuery),
     /// The filter names an unregistered type: the answer is empty without asking.
     NothingMatches,
+}
+
+/// An instant parameter: out of range is a parameter error (422, in
+/// `errors`); unparseable is 400 naming it, reported after those.
+fn instant(
+    name: &'static str,
+    text: Option<&str>,
+    errors: &mut Vec<FieldError>,
+) -> Result<Option<ep_ports::Timestamp>, QueryError> {
+    match text.map(parse_instant) {
+        None => Ok(None),
+        Some(Ok(instant)) => Ok(Some(instant)),
+        Some(Err(e @ InstantError::OutOfRange)) => {
+            errors.push(FieldError::new(
+                &["query", name],
+                e.to_string(),
+                "datetime_out_of_range",
+            ));
+            Ok(None)
+        }
+        Some(Err(InstantError::Unparseable)) => Err(QueryError::BadTimestamp(name)),
+    }
 }
 
 impl QueryParams {
@@ -46,6 +75,8 @@ impl QueryParams {
                 "user_id" => &mut params.user_id,
                 "limit" => &mut params.limit,
                 "since" => &mut params.since,
+                "occurred_since" => &mut params.occurred_since,
+                "occurred_before" => &mut params.occurred_before,
                 _ => continue,
             };
             *slot = Some(value);
@@ -101,31 +132,33 @@ impl QueryParams {
                 }
             },
         };
-        let since = match self.since.as_deref().map(parse_instant) {
-            None => Ok(None),
-            Some(Ok(instant)) => Ok(Some(instant)),
-            Some(Err(e @ InstantError::OutOfRange)) => {
-                errors.push(FieldError::new(
-                    &["query", "since"],
-                    e.to_string(),
-                    "datetime_out_of_range",
-                ));
-                Ok(None)
-            }
-            Some(Err(InstantError::Unparseable)) => Err(QueryError::BadTimestamp("since")),
-        };
+        let since = instant("since", self.since.as_deref(), &mut errors);
+        let occurred_since = instant(
+            "occurred_since",
+            self.occurred_since.as_deref(),
+            &mut errors,
+        );
+        let occurred_before = instant(
+            "occurred_before",
+            self.occurred_before.as_deref(),
+            &mut errors,
+        );
         if !errors.is_empty() {
             return Err(QueryError::Invalid(ValidationErrors(errors)));
         }
         let since = since?;
+        let occurred_since = occurred_since?;
+        let occurred_before = occurred_before?;
         let event_type = match self.event_type.as_deref() {
             None => None,
-            Some(name) => match name.parse::<EventType>() {
-                Ok(t) => Some(t),
-                Err(_) => return Ok(CheckedQuery::NothingMatches),
+            Some(name) => match EventType::known(name) {
+                Some(t) => Some(t),
+                None => return Ok(CheckedQuery::NothingMatches),
             },
         };
         Ok(CheckedQuery::Run(EventQuery {
+            occurred_before,
+            occurred_since,
             event_type,
             session_id: self.session_id,
             user_id: self.user_id,

@@ -51,6 +51,8 @@ struct Intake {
 
 /// The answer to one accepted event: the stored event once it is committed.
 pub(crate) type Receipt = oneshot::Receiver<Result<Arc<Event>, StoreError>>;
+/// The answer to a group: its stored events, in order, once committed.
+pub(crate) type GroupReceipt = oneshot::Receiver<Result<Vec<Arc<Event>>, StoreError>>;
 
 impl EventRouter {
     /// Starts the writer task on the current tokio runtime.
@@ -90,19 +92,50 @@ impl EventRouter {
 
     /// Stamps a validated event and queues it for the writer.
     pub(crate) fn submit(&self, event: ValidEvent) -> Result<Receipt, PublishError> {
-        let now = Timestamp::now();
         let (reply, receipt) = oneshot::channel();
+        self.queue(1, |stamp| Pending::One {
+            event: stamp(event),
+            reply,
+        })?;
+        Ok(receipt)
+    }
+
+    /// Stamps validated events and queues them for the writer as one group:
+    /// committed in one transaction, or none of them.
+    pub(crate) fn submit_group(
+        &self,
+        events: Vec<ValidEvent>,
+    ) -> Result<GroupReceipt, PublishError> {
+        let (reply, receipt) = oneshot::channel();
+        self.queue(events.len(), |stamp| Pending::Group {
+            events: events.into_iter().map(stamp).collect(),
+            reply,
+        })?;
+        Ok(receipt)
+    }
+
+    /// Queues what `make` builds of `n` events, each stamped in turn, if
+    /// the queue has room for all of them.
+    fn queue(
+        &self,
+        n: usize,
+        make: impl FnOnce(&mut dyn FnMut(ValidEvent) -> NewEvent) -> Pending,
+    ) -> Result<(), PublishError> {
+        let now = Timestamp::now();
         // A panic while holding this lock cannot leave the intake half
         // updated (each field is written once), so a poisoned lock is usable.
         let mut intake = self.intake.lock().unwrap_or_else(PoisonError::into_inner);
         let Intake { stamper, queue } = &mut *intake;
         let queue = queue.as_ref().ok_or(PublishError::ShuttingDown)?;
-        if self.depth.load(Ordering::Acquire) >= self.limits.max_queue_size {
+        let depth = self.depth.load(Ordering::Acquire);
+        if depth >= self.limits.max_queue_size
+            || (depth > 0 && depth + n > self.limits.max_queue_size)
+        {
             return Err(PublishError::QueueFull);
         }
-        let (id, timestamp) = stamper.stamp(now);
-        let pending = Pending {
-            event: NewEvent {
+        let mut stamp = |event: ValidEvent| {
+            let (id, timestamp) = stamper.stamp(now);
+            NewEvent {
                 id,
                 event_type: event.event_type,
                 source: event.source,
@@ -110,15 +143,17 @@ impl EventRouter {
                 user_id: event.user_id,
                 payload: event.payload,
                 timestamp,
-            },
-            reply,
+                occurred_at: event.occurred_at,
+            }
         };
-        // depth < capacity and depth counts everything in the channel, so
-        // there is room; `Closed` means the writer died.
+        let pending = make(&mut stamp);
+        // The channel holds at most max_queue_size messages and depth counts
+        // events (at least one per message), so there is room; `Closed`
+        // means the writer died.
         match queue.try_send(pending) {
             Ok(()) => {
-                self.depth.fetch_add(1, Ordering::AcqRel);
-                Ok(receipt)
+                self.depth.fetch_add(n, Ordering::AcqRel);
+                Ok(())
             }
             Err(mpsc::error::TrySendError::Full(_)) => Err(PublishError::QueueFull),
             Err(mpsc::error::TrySendError::Closed(_)) => Err(PublishError::Store(

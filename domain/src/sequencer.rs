@@ -148,8 +148,9 @@ mod tests {
 
     fn event(seq: u64) -> Event {
         Event {
+            occurred_at: None,
             id: EventId::new(format!("evt_{seq:032x}")),
-            event_type: EventType::TimerTick,
+            event_type: EventType::TIMER_TICK,
             source: "t".into(),
             session_id: None,
             user_id: None,

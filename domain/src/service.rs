@@ -13,6 +13,7 @@ use ep_ports::{
 use crate::access::{authorize, narrow, within, Caller, Denied, Operation, Refused};
 use crate::deleter::Deleter;
 use crate::errors::{DeleteError, GetError, PublishError, QueryError, StatsError};
+use crate::event_types::EventTypes;
 use crate::field_errors::{FieldError, ValidationErrors};
 use crate::gauge::SubscriberGauge;
 use crate::limits::Limits;
@@ -23,6 +24,7 @@ use crate::router::{EventRouter, RouterStatus};
 use crate::subscribe_request::Resume;
 use crate::time_parse::{parse_instant, InstantError};
 use crate::validation::validate;
+use crate::validation::ValidEvent;
 
 /// How long readiness waits for the store before calling it disconnected.
 const PING_TIMEOUT: Duration = Duration::from_secs(2);
@@ -76,6 +78,7 @@ pub struct EventService {
     broadcaster: Arc<dyn Broadcaster>,
     router: EventRouter,
     limits: Limits,
+    event_types: Arc<EventTypes>,
     rate_limits: ClientRateLimits,
     deleter: Deleter,
 }
@@ -96,8 +99,22 @@ impl EventService {
             broadcaster,
             router,
             limits,
+            event_types: Arc::new(EventTypes::default()),
             rate_limits: ClientRateLimits::new(rate_limits),
         }
+    }
+
+    /// Accepts the types of `event_types` (and checks their payloads' schemas)
+    /// instead of the contract's 15 without schemas.
+    #[must_use]
+    pub fn with_event_types(mut self, event_types: Arc<EventTypes>) -> Self {
+        self.event_types = event_types;
+        self
+    }
+
+    /// The registry of event types this service accepts.
+    pub fn event_types(&self) -> &Arc<EventTypes> {
+        &self.event_types
     }
 
     /// The limits this service enforces.
@@ -141,7 +158,108 @@ impl EventService {
     ) -> Result<impl Future<Output = Result<Arc<Event>, PublishError>> + Send + 'static, PublishError>
     {
         authorize(&caller.principal, operation).map_err(Refused::from)?;
-        let event = validate(request, &self.limits).map_err(PublishError::Invalid)?;
+        let event = self.admit_one(caller, request, operation)?;
+        let receipt = self.router.submit(event)?;
+        Ok(async move {
+            match receipt.await {
+                Ok(Ok(event)) => Ok(event),
+                Ok(Err(e)) => Err(PublishError::Store(e)),
+                Err(_) => Err(PublishError::Store(StoreError::Unavailable(
+                    "the writer stopped before committing".into(),
+                ))),
+            }
+        })
+    }
+
+    /// Publishes several events at once (`POST /events/batch`): each is
+    /// validated, checked against the scope and taken from the caller's
+    /// allowance for `operation` in turn, and the ones that pass are
+    /// committed in one transaction. The future gives one outcome per
+    /// request, in order: the stored event, or why that one was refused.
+    ///
+    /// # Errors
+    /// At once, for the whole batch (nothing queued): `Refused` when the
+    /// caller may not publish at all, `Invalid` for more than
+    /// `max_batch_events` requests, `QueueFull`, `ShuttingDown`; from the
+    /// future: `Store` when the commit failed (none of them is stored).
+    #[allow(clippy::type_complexity)]
+    pub fn publish_batch(
+        &self,
+        caller: &Caller,
+        requests: Vec<PublishRequest>,
+        operation: Operation,
+    ) -> Result<
+        impl Future<Output = Result<Vec<Result<Arc<Event>, PublishError>>, PublishError>>
+            + Send
+            + 'static,
+        PublishError,
+    > {
+        authorize(&caller.principal, operation).map_err(Refused::from)?;
+        if requests.len() > self.limits.max_batch_events {
+            return Err(PublishError::Invalid(ValidationErrors::one(
+                FieldError::new(
+                    &["body"],
+                    format!(
+                        "A batch holds at most {} events (MAX_BATCH_EVENTS); this one has {}",
+                        self.limits.max_batch_events,
+                        requests.len()
+                    ),
+                    "too_long",
+                ),
+            )));
+        }
+        let mut outcomes: Vec<Option<PublishError>> = Vec::with_capacity(requests.len());
+        let mut accepted = Vec::with_capacity(requests.len());
+        for request in requests {
+            match self.admit_one(caller, request, operation) {
+                Ok(event) => {
+                    accepted.push(event);
+                    outcomes.push(None);
+                }
+                Err(e) => outcomes.push(Some(e)),
+            }
+        }
+        let receipt = if accepted.is_empty() {
+            None
+        } else {
+            Some(self.router.submit_group(accepted)?)
+        };
+        Ok(async move {
+            let mut stored = match receipt {
+                None => Vec::new().into_iter(),
+                Some(receipt) => match receipt.await {
+                    Ok(Ok(events)) => events.into_iter(),
+                    Ok(Err(e)) => return Err(PublishError::Store(e)),
+                    Err(_) => {
+                        return Err(PublishError::Store(StoreError::Unavailable(
+                            "the writer stopped before committing".into(),
+                        )))
+                    }
+                },
+            };
+            Ok(outcomes
+                .into_iter()
+                .map(|refused| match refused {
+                    Some(e) => Err(e),
+                    None => stored.next().ok_or_else(|| {
+                        PublishError::Store(StoreError::Unavailable(
+                            "the store returned fewer events than it was given".into(),
+                        ))
+                    }),
+                })
+                .collect())
+        })
+    }
+
+    /// One request of a batch: valid, inside the scope, within the allowance.
+    fn admit_one(
+        &self,
+        caller: &Caller,
+        request: PublishRequest,
+        operation: Operation,
+    ) -> Result<ValidEvent, PublishError> {
+        let event =
+            validate(request, &self.limits, &self.event_types).map_err(PublishError::Invalid)?;
         within(
             &caller.principal.scope,
             [
@@ -153,16 +271,7 @@ impl EventService {
         )
         .map_err(Refused::from)?;
         self.take_allowance(caller, operation)?;
-        let receipt = self.router.submit(event)?;
-        Ok(async move {
-            match receipt.await {
-                Ok(Ok(event)) => Ok(event),
-                Ok(Err(e)) => Err(PublishError::Store(e)),
-                Err(_) => Err(PublishError::Store(StoreError::Unavailable(
-                    "the writer stopped before committing".into(),
-                ))),
-            }
-        })
+        Ok(event)
     }
 
     /// The event with this id, if it lies inside the caller's scope: one

@@ -1,13 +1,19 @@
 //! A subscriber's filter message, parsed and type-checked: which events it
 //! wants and where to resume from.
 
-use ep_ports::{EventFilter, EventType};
+use ep_ports::{EventFilter, EventType, PayloadFilter};
 use serde_json::{Map, Value};
 
 use crate::limits::{MAX_EVENT_TYPE_FILTER_CHARS, MAX_ID_CHARS};
 
 /// Most entries an `event_types` list may have.
 pub const MAX_FILTER_TYPES: usize = 64;
+/// Most keys a `payload` filter may name.
+pub const MAX_PAYLOAD_FILTER_KEYS: usize = 16;
+/// Most values a `payload` filter key may list.
+pub const MAX_PAYLOAD_FILTER_VALUES: usize = 64;
+/// Longest `payload` filter key or string value, in characters.
+pub const MAX_PAYLOAD_FILTER_CHARS: usize = 200;
 
 /// Where a resuming subscriber left off.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,6 +56,59 @@ fn optional_string(
     }
 }
 
+/// `payload`: `{"key": value}` equality, or `{"key": [values]}` for any of
+/// them; values are strings, numbers, booleans or null.
+fn payload_filter(value: Option<&Value>) -> Result<Option<PayloadFilter>, FilterError> {
+    let object = match value {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Object(o)) if o.is_empty() => return Ok(None),
+        Some(Value::Object(o)) => o,
+        Some(_) => {
+            return Err(FilterError(
+                "payload must be an object of top-level payload keys to values".into(),
+            ))
+        }
+    };
+    if object.len() > MAX_PAYLOAD_FILTER_KEYS {
+        return Err(FilterError(format!(
+            "payload may name at most {MAX_PAYLOAD_FILTER_KEYS} keys"
+        )));
+    }
+    let scalar = |key: &str, v: &Value| -> Result<Value, FilterError> {
+        match v {
+            Value::String(s) if s.chars().count() > MAX_PAYLOAD_FILTER_CHARS => Err(FilterError(
+                format!("payload.{key}: strings are at most {MAX_PAYLOAD_FILTER_CHARS} characters"),
+            )),
+            Value::String(_) | Value::Number(_) | Value::Bool(_) | Value::Null => Ok(v.clone()),
+            _ => Err(FilterError(format!(
+                "payload.{key} must be a string, number, boolean or null, or a list of them"
+            ))),
+        }
+    };
+    let mut conditions = Vec::with_capacity(object.len());
+    for (key, v) in object {
+        if key.chars().count() > MAX_PAYLOAD_FILTER_CHARS {
+            return Err(FilterError(format!(
+                "payload keys are at most {MAX_PAYLOAD_FILTER_CHARS} characters"
+            )));
+        }
+        let allowed = match v {
+            Value::Array(items) if items.is_empty() || items.len() > MAX_PAYLOAD_FILTER_VALUES => {
+                return Err(FilterError(format!(
+                    "payload.{key} must list 1 to {MAX_PAYLOAD_FILTER_VALUES} values"
+                )))
+            }
+            Value::Array(items) => items
+                .iter()
+                .map(|item| scalar(key, item))
+                .collect::<Result<Vec<_>, _>>()?,
+            other => vec![scalar(key, other)?],
+        };
+        conditions.push((key.clone(), allowed));
+    }
+    Ok(Some(PayloadFilter(conditions)))
+}
+
 impl SubscribeRequest {
     /// Parses a filter object. Each key is optional; `{}` wants everything.
     /// A value of the wrong type (a string where a list belongs) is an
@@ -81,7 +140,7 @@ impl SubscribeRequest {
                     if !type_names.contains(name) {
                         type_names.push(name.clone());
                     }
-                    if let Ok(t) = name.parse::<EventType>() {
+                    if let Some(t) = EventType::known(name) {
                         if !types.contains(&t) {
                             types.push(t);
                         }
@@ -95,6 +154,7 @@ impl SubscribeRequest {
             event_types,
             session_id: optional_string(obj, "session_id", MAX_ID_CHARS)?,
             user_id: optional_string(obj, "user_id", MAX_ID_CHARS)?,
+            payload: payload_filter(obj.get("payload"))?,
             scope: ep_ports::Scope::unrestricted(),
         };
         let since_seq =
@@ -142,7 +202,7 @@ mod tests {
             .expect("ok");
         assert_eq!(
             r.filter.event_types,
-            Some(vec![EventType::TimerTick, EventType::QuizStarted])
+            Some(vec![EventType::TIMER_TICK, EventType::QUIZ_STARTED])
         );
         assert_eq!(
             (r.filter.session_id.as_deref(), r.filter.user_id.as_deref()),
@@ -170,5 +230,54 @@ mod tests {
     fn only_unregistered_type_names_match_nothing() {
         let r = parse(json!({"event_types": ["quiz_begun"]})).expect("ok");
         assert!(r.filter.matches_nothing());
+    }
+
+    #[test]
+    fn a_payload_filter_is_equality_or_any_of_on_top_level_keys() {
+        let r = parse(json!({"event_types": ["answer_submitted"],
+                             "payload": {"correct": false, "question_id": ["q1", "q2"]}}))
+        .expect("ok");
+        let p = r.filter.payload.expect("a payload filter");
+        let obj = |v: Value| v.as_object().expect("object").clone();
+        assert!(p.matches(&obj(json!({"correct": false, "question_id": "q2", "x": 1}))));
+        assert!(!p.matches(&obj(json!({"correct": true, "question_id": "q2"}))));
+        assert!(!p.matches(&obj(json!({"correct": false, "question_id": "q3"}))));
+        assert!(
+            !p.matches(&obj(json!({"question_id": "q1"}))),
+            "a missing key is not false"
+        );
+        let n = parse(json!({"payload": {"score": 1, "gone": null}}))
+            .expect("ok")
+            .filter
+            .payload
+            .expect("p");
+        assert!(
+            n.matches(&obj(json!({"score": 1.0}))),
+            "numbers compare by value"
+        );
+        assert_eq!(
+            parse(json!({"payload": {}})).expect("ok").filter.payload,
+            None
+        );
+    }
+
+    #[test]
+    fn payload_filter_shapes_and_sizes_outside_the_rules_are_errors() {
+        let many: serde_json::Map<String, Value> = (0..=MAX_PAYLOAD_FILTER_KEYS)
+            .map(|i| (format!("k{i}"), json!(1)))
+            .collect();
+        for bad in [
+            json!({"payload": "correct"}),
+            json!({"payload": [1]}),
+            json!({"payload": {"a": {"b": 1}}}),
+            json!({"payload": {"a": [[1]]}}),
+            json!({"payload": {"a": []}}),
+            json!({"payload": {"a": vec![1; MAX_PAYLOAD_FILTER_VALUES + 1]}}),
+            json!({"payload": {"a": "x".repeat(MAX_PAYLOAD_FILTER_CHARS + 1)}}),
+            json!({"payload": {"k".repeat(MAX_PAYLOAD_FILTER_CHARS + 1): 1}}),
+            json!({"payload": Value::Object(many)}),
+        ] {
+            assert!(parse(bad.clone()).is_err(), "{bad}");
+        }
     }
 }

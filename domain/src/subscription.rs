@@ -56,6 +56,9 @@ pub struct Subscription<F> {
 struct Replay {
     page: VecDeque<Event>,
     more: bool,
+    /// The highest seq the store has returned: a store may return events
+    /// a payload condition then drops, and the next page starts after them.
+    read_to: u64,
 }
 
 impl<F: Clone + Send + Sync + 'static> Subscription<F> {
@@ -75,9 +78,10 @@ impl<F: Clone + Send + Sync + 'static> Subscription<F> {
             filter,
             generation: 0,
             last_seq: resume_after.unwrap_or(0),
-            replay: resume_after.map(|_| Replay {
+            replay: resume_after.map(|after| Replay {
                 page: VecDeque::new(),
                 more: true,
+                read_to: after,
             }),
         }
     }
@@ -105,12 +109,22 @@ impl<F: Clone + Send + Sync + 'static> Subscription<F> {
                     });
                 }
                 if replay.more {
-                    let page = self
+                    let mut page = self
                         .hub
                         .store()
-                        .after(self.last_seq, self.filter.clone(), REPLAY_PAGE)
+                        .after(
+                            self.last_seq.max(replay.read_to),
+                            self.filter.clone(),
+                            REPLAY_PAGE,
+                        )
                         .await?;
                     replay.more = page.len() == REPLAY_PAGE;
+                    if let Some(last) = page.last() {
+                        replay.read_to = last.seq;
+                    }
+                    // Stores match the indexed fields; the payload is
+                    // matched here.
+                    page.retain(|e| self.filter.matches(e));
                     replay.page = page.into();
                     continue;
                 }

@@ -1,8 +1,11 @@
 //! Validation of a publish request against the registry and the limits, with
 //! errors shaped like the old service's (`loc`, `msg`, `type`).
 
-use ep_ports::EventType;
+use ep_ports::{EventType, Timestamp};
 
+use crate::time_parse::{parse_instant, InstantError};
+
+use crate::event_types::EventTypes;
 use crate::field_errors::{FieldError, ValidationErrors};
 use crate::limits::{Limits, MAX_ID_CHARS, MAX_SOURCE_CHARS};
 use crate::payload_check::{check_payload, PayloadProblem};
@@ -18,25 +21,27 @@ pub struct ValidEvent {
     pub(crate) session_id: Option<String>,
     pub(crate) user_id: Option<String>,
     pub(crate) payload: Payload,
+    pub(crate) occurred_at: Option<Timestamp>,
 }
 
 /// Checks every rule of the contract and returns all violations at once.
 pub(crate) fn validate(
     req: PublishRequest,
     limits: &Limits,
+    types: &EventTypes,
 ) -> Result<ValidEvent, ValidationErrors> {
     let mut errors = req.type_errors;
 
     let event_type = match req.event_type {
-        Some(name) => match name.parse::<EventType>() {
-            Ok(t) => Some(t),
-            Err(_) => {
+        Some(name) => match types.get(&name) {
+            Some(t) => Some(t),
+            None => {
                 errors.push(FieldError::new(
                     &["body", "event_type"],
                     format!(
                         "Value error, Invalid event_type '{}'. Must be one of: {}",
                         truncate_for_message(&name),
-                        EventType::ALL.map(EventType::as_str).join(", ")
+                        types.names()
                     ),
                     "value_error",
                 ));
@@ -79,6 +84,16 @@ pub(crate) fn validate(
         },
     };
 
+    let occurred_at = req
+        .occurred_at
+        .as_deref()
+        .and_then(|text| check_occurred_at(text, limits, &mut errors));
+
+    // The schema is asked only of a payload within the limits.
+    if let (Some(t), Some(p)) = (event_type, &payload) {
+        errors.extend(types.check(t, p.as_str()));
+    }
+
     match (event_type, source, payload) {
         (Some(event_type), Some(source), Some(payload)) if errors.is_empty() => Ok(ValidEvent {
             event_type,
@@ -86,8 +101,56 @@ pub(crate) fn validate(
             session_id: req.session_id,
             user_id: req.user_id,
             payload,
+            occurred_at,
         }),
         _ => Err(ValidationErrors(errors)),
+    }
+}
+
+/// `occurred_at`: an ISO 8601 instant no further ahead of this node's clock
+/// than the allowed skew (any time in the past is fine: a retried or
+/// imported event happened earlier).
+fn check_occurred_at(
+    text: &str,
+    limits: &Limits,
+    errors: &mut Vec<FieldError>,
+) -> Option<Timestamp> {
+    let loc = ["body", "occurred_at"];
+    match parse_instant(text) {
+        Ok(at) => {
+            let latest = Timestamp::now().as_micros().saturating_add(
+                i64::try_from(limits.max_clock_skew.as_micros()).unwrap_or(i64::MAX),
+            );
+            if at.as_micros() > latest {
+                errors.push(FieldError::new(
+                    &loc,
+                    format!(
+                        "occurred_at is more than {} s ahead of the server's clock (MAX_CLOCK_SKEW_SECONDS)",
+                        limits.max_clock_skew.as_secs()
+                    ),
+                    "datetime_future",
+                ));
+                None
+            } else {
+                Some(at)
+            }
+        }
+        Err(InstantError::Unparseable) => {
+            errors.push(FieldError::new(
+                &loc,
+                "Input should be a valid ISO 8601 datetime",
+                "datetime_parsing",
+            ));
+            None
+        }
+        Err(e @ InstantError::OutOfRange) => {
+            errors.push(FieldError::new(
+                &loc,
+                e.to_string(),
+                "datetime_out_of_range",
+            ));
+            None
+        }
     }
 }
 
@@ -185,7 +248,7 @@ mod tests {
     }
 
     fn errors_of(json: &str, limits: &Limits) -> Vec<FieldError> {
-        validate(req(json), limits)
+        validate(req(json), limits, &EventTypes::default())
             .expect_err("should be invalid")
             .0
     }
@@ -193,11 +256,10 @@ mod tests {
     #[test]
     fn a_valid_event_passes_with_its_payload_compacted() {
         let v = validate(
-            req(r#"{"event_type":"timer_tick","source":"timer-service","session_id":"sess-7f3a","payload":{ "remaining_seconds" : 1799 }}"#),
-            &Limits::default(),
+            req(r#"{"event_type":"timer_tick","source":"timer-service","session_id":"sess-7f3a","payload":{ "remaining_seconds" : 1799 }}"#), &Limits::default(), &EventTypes::default(),
         )
         .expect("valid");
-        assert_eq!(v.event_type, EventType::TimerTick);
+        assert_eq!(v.event_type, EventType::TIMER_TICK);
         assert_eq!(v.payload.as_str(), r#"{"remaining_seconds":1799}"#);
         assert_eq!(v.user_id, None);
     }
@@ -207,6 +269,7 @@ mod tests {
         let errors = validate(
             req(r#"{"event_type":"quiz_begun","source":"bad source!"}"#),
             &Limits::default(),
+            &EventTypes::default(),
         )
         .expect_err("invalid");
         let line = errors.to_string();
@@ -247,7 +310,7 @@ mod tests {
             r#"{{"event_type":"timer_tick","source":"{}"}}"#,
             "a".repeat(100)
         );
-        assert!(validate(req(&ok), &limits).is_ok());
+        assert!(validate(req(&ok), &limits, &EventTypes::default()).is_ok());
     }
 
     #[test]
@@ -258,7 +321,7 @@ mod tests {
             "é".repeat(200),
             "u".repeat(200)
         );
-        assert!(validate(req(&at), &limits).is_ok());
+        assert!(validate(req(&at), &limits, &EventTypes::default()).is_ok());
         let over = format!(
             r#"{{"event_type":"timer_tick","source":"s","user_id":"{}"}}"#,
             "u".repeat(201)
@@ -275,7 +338,8 @@ mod tests {
         };
         assert!(validate(
             req(r#"{"event_type":"timer_tick","source":"s","payload":{"a":1,"b":2,"c":3}}"#),
-            &limits
+            &limits,
+            &EventTypes::default()
         )
         .is_ok());
         let errs = errors_of(

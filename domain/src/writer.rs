@@ -9,10 +9,26 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::commit_health::CommitHealth;
 
-/// One accepted event and where to send its outcome.
-pub(crate) struct Pending {
-    pub event: NewEvent,
-    pub reply: oneshot::Sender<Result<Arc<Event>, StoreError>>,
+/// What the writer is handed: one accepted event, or a group that is
+/// committed in one transaction (a batch publish), and where to send the
+/// outcome.
+pub(crate) enum Pending {
+    /// One event.
+    One {
+        event: NewEvent,
+        reply: oneshot::Sender<Result<Arc<Event>, StoreError>>,
+    },
+    /// Events stored together or not at all, answered together.
+    Group {
+        events: Vec<NewEvent>,
+        reply: oneshot::Sender<Result<Vec<Arc<Event>>, StoreError>>,
+    },
+}
+
+/// Where the outcome of each part of a committed batch goes.
+enum Reply {
+    One(oneshot::Sender<Result<Arc<Event>, StoreError>>),
+    Group(usize, oneshot::Sender<Result<Vec<Arc<Event>>, StoreError>>),
 }
 
 /// Yields this many times, collecting what arrives, before committing a
@@ -24,18 +40,75 @@ const LINGER_YIELDS: usize = 4;
 /// touches is written to the WAL), so a batch of 60 costs little more than
 /// one of 20. Yielding (not sleeping) keeps an idle service's single event
 /// from waiting: with nothing else runnable, the yields return at once.
-async fn linger(queue: &mut mpsc::Receiver<Pending>, pending: &mut Vec<Pending>, max_batch: usize) {
+async fn linger(queue: &mut mpsc::Receiver<Pending>, batch: &mut Batch) {
     for _ in 0..LINGER_YIELDS {
-        if pending.len() >= max_batch {
+        if batch.full() {
             return;
         }
         tokio::task::yield_now().await;
-        while pending.len() < max_batch {
+        batch.take_ready(queue);
+    }
+}
+
+impl Pending {
+    /// How many events it holds.
+    fn len(&self) -> usize {
+        match self {
+            Pending::One { .. } => 1,
+            Pending::Group { events, .. } => events.len(),
+        }
+    }
+}
+
+/// What the next transaction will hold: whole `Pending`s, at most
+/// `max_batch` events unless a single group is larger; what did not fit
+/// waits in `carry` for the next one.
+struct Batch {
+    pending: Vec<Pending>,
+    events: usize,
+    max_batch: usize,
+    carry: Option<Pending>,
+}
+
+impl Batch {
+    fn full(&self) -> bool {
+        self.carry.is_some() || self.events >= self.max_batch
+    }
+
+    /// Adds `p`, or keeps it for the next transaction if it does not fit.
+    fn add(&mut self, p: Pending) {
+        if self.events > 0 && self.events + p.len() > self.max_batch {
+            self.carry = Some(p);
+        } else {
+            self.events += p.len();
+            self.pending.push(p);
+        }
+    }
+
+    /// Adds what is already queued, while there is room.
+    fn take_ready(&mut self, queue: &mut mpsc::Receiver<Pending>) {
+        while !self.full() {
             match queue.try_recv() {
-                Ok(p) => pending.push(p),
+                Ok(p) => self.add(p),
                 Err(_) => break,
             }
         }
+    }
+
+    /// Waits for the first of the next transaction (the carried one, if
+    /// any); `false` once the queue is closed and drained.
+    async fn start(&mut self, queue: &mut mpsc::Receiver<Pending>) -> bool {
+        self.events = 0;
+        let first = match self.carry.take() {
+            Some(p) => p,
+            None => match queue.recv().await {
+                Some(p) => p,
+                None => return false,
+            },
+        };
+        self.add(first);
+        self.take_ready(queue);
+        true
     }
 }
 
@@ -52,12 +125,32 @@ pub(crate) async fn run_writer(
     health: Arc<CommitHealth>,
     max_batch: usize,
 ) {
-    let mut pending = Vec::with_capacity(max_batch);
-    while queue.recv_many(&mut pending, max_batch).await > 0 {
-        linger(&mut queue, &mut pending, max_batch).await;
-        let n = pending.len();
-        let (events, replies): (Vec<NewEvent>, Vec<_>) =
-            pending.drain(..).map(|p| (p.event, p.reply)).unzip();
+    let mut batch = Batch {
+        pending: Vec::with_capacity(max_batch),
+        events: 0,
+        max_batch,
+        carry: None,
+    };
+    while batch.start(&mut queue).await {
+        linger(&mut queue, &mut batch).await;
+        let mut events = Vec::with_capacity(batch.events);
+        let mut replies = Vec::with_capacity(batch.pending.len());
+        for p in batch.pending.drain(..) {
+            match p {
+                Pending::One { event, reply } => {
+                    events.push(event);
+                    replies.push(Reply::One(reply));
+                }
+                Pending::Group {
+                    events: group,
+                    reply,
+                } => {
+                    replies.push(Reply::Group(group.len(), reply));
+                    events.extend(group);
+                }
+            }
+        }
+        let n = events.len();
         let started = tokio::time::Instant::now();
         let outcome = store.append(events).await;
         tracing::trace!(
@@ -70,9 +163,19 @@ pub(crate) async fn run_writer(
                 health.succeeded();
                 let batch: EventBatch = stored.into_iter().map(Arc::new).collect();
                 depth.fetch_sub(n, Ordering::AcqRel);
-                for (event, reply) in batch.iter().zip(replies) {
-                    // A publisher that went away still had its event stored.
-                    let _ = reply.send(Ok(Arc::clone(event)));
+                // A publisher that went away still had its events stored.
+                let mut stored = batch.iter();
+                for reply in replies {
+                    match reply {
+                        Reply::One(tx) => {
+                            if let Some(event) = stored.next() {
+                                let _ = tx.send(Ok(Arc::clone(event)));
+                            }
+                        }
+                        Reply::Group(k, tx) => {
+                            let _ = tx.send(Ok(stored.by_ref().take(k).cloned().collect()));
+                        }
+                    }
                 }
                 if let Err(e) = broadcaster.publish(batch).await {
                     tracing::error!(error = %e, events = n, "committed events could not be broadcast");
@@ -83,7 +186,10 @@ pub(crate) async fn run_writer(
                 health.failed(&e);
                 depth.fetch_sub(n, Ordering::AcqRel);
                 for reply in replies {
-                    let _ = reply.send(Err(e.clone()));
+                    let _ = match reply {
+                        Reply::One(tx) => tx.send(Err(e.clone())).is_ok(),
+                        Reply::Group(_, tx) => tx.send(Err(e.clone())).is_ok(),
+                    };
                 }
             }
         }

@@ -40,8 +40,9 @@ fn caller(identity: Identity, roles: &[Role], scope: Scope, from: u8) -> Caller 
 
 fn stored(seq: u64, source: &str, session: &str) -> Event {
     NewEvent {
+        occurred_at: None,
         id: EventId::new(format!("evt_{seq:032x}")),
-        event_type: EventType::AnswerSubmitted,
+        event_type: EventType::ANSWER_SUBMITTED,
         source: source.into(),
         session_id: Some(session.into()),
         user_id: Some("u1".into()),

@@ -12,6 +12,7 @@ use ep_ports::{Event, EventBatch, EventFilter, EventId, EventType, Payload, Time
 
 fn event(seq: u64, event_type: EventType, session: &str, user: &str) -> Arc<Event> {
     Arc::new(Event {
+        occurred_at: None,
         id: EventId::new(format!("evt_{seq:032x}")),
         event_type,
         source: "quiz-engine".into(),
@@ -75,6 +76,7 @@ fn filter(types: Option<&[EventType]>, session: Option<&str>, user: Option<&str>
         event_types: types.map(<[EventType]>::to_vec),
         session_id: session.map(str::to_owned),
         user_id: user.map(str::to_owned),
+        payload: None,
         scope: ep_ports::Scope::default(),
     }
 }
@@ -91,7 +93,7 @@ async fn each_subscriber_receives_exactly_the_events_its_filter_matches() {
     let mut by_types = hub
         .subscribe(
             filter(
-                Some(&[EventType::QuizStarted, EventType::AnswerSubmitted]),
+                Some(&[EventType::QUIZ_STARTED, EventType::ANSWER_SUBMITTED]),
                 None,
                 None,
             ),
@@ -100,7 +102,7 @@ async fn each_subscriber_receives_exactly_the_events_its_filter_matches() {
         .expect("room");
     let mut combined = hub
         .subscribe(
-            filter(Some(&[EventType::TimerTick]), Some("s1"), Some("u1")),
+            filter(Some(&[EventType::TIMER_TICK]), Some("s1"), Some("u1")),
             None,
         )
         .expect("room");
@@ -109,11 +111,11 @@ async fn each_subscriber_receives_exactly_the_events_its_filter_matches() {
         .subscribe(filter(Some(&[]), None, None), None)
         .expect("room");
     hub.dispatch(&batch(&[
-        event(1, EventType::QuizStarted, "s1", "u1"),
-        event(2, EventType::TimerTick, "s1", "u1"),
-        event(3, EventType::TimerTick, "s2", "u2"),
-        event(4, EventType::AnswerSubmitted, "s2", "u1"),
-        event(5, EventType::TimerTick, "s1", "u2"),
+        event(1, EventType::QUIZ_STARTED, "s1", "u1"),
+        event(2, EventType::TIMER_TICK, "s1", "u1"),
+        event(3, EventType::TIMER_TICK, "s2", "u2"),
+        event(4, EventType::ANSWER_SUBMITTED, "s2", "u1"),
+        event(5, EventType::TIMER_TICK, "s1", "u2"),
     ]));
     assert_eq!(seqs(&ready(&mut by_session).await), [1, 2, 5]);
     assert_eq!(seqs(&ready(&mut by_user).await), [3, 5]);
@@ -167,7 +169,7 @@ async fn a_slow_subscriber_is_evicted_after_its_queue_and_does_not_hold_back_oth
     let mut slow = hub.subscribe(EventFilter::default(), None).expect("room");
     let mut fast = hub.subscribe(EventFilter::default(), None).expect("room");
     for seq in 1..=5 {
-        hub.dispatch(&batch(&[event(seq, EventType::TimerTick, "s", "u")]));
+        hub.dispatch(&batch(&[event(seq, EventType::TIMER_TICK, "s", "u")]));
         // The fast one reads as events come.
         assert_eq!(seqs(&ready(&mut fast).await), [seq]);
     }
@@ -183,11 +185,11 @@ async fn an_updated_filter_is_in_force_for_everything_delivered_after() {
     let mut sub = hub
         .subscribe(filter(None, Some("s1"), None), None)
         .expect("room");
-    hub.dispatch(&batch(&[event(1, EventType::TimerTick, "s1", "u")]));
+    hub.dispatch(&batch(&[event(1, EventType::TIMER_TICK, "s1", "u")]));
     sub.update_filter(filter(None, Some("s2"), None));
     hub.dispatch(&batch(&[
-        event(2, EventType::TimerTick, "s1", "u"),
-        event(3, EventType::TimerTick, "s2", "u"),
+        event(2, EventType::TIMER_TICK, "s1", "u"),
+        event(3, EventType::TIMER_TICK, "s2", "u"),
     ]));
     // Event 1 was queued under the old filter and no longer matches.
     assert_eq!(seqs(&ready(&mut sub).await), [3]);
@@ -197,7 +199,7 @@ async fn an_updated_filter_is_in_force_for_everything_delivered_after() {
 async fn resuming_replays_stored_events_then_continues_live_without_gap_or_duplicate() {
     let log = Arc::new(Log::default());
     let stored: Vec<_> = (1..=10)
-        .map(|s| event(s, EventType::TimerTick, "s", "u"))
+        .map(|s| event(s, EventType::TIMER_TICK, "s", "u"))
         .collect();
     log.0
         .lock()
@@ -210,14 +212,14 @@ async fn resuming_replays_stored_events_then_continues_live_without_gap_or_dupli
     // Events 9 and 10 are also broadcast after the subscription is live
     // (committed around the hand-over), then 11 arrives.
     hub.dispatch(&batch(&stored[8..]));
-    let e11 = event(11, EventType::TimerTick, "s", "u");
+    let e11 = event(11, EventType::TIMER_TICK, "s", "u");
     log.0.lock().expect("lock").push((*e11).clone());
     hub.dispatch(&batch(&[e11]));
     let got = ready(&mut sub).await;
     assert_eq!(seqs(&got), (4..=11).collect::<Vec<_>>());
     // Only a live delivery carries its receipt time (what the transport
     // measures its stages from): these all came from the store, 12 does not.
-    let e12 = event(12, EventType::TimerTick, "s", "u");
+    let e12 = event(12, EventType::TIMER_TICK, "s", "u");
     log.0.lock().expect("lock").push((*e12).clone());
     hub.dispatch(&batch(&[e12]));
     let live = ready(&mut sub).await;
@@ -239,14 +241,14 @@ async fn a_subscriber_that_lags_while_replaying_catches_up_from_the_store() {
         log.0
             .lock()
             .expect("lock")
-            .push((*event(s, EventType::TimerTick, "s", "u")).clone());
+            .push((*event(s, EventType::TIMER_TICK, "s", "u")).clone());
     }
     let mut sub = hub
         .subscribe(EventFilter::default(), Some(0))
         .expect("room");
     // While it has not read anything, more events commit than its queue holds.
     for s in 4..=8 {
-        let e = event(s, EventType::TimerTick, "s", "u");
+        let e = event(s, EventType::TIMER_TICK, "s", "u");
         log.0.lock().expect("lock").push((*e).clone());
         hub.dispatch(&batch(&[e]));
     }
@@ -262,8 +264,8 @@ async fn an_event_queued_before_a_filter_update_that_matches_the_new_filter_is_s
         .subscribe(filter(None, Some("s1"), None), None)
         .expect("room");
     hub.dispatch(&batch(&[
-        event(1, EventType::TimerTick, "s1", "u1"),
-        event(2, EventType::TimerTick, "s1", "u2"),
+        event(1, EventType::TIMER_TICK, "s1", "u1"),
+        event(2, EventType::TIMER_TICK, "s1", "u2"),
     ]));
     // Both were matched under the old filter; only 1 matches the new one too.
     sub.update_filter(filter(None, None, Some("u1")));
@@ -276,8 +278,8 @@ async fn last_seq_is_the_last_event_delivered_or_the_resume_point() {
     let mut live = hub.subscribe(EventFilter::default(), None).expect("room");
     assert_eq!(live.last_seq(), 0);
     hub.dispatch(&batch(&[
-        event(5, EventType::TimerTick, "s", "u"),
-        event(9, EventType::TimerTick, "s", "u"),
+        event(5, EventType::TIMER_TICK, "s", "u"),
+        event(9, EventType::TIMER_TICK, "s", "u"),
     ]));
     assert_eq!(seqs(&ready(&mut live).await), [5, 9]);
     assert_eq!(live.last_seq(), 9);
@@ -332,12 +334,12 @@ async fn the_dispatcher_delivers_every_batch_of_its_feed_in_order_until_the_feed
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let dispatcher = tokio::spawn(hub.clone().run(Box::pin(Feed(rx))));
     for seq in [1, 2, 3] {
-        tx.send(batch(&[event(seq, EventType::TimerTick, "s", "u")]))
+        tx.send(batch(&[event(seq, EventType::TIMER_TICK, "s", "u")]))
             .expect("feed");
     }
     tx.send(batch(&[
-        event(4, EventType::TimerTick, "s", "u"),
-        event(5, EventType::TimerTick, "s", "u"),
+        event(4, EventType::TIMER_TICK, "s", "u"),
+        event(5, EventType::TIMER_TICK, "s", "u"),
     ]))
     .expect("feed");
     assert_eq!(seqs(&ready(&mut sub).await), [1, 2, 3, 4, 5]);

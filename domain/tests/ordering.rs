@@ -17,8 +17,9 @@ use tokio::time::Instant;
 
 fn event(seq: u64) -> Event {
     Event {
+        occurred_at: None,
         id: EventId::new(format!("evt_{seq:032x}")),
-        event_type: EventType::TimerTick,
+        event_type: EventType::TIMER_TICK,
         source: "quiz-engine".into(),
         session_id: Some("s".into()),
         user_id: Some("u".into()),

@@ -13,9 +13,9 @@ use ep_ports::{Event, EventFilter, EventId, EventType, Payload, Scope, Timestamp
 use proptest::prelude::*;
 
 const TYPES: [EventType; 3] = [
-    EventType::TimerTick,
-    EventType::AnswerSubmitted,
-    EventType::QuizStarted,
+    EventType::TIMER_TICK,
+    EventType::ANSWER_SUBMITTED,
+    EventType::QUIZ_STARTED,
 ];
 const SOURCES: [&str; 2] = ["quiz-engine", "timer"];
 const SESSIONS: [&str; 3] = ["s1", "s2", "s3"];
@@ -112,6 +112,7 @@ impl Asked {
                 .map(|ts| ts.iter().map(|t| TYPES[*t]).collect()),
             session_id: self.session.map(|s| SESSIONS[s].to_owned()),
             user_id: self.user.map(|u| USERS[u].to_owned()),
+            payload: None,
             scope: Scope::default(),
         }
     }
@@ -144,6 +145,7 @@ fn step() -> impl Strategy<Value = Step> {
 
 fn event(seq: u64, d: &Draw) -> Arc<Event> {
     Arc::new(Event {
+        occurred_at: None,
         id: EventId::new(format!("evt_{seq:032x}")),
         event_type: TYPES[d.event_type],
         source: SOURCES[d.source].to_owned(),

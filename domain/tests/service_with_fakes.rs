@@ -514,7 +514,7 @@ async fn a_query_reaches_the_store_with_parsed_filters() {
     store
         .expect_query()
         .withf(|q| {
-            q.event_type == Some(ep_ports::EventType::TimerTick)
+            q.event_type == Some(ep_ports::EventType::TIMER_TICK)
                 && q.session_id.as_deref() == Some("sess-7f3a")
                 && q.limit == 5
                 && q.since.map(|t| t.to_string()) == Some("2026-11-27T08:00:00.000000Z".into())
@@ -694,4 +694,62 @@ fn enqueue(
 /// Publishes an event as [`caller`] and waits for its commit.
 async fn publish(svc: &EventService, request: PublishRequest) -> Result<Arc<Event>, PublishError> {
     enqueue(svc, request)?.await
+}
+
+#[tokio::test]
+async fn a_batch_is_committed_in_one_transaction_whatever_the_writer_s_batch_size() {
+    // Groups are never split, even one larger than the writer's batch, and
+    // a single event queued behind a full batch waits for the next one.
+    let mut store = MockEventStore::new();
+    let mut number = numbering();
+    let sizes = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&sizes);
+    store.expect_append().returning(move |batch| {
+        seen.lock().expect("lock").push(batch.len());
+        Ok(number(batch))
+    });
+    let limits = Limits {
+        max_batch: 2,
+        ..Limits::default()
+    };
+    let service = service(store, quiet_broadcaster(), limits);
+    let caller = caller();
+    let bad = r#"{"event_type":"quiz_begun","source":"q"}"#;
+    let batch = service
+        .publish_batch(
+            &caller,
+            vec![request(TICK), request(bad), request(TICK), request(TICK)],
+            Operation::PublishBatch,
+        )
+        .expect("queued");
+    let single = service
+        .publish(&caller, request(TICK), Operation::Publish)
+        .expect("queued");
+    let outcomes = batch.await.expect("committed");
+    assert_eq!(outcomes.len(), 4);
+    assert!(matches!(outcomes[1], Err(PublishError::Invalid(_))));
+    let seqs: Vec<u64> = [0, 2, 3]
+        .iter()
+        .map(|&i| outcomes[i].as_ref().expect("stored").seq)
+        .collect();
+    assert_eq!(seqs, [1, 2, 3]);
+    assert_eq!(single.await.expect("stored").seq, 4);
+    assert_eq!(*sizes.lock().expect("lock"), [3, 1]);
+}
+
+#[tokio::test]
+async fn a_batch_over_max_batch_events_is_refused_whole() {
+    let mut store = MockEventStore::new();
+    store.expect_append().never();
+    let limits = Limits {
+        max_batch_events: 2,
+        ..Limits::default()
+    };
+    let service = service(store, quiet_broadcaster(), limits);
+    let refused = service.publish_batch(
+        &caller(),
+        vec![request(TICK), request(TICK), request(TICK)],
+        Operation::PublishBatch,
+    );
+    assert!(matches!(refused, Err(PublishError::Invalid(_))));
 }

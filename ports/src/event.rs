@@ -53,6 +53,8 @@ pub struct NewEvent {
     pub payload: Payload,
     /// Server receive time.
     pub timestamp: Timestamp,
+    /// When it happened, by the producer's clock, if the producer said.
+    pub occurred_at: Option<Timestamp>,
 }
 
 impl NewEvent {
@@ -66,6 +68,7 @@ impl NewEvent {
             user_id: self.user_id,
             payload: self.payload,
             timestamp: self.timestamp,
+            occurred_at: self.occurred_at,
             seq,
         }
     }
@@ -74,7 +77,7 @@ impl NewEvent {
 /// A stored event, as served over REST and WebSocket.
 ///
 /// Field order is the wire order: `id, event_type, source, session_id,
-/// user_id, payload, timestamp, seq`.
+/// user_id, payload, timestamp, occurred_at` (when given)`, seq`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Event {
     /// Unique, time-ordered id.
@@ -91,6 +94,10 @@ pub struct Event {
     pub payload: Payload,
     /// Server receive time.
     pub timestamp: Timestamp,
+    /// When it happened, by the producer's clock, if the producer said
+    /// (absent from the JSON otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub occurred_at: Option<Timestamp>,
     /// The store's sequence number: strictly increasing in commit order and
     /// never reused, even after deletes. Subscribers resume from it.
     pub seq: u64,

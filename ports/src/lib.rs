@@ -15,6 +15,7 @@ mod event;
 mod event_type;
 mod filter;
 mod payload;
+mod payload_schema;
 mod query;
 mod rate;
 mod scope;
@@ -26,9 +27,10 @@ pub use auth::{AuthError, Authenticator, Credential, Identity, OwnLimits, Princi
 pub use broadcaster::{BroadcastError, Broadcaster, EventBatch, EventFeed, FeedItem};
 pub use deletion::Deletion;
 pub use event::{Event, EventId, NewEvent};
-pub use event_type::{EventType, UnknownEventType};
-pub use filter::EventFilter;
+pub use event_type::{BadEventTypeName, EventType};
+pub use filter::{EventFilter, PayloadFilter};
 pub use payload::Payload;
+pub use payload_schema::{BadSchema, PayloadSchema, SchemaViolation};
 pub use query::EventQuery;
 pub use rate::{BadRateLimit, RateLimit};
 pub use scope::{Scope, ScopeField};
@@ -40,5 +42,7 @@ pub use timestamp::Timestamp;
 pub use auth::MockAuthenticator;
 #[cfg(any(test, feature = "mocks"))]
 pub use broadcaster::MockBroadcaster;
+#[cfg(any(test, feature = "mocks"))]
+pub use payload_schema::MockPayloadSchema;
 #[cfg(any(test, feature = "mocks"))]
 pub use store::MockEventStore;

@@ -14,6 +14,10 @@ pub struct EventQuery {
     pub user_id: Option<String>,
     /// Only events strictly after this instant.
     pub since: Option<Timestamp>,
+    /// Only events that happened (`occurred_at`) at or after this instant.
+    pub occurred_since: Option<Timestamp>,
+    /// Only events that happened (`occurred_at`) strictly before this instant.
+    pub occurred_before: Option<Timestamp>,
     /// At most this many events (the domain keeps it within 1..=1000).
     pub limit: usize,
     /// Only events inside this scope (the caller's).
@@ -24,6 +28,8 @@ impl EventQuery {
     /// A query for the newest `limit` events of any kind.
     pub fn latest(limit: usize) -> Self {
         Self {
+            occurred_before: None,
+            occurred_since: None,
             event_type: None,
             session_id: None,
             user_id: None,

@@ -120,3 +120,43 @@ impl Form for LogFormat {
         one_of(text, &[("text", Self::Text), ("json", Self::Json)])
     }
 }
+
+/// `SCHEMA_MODE`: what a payload that breaks its type's schema gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SchemaModeKind {
+    /// 422 naming each broken rule (the default).
+    Enforce,
+    /// Stored, counted in /metrics and logged.
+    Warn,
+    /// Not checked.
+    Off,
+}
+
+impl SchemaModeKind {
+    /// The domain's mode.
+    pub fn mode(self) -> ep_domain::SchemaMode {
+        match self {
+            Self::Enforce => ep_domain::SchemaMode::Enforce,
+            Self::Warn => ep_domain::SchemaMode::Warn,
+            Self::Off => ep_domain::SchemaMode::Off,
+        }
+    }
+}
+
+impl Form for SchemaModeKind {
+    fn expected() -> String {
+        "enforce, warn or off".into()
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        one_of(
+            text,
+            &[
+                ("enforce", Self::Enforce),
+                ("warn", Self::Warn),
+                ("off", Self::Off),
+            ],
+        )
+    }
+}

@@ -27,7 +27,7 @@ use forms::{
     display, seconds, setting, BusPrefix, Count, FilePath, Host, LogLevel, Nats, Optional, Origins,
     Port, Redis, Seconds, Switch, Url, Verbatim,
 };
-pub use kinds::{BroadcasterKind, LogFormat, StoreKind, Synchronous};
+pub use kinds::{BroadcasterKind, LogFormat, SchemaModeKind, StoreKind, Synchronous};
 pub use redact::redact_url;
 
 /// Every setting of the service. Each field is read from the variable of
@@ -150,6 +150,13 @@ pub struct Config {
     /// `LOG_FORMAT`.
     #[serde(deserialize_with = "setting::<_, LogFormat, _>")]
     pub log_format: LogFormat,
+    /// `EVENT_TYPES_FILE`: event types declared beside the 15 built-ins
+    /// (JSON, or TOML for a `.toml` name), with optional payload schemas.
+    #[serde(deserialize_with = "setting::<_, Optional, _>")]
+    pub event_types_file: Option<String>,
+    /// `SCHEMA_MODE`: `enforce`, `warn` or `off`.
+    #[serde(deserialize_with = "setting::<_, SchemaModeKind, _>")]
+    pub schema_mode: SchemaModeKind,
     /// `MAX_QUEUE_SIZE`: events accepted but not yet committed.
     #[serde(deserialize_with = "setting::<_, Count<1>, _>")]
     pub max_queue_size: usize,
@@ -186,6 +193,17 @@ pub struct Config {
     /// `MAX_PAYLOAD_BYTES`.
     #[serde(deserialize_with = "setting::<_, Count<2>, _>")]
     pub max_payload_bytes: usize,
+    /// `MAX_CLOCK_SKEW_SECONDS`: how far ahead of this node's clock an
+    /// event's `occurred_at` may be.
+    #[serde(
+        rename = "max_clock_skew_seconds",
+        deserialize_with = "setting::<_, Seconds<0>, _>",
+        serialize_with = "seconds"
+    )]
+    pub max_clock_skew: Duration,
+    /// `MAX_BATCH_EVENTS`: events one batch publish may carry.
+    #[serde(deserialize_with = "setting::<_, Count<1>, _>")]
+    pub max_batch_events: usize,
     /// `MAX_BODY_BYTES`: cap on a whole REST request body (413 above it).
     #[serde(deserialize_with = "setting::<_, Count<1024>, _>")]
     pub max_body_bytes: usize,
@@ -249,6 +267,8 @@ impl Default for Config {
             trusted_proxies: TrustedProxies::default(),
             log_level: "info",
             log_format: LogFormat::Text,
+            event_types_file: None,
+            schema_mode: SchemaModeKind::Enforce,
             max_queue_size: limits.max_queue_size,
             max_subscribers: hub.max_subscribers,
             max_ws_message_bytes: http.max_ws_message_bytes,
@@ -258,6 +278,8 @@ impl Default for Config {
             ws_subscriber_queue: hub.queue_len,
             max_payload_keys: limits.max_payload_keys,
             max_payload_bytes: limits.max_payload_bytes,
+            max_batch_events: limits.max_batch_events,
+            max_clock_skew: limits.max_clock_skew,
             max_body_bytes: http.max_body_bytes,
             rate_limit_publish: rates.publish,
             rate_limit_query: rates.query,
@@ -312,6 +334,8 @@ impl Config {
             max_payload_keys: self.max_payload_keys,
             max_payload_bytes: self.max_payload_bytes,
             max_queue_size: self.max_queue_size,
+            max_batch_events: self.max_batch_events,
+            max_clock_skew: self.max_clock_skew,
             ..Limits::default()
         }
     }

@@ -86,6 +86,8 @@ struct WireEvent<'a> {
     payload: &'a RawValue,
     #[serde(borrow)]
     timestamp: Cow<'a, str>,
+    #[serde(borrow, default)]
+    occurred_at: Option<Cow<'a, str>>,
     seq: u64,
 }
 
@@ -104,9 +106,17 @@ pub fn decode(bytes: &[u8]) -> Result<EventBatch, WireError> {
     }
     let mut events = Vec::with_capacity(wire.events.len());
     for e in wire.events {
+        let occurred_at = match e.occurred_at {
+            None => None,
+            Some(text) => Some(
+                Timestamp::parse_canonical(&text)
+                    .ok_or_else(|| unreadable(format!("occurred_at {text}")))?,
+            ),
+        };
         events.push(Arc::new(Event {
+            occurred_at,
             id: EventId::new(e.id.into_owned()),
-            event_type: e.event_type.parse().map_err(unreadable)?,
+            event_type: ep_ports::EventType::named(&e.event_type).map_err(unreadable)?,
             source: e.source.into_owned(),
             session_id: e.session_id.map(Cow::into_owned),
             user_id: e.user_id.map(Cow::into_owned),
@@ -176,7 +186,11 @@ mod tests {
         }
         let mut wrong_type =
             String::from_utf8(encode(&batch(1, 1, 0), 10_000).remove(0)).expect("utf-8");
-        wrong_type = wrong_type.replace("timer_tick", "timer_tock");
+        // A type another node declared is carried; a name no registry can
+        // hold is not.
+        let declared = wrong_type.replace("timer_tick", "hint_requested");
+        assert!(decode(declared.as_bytes()).is_ok());
+        wrong_type = wrong_type.replace("timer_tick", "Timer Tock");
         assert!(decode(wrong_type.as_bytes()).is_err());
     }
 }

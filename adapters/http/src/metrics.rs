@@ -24,6 +24,7 @@ const STAGE_SAMPLE_EVERY: u64 = 64;
 const SLOW_CLOSED: &str = "event_pipeline_slow_subscribers_closed_total";
 const QUEUE_DEPTH: &str = "event_pipeline_queue_depth";
 const SUBSCRIBERS: &str = "event_pipeline_subscribers";
+const SCHEMA_WARNINGS: &str = "event_pipeline_schema_warnings_total";
 
 /// Where an event came in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,6 +93,10 @@ pub fn describe() {
     );
     metrics::describe_gauge!(QUEUE_DEPTH, "Events accepted and not yet committed");
     metrics::describe_gauge!(SUBSCRIBERS, "Live subscriptions on this node");
+    metrics::describe_counter!(
+        SCHEMA_WARNINGS,
+        "Events stored although their payload broke their type's schema (SCHEMA_MODE=warn), by type"
+    );
 }
 
 /// One published event's fate.
@@ -153,6 +158,13 @@ pub(crate) fn slow_subscriber_closed() {
 }
 
 /// The live figures, set just before a scrape renders them.
+/// The domain's count of payloads stored despite their schema, by type.
+pub(crate) fn schema_warnings(counts: &[(EventType, u64)]) {
+    for (event_type, n) in counts {
+        metrics::counter!(SCHEMA_WARNINGS, "event_type" => event_type.as_str()).absolute(*n);
+    }
+}
+
 pub(crate) fn live(queue_depth: usize, subscribers: usize) {
     metrics::gauge!(QUEUE_DEPTH).set(queue_depth as f64);
     metrics::gauge!(SUBSCRIBERS).set(subscribers as f64);

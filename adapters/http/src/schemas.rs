@@ -21,7 +21,7 @@ impl PartialSchema for EventTypeName {
         ObjectBuilder::new()
             .schema_type(SchemaType::Type(Type::String))
             .description(Some("A registered event type (see GET /event-types)"))
-            .enum_values(Some(EventType::ALL.map(EventType::as_str)))
+            .enum_values(Some(EventType::BUILT_IN.map(EventType::as_str)))
             .into()
     }
 }
@@ -38,11 +38,12 @@ pub(crate) struct Registry;
 impl PartialSchema for Registry {
     fn schema() -> RefOr<Schema> {
         let text = || ObjectBuilder::new().schema_type(SchemaType::Type(Type::String));
-        EventType::ALL
+        // The built-in types; the document lists the node's own registry.
+        EventType::BUILT_IN
             .iter()
             .fold(ObjectBuilder::new(), |object, t| {
                 object
-                    .property(t.as_str(), text().description(Some(t.description())))
+                    .property(t.as_str(), text().description(t.built_in_description()))
                     .required(t.as_str())
             })
             .description(Some(
@@ -101,6 +102,10 @@ pub(crate) struct NewEvent {
     /// node's, written in when the document is made.
     #[schema(value_type = Object, required = false, default = json!({}))]
     payload: Option<serde_json::Value>,
+    /// When it happened, by the producer's clock (ISO 8601); at most
+    /// MAX_CLOCK_SKEW_SECONDS (300) ahead of the service's clock, else 422.
+    #[schema(value_type = Option<Instant>)]
+    occurred_at: Option<String>,
 }
 
 /// An event as stored.
@@ -125,6 +130,10 @@ pub(crate) struct Event {
     /// When the service received it (UTC, microseconds).
     #[schema(format = DateTime, example = "2026-11-27T09:58:41.270000Z")]
     timestamp: String,
+    /// When it happened, by the producer's clock (UTC, microseconds):
+    /// present only when the producer gave it.
+    #[schema(format = DateTime, example = "2026-11-27T09:58:40.912000Z")]
+    occurred_at: Option<String>,
     /// The store's sequence number: strictly increasing in commit order and
     /// never reused; subscribers resume from it.
     #[schema(minimum = 1)]
@@ -174,6 +183,20 @@ pub(crate) struct FieldError {
     kind: String,
 }
 
+/// One item's result in a batch publish.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct BatchResult {
+    /// `ok` (stored) or `error` (refused; nothing of it stored).
+    status: String,
+    /// The stored event (`ok`).
+    event: Option<Event>,
+    /// Why it was refused (`error`): every violation.
+    detail: Option<Vec<FieldError>>,
+    /// Seconds to wait (`error` for the rate limit).
+    retry_after: Option<u64>,
+}
+
 /// A request that broke the rules: every violation.
 #[derive(ToSchema)]
 #[allow(dead_code)]
@@ -209,6 +232,12 @@ pub(crate) struct ListQuery {
     /// Only events after this instant (exclusive).
     #[param(value_type = Option<Instant>)]
     since: Option<String>,
+    /// Only events that happened (`occurred_at`) at or after this instant.
+    #[param(value_type = Option<Instant>)]
+    occurred_since: Option<String>,
+    /// Only events that happened (`occurred_at`) before this instant.
+    #[param(value_type = Option<Instant>)]
+    occurred_before: Option<String>,
 }
 
 /// The filter of `DELETE /events`.

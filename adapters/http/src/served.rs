@@ -57,7 +57,23 @@ pub(crate) fn at(entry: &'static Operation) -> BoxedFilter<(Segments,)> {
             .untuple_one()
             .boxed(),
     };
-    path.and(warp::path::end()).and(method).boxed()
+    let path = path.and(warp::path::end()).and(method);
+    if !entry.path.contains('{') {
+        return path.boxed();
+    }
+    // A `{name}` segment does not take a path another entry names
+    // literally: `GET /events/batch` is not the event `batch`.
+    path.and(warp::path::full())
+        .and_then(
+            move |segments: Segments, full: warp::path::FullPath| async move {
+                if crate::table::at(full.as_str()).any(|op| std::ptr::eq(op, entry)) {
+                    Ok(segments)
+                } else {
+                    Err(warp::reject::not_found())
+                }
+            },
+        )
+        .boxed()
 }
 
 /// A request for one guarded operation that its guard let through.
@@ -115,8 +131,9 @@ mod tests {
     use super::*;
 
     /// Every operation the domain declares.
-    const EVERY: [Action; 8] = [
+    const EVERY: [Action; 9] = [
         Action::Publish,
+        Action::PublishBatch,
         Action::WsPublish,
         Action::Query,
         Action::Get,

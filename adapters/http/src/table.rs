@@ -63,12 +63,18 @@ const fn op(
 use Transport::{Rest, WebSocket};
 
 /// Every operation, in the order the document lists them.
-pub(crate) static OPERATIONS: [Operation; 15] = [
+pub(crate) static OPERATIONS: [Operation; 16] = [
     op("/health", Method::GET, None, Rest),
     op("/readiness", Method::GET, None, Rest),
     op("/events", Method::POST, Some(Action::Publish), Rest),
     op("/events", Method::GET, Some(Action::Query), Rest),
     op("/events", Method::DELETE, Some(Action::Delete), Rest),
+    op(
+        "/events/batch",
+        Method::POST,
+        Some(Action::PublishBatch),
+        Rest,
+    ),
     op("/events/{id}", Method::GET, Some(Action::Get), Rest),
     op("/stats", Method::GET, Some(Action::Stats), Rest),
     op("/event-types", Method::GET, None, Rest),
@@ -92,7 +98,9 @@ pub(crate) static OPERATIONS: [Operation; 15] = [
 ];
 
 /// The operations served at a request path (with or without [`PREFIX`],
-/// with or without a trailing slash);
+/// with or without a trailing slash); a path that a template names
+/// literally (`/events/batch`) is served by that template's operations
+/// only, not by one with a `{name}` there (`/events/{id}`);
 /// empty when no route has that path.
 pub(crate) fn at(request_path: &str) -> impl Iterator<Item = &'static Operation> + '_ {
     let path = request_path
@@ -104,7 +112,14 @@ pub(crate) fn at(request_path: &str) -> impl Iterator<Item = &'static Operation>
         .strip_suffix('/')
         .filter(|p| !p.is_empty())
         .unwrap_or(path);
-    OPERATIONS.iter().filter(move |op| matches(op.path, path))
+    let literal = OPERATIONS.iter().any(|op| op.path == path);
+    OPERATIONS.iter().filter(move |op| {
+        if literal {
+            op.path == path
+        } else {
+            matches(op.path, path)
+        }
+    })
 }
 
 /// The `Allow` header for a request path: its methods, comma-separated.

@@ -67,6 +67,12 @@ fn matches(event: &Event, query: &EventQuery) -> bool {
             .as_ref()
             .is_none_or(|u| event.user_id.as_ref() == Some(u))
         && query.since.is_none_or(|since| event.timestamp > since)
+        && query
+            .occurred_since
+            .is_none_or(|from| event.occurred_at.is_some_and(|at| at >= from))
+        && query
+            .occurred_before
+            .is_none_or(|before| event.occurred_at.is_some_and(|at| at < before))
         && query.scope.allows(event)
 }
 

@@ -135,7 +135,7 @@ mod tests {
         let handle = recorder.handle();
         let store = MeteredStore(Arc::new(MemoryStore::new()));
         let batch = (0..3)
-            .map(|n| ep_conformance::new_event(n, ep_ports::EventType::TimerTick, None, None))
+            .map(|n| ep_conformance::new_event(n, ep_ports::EventType::TIMER_TICK, None, None))
             .collect::<Vec<_>>();
         metrics::with_local_recorder(&recorder, || {
             futures_block_on(async {

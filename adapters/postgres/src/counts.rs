@@ -46,7 +46,7 @@ pub(crate) async fn read(client: &impl GenericClient) -> Result<Vec<TypeStats>, 
         .map(|row| {
             let name: &str = row.get(0);
             Ok(TypeStats {
-                event_type: name.parse().map_err(|e| {
+                event_type: ep_ports::EventType::named(name).map_err(|e| {
                     StoreError::Corrupt(format!("unreadable event type in stats: {e}"))
                 })?,
                 count: u64::try_from(row.get::<_, i64>(1)).unwrap_or(0),

@@ -6,7 +6,7 @@ use tokio_postgres::Row;
 
 /// The columns every read selects, in the order [`event_from_row`] reads them.
 pub(crate) const COLUMNS: &str =
-    "seq, id, event_type, source, session_id, user_id, payload::text, ts";
+    "seq, id, event_type, source, session_id, user_id, payload::text, ts, occurred_at";
 
 fn corrupt(what: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("unreadable event row: {what}"))
@@ -19,9 +19,11 @@ pub(crate) fn event_from_row(row: &Row) -> Result<Event, StoreError> {
     let event_type: &str = row.try_get(2).map_err(get_err)?;
     let payload: String = row.try_get(6).map_err(get_err)?;
     let ts: DateTime<Utc> = row.try_get(7).map_err(get_err)?;
+    let occurred_at: Option<DateTime<Utc>> = row.try_get(8).map_err(get_err)?;
     Ok(Event {
+        occurred_at: occurred_at.map(Timestamp::from_datetime),
         id: EventId::new(row.try_get::<_, String>(1).map_err(get_err)?),
-        event_type: event_type.parse().map_err(corrupt)?,
+        event_type: ep_ports::EventType::named(event_type).map_err(corrupt)?,
         source: row.try_get(3).map_err(get_err)?,
         session_id: row.try_get(4).map_err(get_err)?,
         user_id: row.try_get(5).map_err(get_err)?,

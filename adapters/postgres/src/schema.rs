@@ -110,6 +110,10 @@ const MIGRATIONS: &[&str] = &[
      END $$;
      CREATE TRIGGER events_counted_on_truncate AFTER TRUNCATE ON events
          FOR EACH STATEMENT EXECUTE FUNCTION events_count_truncated();",
+    // 3: when an event happened by its producer's clock, if it said; the
+    // index holds only the events that have one.
+    "ALTER TABLE events ADD COLUMN occurred_at timestamptz;
+     CREATE INDEX events_occurred ON events (occurred_at) WHERE occurred_at IS NOT NULL;",
 ];
 
 /// The version that adds `events_type_counts`: migrating to it counts the

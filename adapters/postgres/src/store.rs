@@ -34,13 +34,13 @@ use crate::rows::{event_from_row, COLUMNS};
 const APPEND: &str = "WITH counter AS (
         UPDATE events_seq SET last_seq = last_seq + $1 RETURNING last_seq - $1 AS base
     )
-    INSERT INTO events (seq, id, event_type, source, session_id, user_id, payload, ts)
+    INSERT INTO events (seq, id, event_type, source, session_id, user_id, payload, ts, occurred_at)
     SELECT counter.base + b.n, b.id, b.event_type, b.source, b.session_id, b.user_id,
-           b.payload::json, b.ts
+           b.payload::json, b.ts, b.occurred_at
     FROM counter,
          UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-                $8::timestamptz[])
-             WITH ORDINALITY AS b(id, event_type, source, session_id, user_id, payload, ts, n)
+                $8::timestamptz[], $9::timestamptz[])
+             WITH ORDINALITY AS b(id, event_type, source, session_id, user_id, payload, ts, occurred_at, n)
     RETURNING seq";
 
 /// An event store in a PostgreSQL database, shared by every node.
@@ -174,6 +174,8 @@ impl EventStore for PostgresStore {
         let users: Vec<Option<&str>> = batch.iter().map(|e| e.user_id.as_deref()).collect();
         let payloads: Vec<&str> = batch.iter().map(|e| e.payload.as_str()).collect();
         let stamps: Vec<DateTime<Utc>> = batch.iter().map(|e| instant(e.timestamp)).collect();
+        let occurred: Vec<Option<DateTime<Utc>>> =
+            batch.iter().map(|e| e.occurred_at.map(instant)).collect();
         let client = self.client().await?;
         let statement = client
             .prepare_cached(APPEND)
@@ -183,7 +185,7 @@ impl EventStore for PostgresStore {
             .query(
                 &statement,
                 &[
-                    &n, &ids, &types, &sources, &sessions, &users, &payloads, &stamps,
+                    &n, &ids, &types, &sources, &sessions, &users, &payloads, &stamps, &occurred,
                 ],
             )
             .await
@@ -230,6 +232,12 @@ impl EventStore for PostgresStore {
         }
         if let Some(u) = query.user_id {
             c.add("user_id = ?", Box::new(u));
+        }
+        if let Some(from) = query.occurred_since {
+            c.add("occurred_at >= ?", Box::new(instant(from)));
+        }
+        if let Some(before) = query.occurred_before {
+            c.add("occurred_at < ?", Box::new(instant(before)));
         }
         if let Some(since) = query.since {
             c.add("ts > ?", Box::new(instant(since)));

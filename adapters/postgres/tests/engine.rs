@@ -70,7 +70,7 @@ async fn concurrent_writers_get_dense_seq_in_commit_order_as_a_reader_sees_it() 
                 let batch = (0..SIZE)
                     .map(|i| {
                         let n = (w as i64 * BATCHES + b) * SIZE + i;
-                        new_event(n, EventType::TimerTick, Some(&format!("node-{w}")), None)
+                        new_event(n, EventType::TIMER_TICK, Some(&format!("node-{w}")), None)
                     })
                     .collect();
                 let stored = store.append(batch).await.expect("append");
@@ -105,7 +105,7 @@ async fn nodes_starting_together_migrate_once_and_a_newer_schema_is_refused() {
     }
     let store = open(&schema).await;
     store
-        .append(vec![new_event(1, EventType::QuizStarted, None, None)])
+        .append(vec![new_event(1, EventType::QUIZ_STARTED, None, None)])
         .await
         .expect("append");
 
@@ -137,9 +137,9 @@ async fn a_database_of_an_older_version_gets_its_counts_built_and_every_writer_k
     let Some(schema) = schema().await else { return };
     let store = open(&schema).await;
     let kinds = [
-        EventType::TimerTick,
-        EventType::AnswerSubmitted,
-        EventType::QuizStarted,
+        EventType::TIMER_TICK,
+        EventType::ANSWER_SUBMITTED,
+        EventType::QUIZ_STARTED,
     ];
     let batch = (0..50)
         .map(|i| new_event(i, kinds[(i % 3) as usize], None, None))
@@ -147,7 +147,7 @@ async fn a_database_of_an_older_version_gets_its_counts_built_and_every_writer_k
     store.append(batch).await.expect("append");
     let expected = store.stats(at(20)).await.expect("stats");
     assert_eq!(expected.total_events, 50);
-    // As version 1 left it: no counts, no triggers.
+    // As version 1 left it: no counts, no triggers, no occurred_at.
     let (client, connection) = tokio_postgres::connect(&schema.url(), tokio_postgres::NoTls)
         .await
         .expect("connect");
@@ -156,6 +156,7 @@ async fn a_database_of_an_older_version_gets_its_counts_built_and_every_writer_k
         .batch_execute(
             "DROP TABLE events_type_counts, events_minute_counts;
              DROP FUNCTION events_count_inserted, events_count_deleted, events_count_truncated CASCADE;
+             ALTER TABLE events DROP COLUMN occurred_at;
              UPDATE events_schema SET version = 1;",
         )
         .await
@@ -181,7 +182,7 @@ async fn a_database_of_an_older_version_gets_its_counts_built_and_every_writer_k
     let mastery = stats
         .by_type
         .iter()
-        .find(|r| r.event_type == EventType::MasteryUpdated)
+        .find(|r| r.event_type == EventType::MASTERY_UPDATED)
         .expect("mastery row");
     assert_eq!((mastery.count, mastery.last_seen), (1, at(60)));
     client

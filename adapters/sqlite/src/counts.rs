@@ -205,9 +205,8 @@ pub(crate) fn read(tx: &Transaction<'_>) -> rusqlite::Result<Vec<TypeStats>> {
         .map(|row| {
             let (event_type, count, last_seen) = row?;
             Ok(TypeStats {
-                event_type: event_type
-                    .parse()
-                    .map_err(|_| conversion("unknown event type"))?,
+                event_type: ep_ports::EventType::named(&event_type)
+                    .map_err(|_| conversion("not an event type name"))?,
                 count: u64::try_from(count).unwrap_or(0),
                 last_seen: Timestamp::parse_canonical(&last_seen)
                     .ok_or_else(|| conversion("unreadable timestamp"))?,
@@ -280,9 +279,10 @@ mod tests {
 
     fn at(text: &str) -> Event {
         Event {
+            occurred_at: None,
             seq: 1,
             id: EventId::new(format!("evt_{text}")),
-            event_type: EventType::TimerTick,
+            event_type: EventType::TIMER_TICK,
             source: "t".into(),
             session_id: None,
             user_id: None,

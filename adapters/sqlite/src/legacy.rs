@@ -177,9 +177,9 @@ struct Row {
 impl Row {
     fn into_event(self) -> OldEvent {
         let id = self.id;
-        let event_type: EventType = match self.event_type.parse() {
-            Ok(t) => t,
-            Err(_) => {
+        let event_type = match EventType::known(&self.event_type).filter(|t| t.is_built_in()) {
+            Some(t) => t,
+            None => {
                 return Err(Skipped {
                     id,
                     reason: LeftOut::UnregisteredType(self.event_type),
@@ -197,6 +197,7 @@ impl Row {
             Err(reason) => return Err(Skipped { id, reason }),
         };
         Ok(NewEvent {
+            occurred_at: None,
             id: EventId::new(id),
             event_type,
             source: self.source,

@@ -6,7 +6,7 @@ use rusqlite::Row;
 
 /// The columns every event read selects, in the order [`event_from_row`] reads them.
 pub(crate) const COLUMNS: &str =
-    "seq, id, event_type, source, session_id, user_id, payload, timestamp";
+    "seq, id, event_type, source, session_id, user_id, payload, timestamp, occurred_at";
 
 fn corrupt(column: usize, what: &str) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(column, Type::Text, what.to_owned().into())
@@ -18,12 +18,19 @@ pub(crate) fn event_from_row(row: &Row<'_>) -> rusqlite::Result<Event> {
     let event_type: String = row.get(2)?;
     let payload: String = row.get(6)?;
     let timestamp: String = row.get(7)?;
+    let occurred_at: Option<String> = row.get(8)?;
     Ok(Event {
+        occurred_at: match occurred_at {
+            None => None,
+            Some(text) => Some(
+                Timestamp::parse_canonical(&text)
+                    .ok_or_else(|| corrupt(8, "unreadable occurred_at"))?,
+            ),
+        },
         seq: u64::try_from(seq).map_err(|_| corrupt(0, "negative seq"))?,
         id: EventId::new(row.get::<_, String>(1)?),
-        event_type: event_type
-            .parse()
-            .map_err(|_| corrupt(2, "unknown event type"))?,
+        event_type: ep_ports::EventType::named(&event_type)
+            .map_err(|_| corrupt(2, "not an event type name"))?,
         source: row.get(3)?,
         session_id: row.get(4)?,
         user_id: row.get(5)?,

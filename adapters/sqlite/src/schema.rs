@@ -34,6 +34,10 @@ pub(crate) const MIGRATIONS: &[&str] = &[
          minute TEXT PRIMARY KEY,
          count  INTEGER NOT NULL
      ) WITHOUT ROWID;",
+    // 3: when an event happened by its producer's clock, if it said; the
+    // index holds only the events that have one.
+    "ALTER TABLE events ADD COLUMN occurred_at TEXT;
+     CREATE INDEX ix_events_occurred ON events (occurred_at) WHERE occurred_at IS NOT NULL;",
 ];
 
 /// The version that adds `type_counts`: migrating to it counts the events.

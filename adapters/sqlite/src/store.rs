@@ -133,8 +133,8 @@ fn insert_batch(
     {
         let mut insert = tx
             .prepare_cached(
-                "INSERT INTO events (id, event_type, source, session_id, user_id, payload, timestamp)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT INTO events (id, event_type, source, session_id, user_id, payload, timestamp, occurred_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )
             .map_err(store_error)?;
         let mut ts = String::with_capacity(32);
@@ -150,6 +150,7 @@ fn insert_batch(
                 event.user_id,
                 event.payload.as_str(),
                 ts,
+                event.occurred_at.map(|t| t.to_string()),
             ]);
             match result {
                 Ok(_) => {}
@@ -239,6 +240,14 @@ fn run_query(conn: &mut rusqlite::Connection, query: EventQuery) -> rusqlite::Re
     if let Some(since) = query.since {
         sql.push_str(" AND timestamp > ?");
         args.push(Value::Text(since.to_string()));
+    }
+    if let Some(from) = query.occurred_since {
+        sql.push_str(" AND occurred_at >= ?");
+        args.push(Value::Text(from.to_string()));
+    }
+    if let Some(before) = query.occurred_before {
+        sql.push_str(" AND occurred_at < ?");
+        args.push(Value::Text(before.to_string()));
     }
     push_scope(&mut sql, &mut args, &query.scope);
     sql.push_str(" ORDER BY seq DESC LIMIT ?");
@@ -440,7 +449,7 @@ mod tests {
         (from..from + n)
             .map(|i| {
                 let mut e =
-                    ep_conformance::new_event(i, ep_ports::EventType::TimerTick, None, None);
+                    ep_conformance::new_event(i, ep_ports::EventType::TIMER_TICK, None, None);
                 e.payload =
                     ep_ports::Payload::from_json(format!(r#"{{"pad":"{}"}}"#, "x".repeat(20_000)))
                         .expect("payload");

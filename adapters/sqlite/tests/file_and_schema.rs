@@ -60,7 +60,7 @@ async fn events_survive_reopening_and_the_schema_is_versioned_in_wal_mode() {
         store
             .append(vec![new_event(
                 0,
-                EventType::QuizStarted,
+                EventType::QUIZ_STARTED,
                 Some("s"),
                 Some("u"),
             )])
@@ -81,7 +81,7 @@ async fn events_survive_reopening_and_the_schema_is_versioned_in_wal_mode() {
     let journal: String = conn
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .expect("journal");
-    assert_eq!((version, journal.as_str()), (2, "wal"));
+    assert_eq!((version, journal.as_str()), (3, "wal"));
 }
 
 #[tokio::test]
@@ -152,7 +152,7 @@ async fn the_wal_stays_bounded_while_the_writer_never_pauses() {
                 n += 1;
                 NewEvent {
                     payload: payload.clone(),
-                    ..new_event(n, EventType::TimerTick, Some("s"), Some("u"))
+                    ..new_event(n, EventType::TIMER_TICK, Some("s"), Some("u"))
                 }
             })
             .collect();
@@ -177,9 +177,9 @@ async fn a_database_of_an_older_version_gets_its_counts_built_once() {
             .await
             .expect("open");
         let kinds = [
-            EventType::TimerTick,
-            EventType::AnswerSubmitted,
-            EventType::QuizStarted,
+            EventType::TIMER_TICK,
+            EventType::ANSWER_SUBMITTED,
+            EventType::QUIZ_STARTED,
         ];
         let batch = (0..50)
             .map(|i| new_event(i, kinds[(i % 3) as usize], None, None))
@@ -188,10 +188,14 @@ async fn a_database_of_an_older_version_gets_its_counts_built_once() {
         store.stats(at(20)).await.expect("stats")
     };
     assert_eq!(expected.total_events, 50);
-    // As version 1 left it: the events, no counts.
+    // As version 1 left it: the events, no counts, no occurred_at.
     rusqlite::Connection::open(&path)
         .expect("raw open")
-        .execute_batch("DROP TABLE type_counts; DROP TABLE minute_counts; PRAGMA user_version = 1;")
+        .execute_batch(
+            "DROP TABLE type_counts; DROP TABLE minute_counts;
+             DROP INDEX ix_events_occurred; ALTER TABLE events DROP COLUMN occurred_at;
+             PRAGMA user_version = 1;",
+        )
         .expect("downgrade");
     let store = SqliteStore::open(&path, Durability::Normal)
         .await

@@ -61,7 +61,7 @@ async fn the_old_database_is_migrated_in_place_after_a_backup_in_timestamp_order
     let next = store
         .append(vec![ep_conformance::new_event(
             1,
-            ep_ports::EventType::TimerTick,
+            ep_ports::EventType::TIMER_TICK,
             None,
             None,
         )])

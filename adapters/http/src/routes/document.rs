@@ -24,6 +24,7 @@ use crate::state::AppState;
         health::health,
         health::readiness,
         events::publish,
+        super::batch::publish_batch,
         events::list,
         events::delete,
         events::get_one,
@@ -40,6 +41,7 @@ use crate::state::AppState;
     components(schemas(
         schemas::Event,
         schemas::NewEvent,
+        schemas::BatchResult,
         schemas::EventTypeName,
         schemas::Registry,
         schemas::Instant,
@@ -74,6 +76,20 @@ pub(crate) fn settings(state: &AppState) -> Settings {
         max_payload_bytes: state.service.limits().max_payload_bytes,
         metrics: state.metrics.is_some(),
         version: state.config.version,
+        event_types: state
+            .service
+            .event_types()
+            .declarations()
+            .iter()
+            .map(|t| {
+                (
+                    t.event_type.as_str().to_owned(),
+                    t.description.clone(),
+                    t.schema.as_ref().map(|s| s.document().clone()),
+                )
+            })
+            .collect(),
+        schemas_enforced: state.service.event_types().mode() == ep_domain::SchemaMode::Enforce,
     }
 }
 

@@ -1,6 +1,7 @@
 //! The route tree: each resource's routes, served under `/api/v1` and at the
 //! root, with JSON for every rejection, security headers and a log line.
 
+mod batch;
 mod docs;
 mod document;
 mod event_types;
@@ -33,7 +34,9 @@ pub fn routes(
     state: AppState,
 ) -> impl Filter<Extract = (impl warp::Reply,), Error = Infallible> + Clone {
     let api = health::routes(state.clone())
-        .or(event_types::routes())
+        .or(event_types::routes(state.clone()))
+        .unify()
+        .or(batch::routes(state.clone()))
         .unify()
         .or(events::routes(state.clone()))
         .unify()

@@ -38,6 +38,10 @@ pub(crate) struct Settings {
     pub metrics: bool,
     /// The service's version.
     pub version: &'static str,
+    /// The registry: each type's name, description and payload schema.
+    pub event_types: Vec<(String, String, Option<serde_json::Value>)>,
+    /// A payload that breaks its type's schema is refused (`SCHEMA_MODE=enforce`).
+    pub schemas_enforced: bool,
 }
 
 /// The security scheme of the `X-API-Key` header.
@@ -132,6 +136,11 @@ pub(crate) fn tailor(mut document: OpenApi, settings: &Settings) -> OpenApi {
         );
     }
     limit_payload(components, settings);
+    describe_types(components, settings);
+    if settings.schemas_enforced {
+        bind_payloads_to_types(&mut document, settings);
+    }
+    loose_batch_items(&mut document);
     serve_at_root(&mut document);
     set_websockets_apart(&mut document);
     document
@@ -283,6 +292,140 @@ fn limit_payload(components: &mut Components, settings: &Settings) {
             settings.max_payload_bytes,
             ep_domain::MAX_PAYLOAD_DEPTH
         ));
+    }
+}
+
+/// The registry as this node has it: the `EventType` enum, the
+/// `EventTypes` object, and each payload schema as `Payload_<type>`.
+fn describe_types(components: &mut Components, settings: &Settings) {
+    let names: Vec<&str> = settings
+        .event_types
+        .iter()
+        .map(|(n, _, _)| n.as_str())
+        .collect();
+    if let Some(RefOr::T(Schema::Object(t))) = components.schemas.get_mut("EventType") {
+        t.enum_values = Some(names.iter().map(|n| serde_json::Value::from(*n)).collect());
+    }
+    let text = |description: &str| {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some(description))
+            .build()
+    };
+    let mut registry = ObjectBuilder::new().description(Some(
+        "Every registered event type, mapped to its description (with `schemas=true`, to \
+         `{\"description\", \"schema\"}`)",
+    ));
+    for (name, description, _) in &settings.event_types {
+        // A description, or with `schemas=true` the description and schema.
+        let either = serde_json::json!({
+            "description": description,
+            "anyOf": [
+                {"type": "string"},
+                {"type": "object", "required": ["description", "schema"],
+                 "properties": {"description": {"type": "string"},
+                                "schema": {"type": ["object", "boolean", "null"]}}}
+            ]
+        });
+        let property = serde_json::from_value::<RefOr<Schema>>(either)
+            .unwrap_or_else(|_| text(description).into());
+        registry = registry.property(name, property).required(name);
+    }
+    components.schemas.insert(
+        "EventTypes".to_owned(),
+        RefOr::T(Schema::Object(registry.build())),
+    );
+    for (name, _, schema) in &settings.event_types {
+        // A JSON Schema that OpenAPI's schema object cannot hold is left out
+        // of the document (`GET /event-types?schemas=true` still serves it).
+        if let Some(schema) = schema
+            .as_ref()
+            .and_then(|s| serde_json::from_value::<RefOr<Schema>>(s.clone()).ok())
+        {
+            components.schemas.insert(format!("Payload_{name}"), schema);
+        }
+    }
+}
+
+/// With schemas enforced, what a publish may carry depends on its type: the
+/// publish bodies are `PublishedEvent`, a `NewEvent` whose payload follows
+/// the schema of its `event_type` (one branch per type).
+fn bind_payloads_to_types(document: &mut OpenApi, settings: &Settings) {
+    use utoipa::openapi::schema::{AllOfBuilder, OneOfBuilder};
+    let documented = |name: &str| {
+        document
+            .components
+            .as_ref()
+            .is_some_and(|c| c.schemas.contains_key(&format!("Payload_{name}")))
+    };
+    let mut branches = OneOfBuilder::new();
+    for (name, _, schema) in &settings.event_types {
+        let mut branch = ObjectBuilder::new().schema_type(Type::Object).property(
+            "event_type",
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some([name.as_str()])),
+        );
+        if schema.is_some() && documented(name) {
+            branch = branch.property("payload", Ref::from_schema_name(format!("Payload_{name}")));
+            // An absent payload is `{}`: with keys required, it must be sent.
+            let requires_keys = schema
+                .as_ref()
+                .and_then(|s| s.get("required"))
+                .and_then(serde_json::Value::as_array)
+                .is_some_and(|keys| !keys.is_empty());
+            if requires_keys {
+                branch = branch.required("payload");
+            }
+        }
+        branches = branches.item(branch);
+    }
+    let published: RefOr<Schema> = AllOfBuilder::new()
+        .item(Ref::from_schema_name("NewEvent"))
+        .item(branches)
+        .description(Some(
+            "An event to publish: its payload follows its type's schema \
+             (SCHEMA_MODE=enforce; see GET /event-types?schemas=true)",
+        ))
+        .into();
+    if let Some(components) = document.components.as_mut() {
+        components
+            .schemas
+            .insert("PublishedEvent".to_owned(), published);
+    }
+    let Some(operation) = operation_mut(document, &format!("{PREFIX}/events"), &Method::POST)
+    else {
+        return;
+    };
+    if let Some(content) = operation
+        .request_body
+        .as_mut()
+        .and_then(|b| b.content.get_mut("application/json"))
+    {
+        content.schema = Some(Ref::from_schema_name("PublishedEvent").into());
+    }
+}
+
+/// A batch's items are answered one by one (an item that breaks a rule
+/// gets its own error result, the batch is still 200): any JSON value.
+fn loose_batch_items(document: &mut OpenApi) {
+    use utoipa::openapi::schema::ArrayBuilder;
+    let Some(operation) = operation_mut(document, &format!("{PREFIX}/events/batch"), &Method::POST)
+    else {
+        return;
+    };
+    if let Some(content) = operation
+        .request_body
+        .as_mut()
+        .and_then(|b| b.content.get_mut("application/json"))
+    {
+        content.schema = Some(
+            ArrayBuilder::new()
+                .items(ObjectBuilder::new().schema_type(utoipa::openapi::schema::SchemaType::AnyValue).description(Some(
+                    "An event as for POST /events (see PublishedEvent); anything else gets an error result of its own",
+                )))
+                .into(),
+        );
     }
 }
 

@@ -584,8 +584,9 @@ async fn the_schemas_are_those_of_the_values_the_service_writes() {
     let walker = Walker::new(SETUPS[1]).await;
     let doc = &walker.doc;
     let event = Event {
+        occurred_at: None,
         id: EventId::new("evt_0123"),
-        event_type: EventType::QuizStarted,
+        event_type: EventType::QUIZ_STARTED,
         source: "walk".into(),
         session_id: None,
         user_id: Some("u".into()),
@@ -607,7 +608,7 @@ async fn the_schemas_are_those_of_the_values_the_service_writes() {
     .expect("router");
     fits(doc, "Router", &router);
     let stats = serde_json::to_value(TypeStats {
-        event_type: EventType::TimerTick,
+        event_type: EventType::TIMER_TICK,
         count: 3,
         last_seen: Timestamp::now(),
     })
@@ -621,7 +622,7 @@ async fn the_schemas_are_those_of_the_values_the_service_writes() {
         .iter()
         .filter_map(Value::as_str)
         .collect();
-    assert_eq!(types, EventType::ALL.map(EventType::as_str));
+    assert_eq!(types, EventType::BUILT_IN.map(EventType::as_str));
 
     // The answers of the routes themselves, as they come.
     let filter = super::routes(walker.state.clone());
@@ -676,14 +677,16 @@ async fn the_documented_limits_and_parameters_are_the_domains() {
             read.session_id,
             read.user_id,
             read.limit,
-            read.since
+            read.since,
+            read.occurred_since,
+            read.occurred_before
         ]
         .iter()
         .filter(|v| v.is_some())
         .count(),
         names.len()
     );
-    assert_eq!(names.len(), 5);
+    assert_eq!(names.len(), 7);
     assert_eq!(
         list["event_type"]["schema"]["maxLength"],
         ep_domain::MAX_EVENT_TYPE_FILTER_CHARS

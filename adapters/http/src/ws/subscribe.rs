@@ -188,7 +188,8 @@ async fn subscribe(
     };
 
     // 2. Live: the ack is sent after the subscription is registered.
-    let ack = json!({"status": "subscribed", "subscriber_id": subscription.public_id(), "filters": Value::Object(filters)});
+    let mut ack = json!({"status": "subscribed", "subscriber_id": subscription.public_id(), "filters": Value::Object(filters)});
+    name_unknown_types(&mut ack, state, &request.type_names);
     if !send(socket, json_message(&ack)).await {
         return Ending::Lost;
     }
@@ -387,12 +388,31 @@ fn update_filters(
     ) {
         Ok(filter) => {
             subscription.update_filter(filter);
+            let mut ack =
+                json!({"status": "filters_updated", "filters": Value::Object(filters.clone())});
+            name_unknown_types(&mut ack, state, &request.type_names);
             live.asked = request;
-            json_message(
-                &json!({"status": "filters_updated", "filters": Value::Object(filters.clone())}),
-            )
+            json_message(&ack)
         }
         // Outside the scope: the old filter stays.
         Err(denied) => error_reply(ApiError::Refused(Refused::Denied(denied))),
     }
+}
+
+/// Names, in an ack, the filter's types that no registered type has (the
+/// filter is kept, as the old service kept it, and matches none of them):
+/// a typo such as `quiz_start` is otherwise a subscription that never
+/// receives anything.
+fn name_unknown_types(ack: &mut Value, state: &AppState, names: &[String]) {
+    let types = state.service.event_types();
+    let unknown: Vec<&str> = names
+        .iter()
+        .map(String::as_str)
+        .filter(|n| types.get(n).is_none())
+        .collect();
+    if unknown.is_empty() {
+        return;
+    }
+    tracing::info!(unknown_event_types = ?unknown, "a subscription filter names types that are not registered");
+    ack["unknown_event_types"] = json!(unknown);
 }
