@@ -443,3 +443,36 @@ async fn both_nodes_give_a_key_and_a_token_the_same_answers(bus: Bus) {
     }
 }
 on_both_buses!(both_nodes_give_a_key_and_a_token_the_same_answers);
+
+async fn the_same_idempotent_publish_on_both_nodes_at_once_is_stored_once(bus: Bus) {
+    let Some(c) = Cluster::start(bus).await else {
+        return;
+    };
+    let client = reqwest::Client::new();
+    for n in 0..20 {
+        let key = format!("both-{n}");
+        let body = event(n, "s-both");
+        let send = |node: &support::process::Process| {
+            client
+                .post(format!("{}/api/v1/events", node.base))
+                .header("Idempotency-Key", key.as_str())
+                .json(&body)
+                .send()
+        };
+        let (on_a, on_b) = tokio::join!(send(&c.a), send(&c.b));
+        let (on_a, on_b) = (on_a.expect("a answers"), on_b.expect("b answers"));
+        let mut statuses = [on_a.status().as_u16(), on_b.status().as_u16()];
+        statuses.sort_unstable();
+        let a: Value = on_a.json().await.expect("JSON");
+        let b: Value = on_b.json().await.expect("JSON");
+        assert_eq!(statuses, [200, 201], "{a} {b}");
+        assert_eq!(a["id"], b["id"]);
+    }
+    let stored = c.stored().await;
+    let mine = stored
+        .iter()
+        .filter(|e| e.session_id.as_deref() == Some("s-both"))
+        .count();
+    assert_eq!(mine, 20, "each key once");
+}
+on_both_buses!(the_same_idempotent_publish_on_both_nodes_at_once_is_stored_once);

@@ -126,6 +126,7 @@ fn filled(
     };
     let span = TERM.saturating_sub(FILL_END_AGO).as_micros() as i64;
     NewEvent {
+        idempotency: None,
         occurred_at: None,
         id: EventId::new(format!(
             "evt_{:032x}",

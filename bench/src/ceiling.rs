@@ -194,6 +194,7 @@ async fn store_rate(store: &dyn EventStore, events: u64, batch: u64) -> Result<f
         let size = batch.min(events - n);
         let chunk: Vec<NewEvent> = (n..n + size)
             .map(|i| NewEvent {
+                idempotency: None,
                 occurred_at: None,
                 id: EventId::new(format!("evt_{:032x}", (base as u128) << 40 | u128::from(i))),
                 event_type: EventType::ANSWER_SUBMITTED,

@@ -39,6 +39,7 @@ macro_rules! conformance_suite {
             query_filters_combine_with_and,
             query_since_is_exclusive,
             occurred_at_is_kept_and_queried,
+            an_idempotency_key_is_stored_once_within_its_window,
             stats_count_by_type_and_since,
             delete_before_removes_only_older_and_stats_follow,
             delete_all_never_reuses_seq,

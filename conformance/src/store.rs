@@ -17,6 +17,7 @@ pub fn new_event(
     user: Option<&str>,
 ) -> NewEvent {
     NewEvent {
+        idempotency: None,
         occurred_at: None,
         id: EventId::new(format!(
             "evt_{:032x}",
@@ -316,6 +317,61 @@ pub async fn occurred_at_is_kept_and_queried<S: EventStore>(store: &S) {
         .await
         .expect("query");
     assert_eq!(ids(&window), vec![stored[1].id.to_string()]);
+}
+
+/// An event whose idempotency key an event received within the window
+/// holds is not stored: that event comes back in its place (from an earlier
+/// append or earlier in the same batch, whatever its content); outside the
+/// window the key is free again; two appends of one key at once store one.
+pub async fn an_idempotency_key_is_stored_once_within_its_window<S: EventStore>(store: &S) {
+    let keyed = |n: i64, key: &str, since: i64| NewEvent {
+        idempotency: Some(ep_ports::IdempotencyKey {
+            key: key.to_owned(),
+            since: at(since),
+        }),
+        ..new_event(n, EventType::ANSWER_SUBMITTED, Some("s1"), None)
+    };
+    let first = store
+        .append(vec![
+            keyed(0, "k1", -10),
+            new_event(1, EventType::TIMER_TICK, None, None),
+        ])
+        .await
+        .expect("append");
+    let again = store
+        .append(vec![
+            keyed(2, "k1", -10),
+            keyed(3, "k2", -10),
+            keyed(4, "k2", -10),
+        ])
+        .await
+        .expect("append");
+    assert_eq!(again[0], first[0], "the stored event, not a new one");
+    assert_ne!(again[1].id, first[0].id);
+    assert_eq!(again[2], again[1], "the same key earlier in the batch");
+    assert_eq!(again[1].seq, first[1].seq + 1, "seqs stay dense");
+    let later = store.append(vec![keyed(5, "k1", 1)]).await.expect("append");
+    assert_ne!(
+        later[0].id, first[0].id,
+        "outside the window the key is free"
+    );
+    let stats = store.stats(at(-100)).await.expect("stats");
+    assert_eq!(
+        stats.total_events, 4,
+        "repeats are neither stored nor counted"
+    );
+    assert_eq!(store.query(query()).await.expect("query").len(), 4);
+
+    let (a, b) = tokio::join!(
+        store.append(vec![keyed(6, "k3", 0)]),
+        store.append(vec![keyed(7, "k3", 0)]),
+    );
+    assert_eq!(
+        a.expect("a")[0].id,
+        b.expect("b")[0].id,
+        "one of the two is stored"
+    );
+    assert_eq!(store.stats(at(-100)).await.expect("stats").total_events, 5);
 }
 
 /// Stats count by type (highest count first), give each type's newest

@@ -25,6 +25,10 @@ pub enum PublishError {
     /// The event was queued but the store could not commit it: it is not stored.
     #[error("event not stored: {0}")]
     Store(StoreError),
+    /// Its idempotency key was used, within the window, for this other
+    /// event of different content; nothing was stored.
+    #[error("the idempotency key was already used for a different event ({0})")]
+    Conflict(ep_ports::EventId),
 }
 
 /// Why a query was not answered.

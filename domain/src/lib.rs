@@ -54,3 +54,4 @@ pub use service::{EventService, Readiness, StatsReport};
 pub use subscribe_request::{FilterError, Resume, SubscribeRequest, MAX_FILTER_TYPES};
 pub use subscription::{Next, Subscription};
 pub use time_parse::{parse_instant, InstantError};
+pub use writer::Published;

@@ -16,6 +16,9 @@ pub struct Limits {
     /// How far ahead of this node's clock an `occurred_at` may be
     /// (`MAX_CLOCK_SKEW_SECONDS`).
     pub max_clock_skew: std::time::Duration,
+    /// How long an idempotency key stands for the event first published
+    /// with it (`IDEMPOTENCY_WINDOW_SECONDS`).
+    pub idempotency_window: std::time::Duration,
 }
 
 impl Default for Limits {
@@ -27,10 +30,13 @@ impl Default for Limits {
             max_batch: 1_024,
             max_batch_events: 1_000,
             max_clock_skew: std::time::Duration::from_secs(300),
+            idempotency_window: std::time::Duration::from_secs(86_400),
         }
     }
 }
 
+/// Longest idempotency key, in characters.
+pub const MAX_IDEMPOTENCY_KEY_CHARS: usize = 200;
 /// Longest `source`, in characters.
 pub const MAX_SOURCE_CHARS: usize = 100;
 /// Longest `session_id` or `user_id`, in characters.

@@ -18,6 +18,8 @@ pub struct PublishRequest {
     pub(crate) payload: Option<Box<RawValue>>,
     /// When it happened, by the producer's clock (ISO 8601), if given.
     pub(crate) occurred_at: Option<String>,
+    /// The client's idempotency key (body field, or the REST header).
+    pub(crate) idempotency_key: Option<String>,
     /// Fields present with the wrong JSON type, found by the slow path.
     pub(crate) type_errors: Vec<FieldError>,
 }
@@ -37,6 +39,8 @@ struct WellTyped {
     payload: Option<Box<RawValue>>,
     #[serde(default)]
     occurred_at: Option<String>,
+    #[serde(default)]
+    idempotency_key: Option<String>,
 }
 
 fn raw_keeping_null<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Box<RawValue>>, D::Error> {
@@ -49,6 +53,12 @@ impl PublishRequest {
         self.event_type
             .as_deref()
             .and_then(ep_ports::EventType::known)
+    }
+
+    /// Sets the idempotency key (the REST `Idempotency-Key` header, which
+    /// wins over a body field).
+    pub fn set_idempotency_key(&mut self, key: String) {
+        self.idempotency_key = Some(key);
     }
 
     /// Parses a publish body.
@@ -69,6 +79,7 @@ impl PublishRequest {
                 user_id: w.user_id,
                 payload: w.payload,
                 occurred_at: w.occurred_at,
+                idempotency_key: w.idempotency_key,
                 type_errors: Vec::new(),
             });
         }
@@ -118,6 +129,7 @@ impl PublishRequest {
         req.session_id = take_string("session_id", &mut errors);
         req.user_id = take_string("user_id", &mut errors);
         req.occurred_at = take_string("occurred_at", &mut errors);
+        req.idempotency_key = take_string("idempotency_key", &mut errors);
         req.payload = match map.remove("payload") {
             None => None,
             // Re-serializing a value we just parsed cannot fail.

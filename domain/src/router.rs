@@ -5,7 +5,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use ep_ports::{Broadcaster, Event, EventStore, NewEvent, StoreError, Timestamp};
+use ep_ports::{Broadcaster, EventStore, IdempotencyKey, NewEvent, StoreError, Timestamp};
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -16,7 +16,7 @@ use crate::gauge::SubscriberGauge;
 use crate::limits::Limits;
 use crate::stamper::Stamper;
 use crate::validation::ValidEvent;
-use crate::writer::{run_writer, Pending};
+use crate::writer::{run_writer, Pending, Stored};
 
 /// What the router reports under `router` in readiness and stats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -50,9 +50,9 @@ struct Intake {
 }
 
 /// The answer to one accepted event: the stored event once it is committed.
-pub(crate) type Receipt = oneshot::Receiver<Result<Arc<Event>, StoreError>>;
+pub(crate) type Receipt = oneshot::Receiver<Result<Stored, StoreError>>;
 /// The answer to a group: its stored events, in order, once committed.
-pub(crate) type GroupReceipt = oneshot::Receiver<Result<Vec<Arc<Event>>, StoreError>>;
+pub(crate) type GroupReceipt = oneshot::Receiver<Result<Vec<Stored>, StoreError>>;
 
 impl EventRouter {
     /// Starts the writer task on the current tokio runtime.
@@ -133,6 +133,12 @@ impl EventRouter {
         {
             return Err(PublishError::QueueFull);
         }
+        let window = i64::try_from(self.limits.idempotency_window.as_micros()).unwrap_or(i64::MAX);
+        let since = Timestamp::from_micros(
+            now.as_micros()
+                .saturating_sub(window)
+                .max(Timestamp::MIN.as_micros()),
+        );
         let mut stamp = |event: ValidEvent| {
             let (id, timestamp) = stamper.stamp(now);
             NewEvent {
@@ -144,6 +150,9 @@ impl EventRouter {
                 payload: event.payload,
                 timestamp,
                 occurred_at: event.occurred_at,
+                idempotency: event
+                    .idempotency_key
+                    .map(|key| IdempotencyKey { key, since }),
             }
         };
         let pending = make(&mut stamp);

@@ -25,6 +25,7 @@ use crate::subscribe_request::Resume;
 use crate::time_parse::{parse_instant, InstantError};
 use crate::validation::validate;
 use crate::validation::ValidEvent;
+use crate::writer::Published;
 
 /// How long readiness waits for the store before calling it disconnected.
 const PING_TIMEOUT: Duration = Duration::from_secs(2);
@@ -155,14 +156,14 @@ impl EventService {
         caller: &Caller,
         request: PublishRequest,
         operation: Operation,
-    ) -> Result<impl Future<Output = Result<Arc<Event>, PublishError>> + Send + 'static, PublishError>
+    ) -> Result<impl Future<Output = Result<Published, PublishError>> + Send + 'static, PublishError>
     {
         authorize(&caller.principal, operation).map_err(Refused::from)?;
         let event = self.admit_one(caller, request, operation)?;
         let receipt = self.router.submit(event)?;
         Ok(async move {
             match receipt.await {
-                Ok(Ok(event)) => Ok(event),
+                Ok(Ok(stored)) => Published::from_stored(stored),
                 Ok(Err(e)) => Err(PublishError::Store(e)),
                 Err(_) => Err(PublishError::Store(StoreError::Unavailable(
                     "the writer stopped before committing".into(),
@@ -189,7 +190,7 @@ impl EventService {
         requests: Vec<PublishRequest>,
         operation: Operation,
     ) -> Result<
-        impl Future<Output = Result<Vec<Result<Arc<Event>, PublishError>>, PublishError>>
+        impl Future<Output = Result<Vec<Result<Published, PublishError>>, PublishError>>
             + Send
             + 'static,
         PublishError,
@@ -241,11 +242,14 @@ impl EventService {
                 .into_iter()
                 .map(|refused| match refused {
                     Some(e) => Err(e),
-                    None => stored.next().ok_or_else(|| {
-                        PublishError::Store(StoreError::Unavailable(
-                            "the store returned fewer events than it was given".into(),
-                        ))
-                    }),
+                    None => stored.next().map_or_else(
+                        || {
+                            Err(PublishError::Store(StoreError::Unavailable(
+                                "the store returned fewer events than it was given".into(),
+                            )))
+                        },
+                        Published::from_stored,
+                    ),
                 })
                 .collect())
         })
@@ -258,8 +262,15 @@ impl EventService {
         request: PublishRequest,
         operation: Operation,
     ) -> Result<ValidEvent, PublishError> {
-        let event =
+        let mut event =
             validate(request, &self.limits, &self.event_types).map_err(PublishError::Invalid)?;
+        // Each caller's keys are its own: another's key never answers with
+        // its event (`key:<name>`, `sub:<sub>`; one space for the legacy key
+        // and for anonymous callers).
+        event.idempotency_key = event.idempotency_key.map(|key| {
+            let space = caller.principal.identity.rate_key();
+            format!("{}/{key}", space.as_deref().unwrap_or("shared"))
+        });
         within(
             &caller.principal.scope,
             [

@@ -7,7 +7,7 @@ use crate::time_parse::{parse_instant, InstantError};
 
 use crate::event_types::EventTypes;
 use crate::field_errors::{FieldError, ValidationErrors};
-use crate::limits::{Limits, MAX_ID_CHARS, MAX_SOURCE_CHARS};
+use crate::limits::{Limits, MAX_IDEMPOTENCY_KEY_CHARS, MAX_ID_CHARS, MAX_SOURCE_CHARS};
 use crate::payload_check::{check_payload, PayloadProblem};
 use crate::publish_request::PublishRequest;
 use ep_ports::Payload;
@@ -22,6 +22,7 @@ pub struct ValidEvent {
     pub(crate) user_id: Option<String>,
     pub(crate) payload: Payload,
     pub(crate) occurred_at: Option<Timestamp>,
+    pub(crate) idempotency_key: Option<String>,
 }
 
 /// Checks every rule of the contract and returns all violations at once.
@@ -89,6 +90,21 @@ pub(crate) fn validate(
         .as_deref()
         .and_then(|text| check_occurred_at(text, limits, &mut errors));
 
+    if let Some(key) = &req.idempotency_key {
+        let chars = key.chars().count();
+        if chars == 0 || chars > MAX_IDEMPOTENCY_KEY_CHARS {
+            errors.push(FieldError::new(
+                &["body", "idempotency_key"],
+                format!("String should have 1 to {MAX_IDEMPOTENCY_KEY_CHARS} characters"),
+                if chars == 0 {
+                    "string_too_short"
+                } else {
+                    "string_too_long"
+                },
+            ));
+        }
+    }
+
     // The schema is asked only of a payload within the limits.
     if let (Some(t), Some(p)) = (event_type, &payload) {
         errors.extend(types.check(t, p.as_str()));
@@ -102,6 +118,7 @@ pub(crate) fn validate(
             user_id: req.user_id,
             payload,
             occurred_at,
+            idempotency_key: req.idempotency_key,
         }),
         _ => Err(ValidationErrors(errors)),
     }

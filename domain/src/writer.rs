@@ -16,19 +16,77 @@ pub(crate) enum Pending {
     /// One event.
     One {
         event: NewEvent,
-        reply: oneshot::Sender<Result<Arc<Event>, StoreError>>,
+        reply: oneshot::Sender<Result<Stored, StoreError>>,
     },
     /// Events stored together or not at all, answered together.
     Group {
         events: Vec<NewEvent>,
-        reply: oneshot::Sender<Result<Vec<Arc<Event>>, StoreError>>,
+        reply: oneshot::Sender<Result<Vec<Stored>, StoreError>>,
     },
+}
+
+/// What became of one accepted event once its batch was committed.
+#[derive(Debug, Clone)]
+pub(crate) enum Stored {
+    /// Stored now.
+    New(Arc<Event>),
+    /// Its idempotency key was held by this earlier event of the same
+    /// content: nothing was stored.
+    Repeat(Arc<Event>),
+    /// Its idempotency key was held by this earlier event of other content:
+    /// nothing was stored.
+    Conflict(Arc<Event>),
+}
+
+/// A committed publish: the stored event, and whether an earlier publish
+/// with the same idempotency key stored it (a repeat: nothing new was
+/// stored). Derefs to the event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Published {
+    /// The stored event.
+    pub event: Arc<Event>,
+    /// Stored by an earlier publish with the same idempotency key.
+    pub repeat: bool,
+}
+
+impl Published {
+    pub(crate) fn from_stored(stored: Stored) -> Result<Self, crate::PublishError> {
+        match stored {
+            Stored::New(event) => Ok(Self {
+                event,
+                repeat: false,
+            }),
+            Stored::Repeat(event) => Ok(Self {
+                event,
+                repeat: true,
+            }),
+            Stored::Conflict(event) => Err(crate::PublishError::Conflict(event.id.clone())),
+        }
+    }
+}
+
+impl std::ops::Deref for Published {
+    type Target = Event;
+
+    fn deref(&self) -> &Event {
+        &self.event
+    }
+}
+
+/// Whether `stored` says what `sent` says (all but id, receipt time, seq).
+fn same_content(stored: &Event, sent: &NewEvent) -> bool {
+    stored.event_type == sent.event_type
+        && stored.source == sent.source
+        && stored.session_id == sent.session_id
+        && stored.user_id == sent.user_id
+        && stored.payload == sent.payload
+        && stored.occurred_at == sent.occurred_at
 }
 
 /// Where the outcome of each part of a committed batch goes.
 enum Reply {
-    One(oneshot::Sender<Result<Arc<Event>, StoreError>>),
-    Group(usize, oneshot::Sender<Result<Vec<Arc<Event>>, StoreError>>),
+    One(oneshot::Sender<Result<Stored, StoreError>>),
+    Group(usize, oneshot::Sender<Result<Vec<Stored>, StoreError>>),
 }
 
 /// Yields this many times, collecting what arrives, before committing a
@@ -151,6 +209,13 @@ pub(crate) async fn run_writer(
             }
         }
         let n = events.len();
+        // What each keyed event was, to tell a repeat from a conflict when
+        // the store answers with an earlier holder of its key (an event
+        // without a key is always stored new: nothing is kept for it).
+        let sent: Vec<Option<NewEvent>> = events
+            .iter()
+            .map(|e| e.idempotency.is_some().then(|| e.clone()))
+            .collect();
         let started = tokio::time::Instant::now();
         let outcome = store.append(events).await;
         tracing::trace!(
@@ -161,21 +226,44 @@ pub(crate) async fn run_writer(
         match outcome {
             Ok(stored) => {
                 health.succeeded();
-                let batch: EventBatch = stored.into_iter().map(Arc::new).collect();
+                let outcomes: Vec<Stored> = stored
+                    .into_iter()
+                    .zip(&sent)
+                    .map(|(event, keyed)| {
+                        let event = Arc::new(event);
+                        match keyed {
+                            None => Stored::New(event),
+                            Some(sent) if event.id == sent.id => Stored::New(event),
+                            Some(sent) if same_content(&event, sent) => Stored::Repeat(event),
+                            Some(_) => Stored::Conflict(event),
+                        }
+                    })
+                    .collect();
+                // Only what was stored now is new to subscribers.
+                let batch: EventBatch = outcomes
+                    .iter()
+                    .filter_map(|o| match o {
+                        Stored::New(event) => Some(Arc::clone(event)),
+                        Stored::Repeat(_) | Stored::Conflict(_) => None,
+                    })
+                    .collect();
                 depth.fetch_sub(n, Ordering::AcqRel);
                 // A publisher that went away still had its events stored.
-                let mut stored = batch.iter();
+                let mut outcomes = outcomes.into_iter();
                 for reply in replies {
                     match reply {
                         Reply::One(tx) => {
-                            if let Some(event) = stored.next() {
-                                let _ = tx.send(Ok(Arc::clone(event)));
+                            if let Some(outcome) = outcomes.next() {
+                                let _ = tx.send(Ok(outcome));
                             }
                         }
                         Reply::Group(k, tx) => {
-                            let _ = tx.send(Ok(stored.by_ref().take(k).cloned().collect()));
+                            let _ = tx.send(Ok(outcomes.by_ref().take(k).collect()));
                         }
                     }
+                }
+                if batch.is_empty() {
+                    continue;
                 }
                 if let Err(e) = broadcaster.publish(batch).await {
                     tracing::error!(error = %e, events = n, "committed events could not be broadcast");

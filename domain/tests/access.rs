@@ -40,6 +40,7 @@ fn caller(identity: Identity, roles: &[Role], scope: Scope, from: u8) -> Caller 
 
 fn stored(seq: u64, source: &str, session: &str) -> Event {
     NewEvent {
+        idempotency: None,
         occurred_at: None,
         id: EventId::new(format!("evt_{seq:032x}")),
         event_type: EventType::ANSWER_SUBMITTED,
@@ -97,7 +98,9 @@ fn generous() -> RateLimit {
 }
 
 async fn publish(svc: &EventService, who: &Caller, json: &str) -> Result<Arc<Event>, PublishError> {
-    svc.publish(who, request(json), Operation::Publish)?.await
+    svc.publish(who, request(json), Operation::Publish)?
+        .await
+        .map(|p| p.event)
 }
 
 #[tokio::test]

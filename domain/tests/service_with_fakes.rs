@@ -687,13 +687,16 @@ fn caller() -> Caller {
 fn enqueue(
     svc: &EventService,
     request: PublishRequest,
-) -> Result<impl std::future::Future<Output = Result<Arc<Event>, PublishError>>, PublishError> {
+) -> Result<
+    impl std::future::Future<Output = Result<ep_domain::Published, PublishError>>,
+    PublishError,
+> {
     svc.publish(&caller(), request, Operation::Publish)
 }
 
 /// Publishes an event as [`caller`] and waits for its commit.
 async fn publish(svc: &EventService, request: PublishRequest) -> Result<Arc<Event>, PublishError> {
-    enqueue(svc, request)?.await
+    enqueue(svc, request)?.await.map(|p| p.event)
 }
 
 #[tokio::test]
@@ -752,4 +755,64 @@ async fn a_batch_over_max_batch_events_is_refused_whole() {
         Operation::PublishBatch,
     );
     assert!(matches!(refused, Err(PublishError::Invalid(_))));
+}
+
+#[tokio::test]
+async fn a_repeat_answers_the_first_event_unbroadcast_and_other_content_is_a_conflict() {
+    // A store that keeps keys as the port says: a held key returns its event.
+    let mut store = MockEventStore::new();
+    let mut number = numbering();
+    let held: Arc<Mutex<Vec<(String, Event)>>> = Arc::default();
+    store.expect_append().returning(move |batch| {
+        let mut keys = held.lock().expect("lock");
+        let mut out = Vec::new();
+        for new in batch {
+            let key = new.idempotency.as_ref().map(|k| k.key.clone());
+            if let Some((_, first)) = keys.iter().find(|(k, _)| Some(k) == key.as_ref()) {
+                out.push(first.clone());
+                continue;
+            }
+            let event = number(vec![new]).remove(0);
+            if let Some(key) = key {
+                keys.push((key, event.clone()));
+            }
+            out.push(event);
+        }
+        Ok(out)
+    });
+    let broadcast = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&broadcast);
+    let mut broadcaster = MockBroadcaster::new();
+    broadcaster.expect_publish().returning(move |batch| {
+        counted.fetch_add(batch.len(), Ordering::SeqCst);
+        Ok(())
+    });
+    let service = service(store, broadcaster, Limits::default());
+    let keyed = |key: &str, json: &str| {
+        let mut r = request(json);
+        r.set_idempotency_key(key.to_owned());
+        r
+    };
+    let publish = |r| async {
+        service
+            .publish(&caller(), r, Operation::Publish)
+            .expect("queued")
+            .await
+    };
+    let first = publish(keyed("k", TICK)).await.expect("stored");
+    assert!(!first.repeat);
+    let again = publish(keyed("k", TICK)).await.expect("a repeat");
+    assert!(again.repeat);
+    assert_eq!(again.event, first.event);
+    let other = TICK.replace("1799", "1798");
+    match publish(keyed("k", &other)).await {
+        Err(PublishError::Conflict(id)) => assert_eq!(id, first.id),
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    publish(keyed("k2", TICK)).await.expect("another key");
+    assert_eq!(
+        broadcast.load(Ordering::SeqCst),
+        2,
+        "only what was stored is broadcast"
+    );
 }

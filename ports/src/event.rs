@@ -36,6 +36,16 @@ impl fmt::Display for EventId {
     }
 }
 
+/// A client's idempotency key for an event, and the start of the window in
+/// which an event already stored with it stands for this one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey {
+    /// The key as the client gave it.
+    pub key: String,
+    /// Only an event received at or after this instant holds the key.
+    pub since: Timestamp,
+}
+
 /// A validated event with its id and timestamp, ready to be appended to a store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewEvent {
@@ -55,6 +65,8 @@ pub struct NewEvent {
     pub timestamp: Timestamp,
     /// When it happened, by the producer's clock, if the producer said.
     pub occurred_at: Option<Timestamp>,
+    /// The client's idempotency key, if it gave one.
+    pub idempotency: Option<IdempotencyKey>,
 }
 
 impl NewEvent {

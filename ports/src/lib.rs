@@ -26,7 +26,7 @@ mod timestamp;
 pub use auth::{AuthError, Authenticator, Credential, Identity, OwnLimits, Principal, Role};
 pub use broadcaster::{BroadcastError, Broadcaster, EventBatch, EventFeed, FeedItem};
 pub use deletion::Deletion;
-pub use event::{Event, EventId, NewEvent};
+pub use event::{Event, EventId, IdempotencyKey, NewEvent};
 pub use event_type::{BadEventTypeName, EventType};
 pub use filter::{EventFilter, PayloadFilter};
 pub use payload::Payload;

@@ -49,6 +49,13 @@ pub trait EventStore: Send + Sync + 'static {
     /// A store that keeps these promises only for one process says so with
     /// [`EventStore::shared_by_nodes`] returning `false`.
     ///
+    /// An event with an [`IdempotencyKey`](crate::IdempotencyKey) whose key
+    /// is held by an event received at or after the key's `since` (stored
+    /// before, by any writer, or earlier in this batch) is NOT stored: that
+    /// event is returned in its place, whatever its content (the caller
+    /// tells a repeat from a conflict). Two appends of the same key, from
+    /// any writers at once, store it once.
+    ///
     /// # Errors
     /// `DuplicateId` if any id is already stored; `Full` or `Unavailable` if
     /// the batch could not be committed. On any error nothing of the batch is

@@ -201,6 +201,14 @@ pub struct Config {
         serialize_with = "seconds"
     )]
     pub max_clock_skew: Duration,
+    /// `IDEMPOTENCY_WINDOW_SECONDS`: how long an idempotency key stands for
+    /// the event first published with it.
+    #[serde(
+        rename = "idempotency_window_seconds",
+        deserialize_with = "setting::<_, Seconds<1>, _>",
+        serialize_with = "seconds"
+    )]
+    pub idempotency_window: Duration,
     /// `MAX_BATCH_EVENTS`: events one batch publish may carry.
     #[serde(deserialize_with = "setting::<_, Count<1>, _>")]
     pub max_batch_events: usize,
@@ -280,6 +288,7 @@ impl Default for Config {
             max_payload_bytes: limits.max_payload_bytes,
             max_batch_events: limits.max_batch_events,
             max_clock_skew: limits.max_clock_skew,
+            idempotency_window: limits.idempotency_window,
             max_body_bytes: http.max_body_bytes,
             rate_limit_publish: rates.publish,
             rate_limit_query: rates.query,
@@ -336,6 +345,7 @@ impl Config {
             max_queue_size: self.max_queue_size,
             max_batch_events: self.max_batch_events,
             max_clock_skew: self.max_clock_skew,
+            idempotency_window: self.idempotency_window,
             ..Limits::default()
         }
     }

@@ -7,10 +7,9 @@
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
 
-use ep_domain::{authorize, Caller, Operation, PublishError, PublishRequest, Refused};
-use ep_ports::{Credential, Event, Identity, Principal};
+use ep_domain::{authorize, Caller, Operation, PublishError, PublishRequest, Published, Refused};
+use ep_ports::{Credential, Identity, Principal};
 use warp::http::header::AUTHORIZATION;
 use warp::http::HeaderMap;
 
@@ -107,6 +106,8 @@ pub(crate) fn client_ip(
 /// Parses a published event and hands it to the domain's publish use case
 /// for `operation` (REST or WebSocket); the future resolves once it is
 /// committed. Every outcome is counted, by event type and transport.
+/// `idempotency_key` is the REST `Idempotency-Key` header, which wins over
+/// the body's `idempotency_key`.
 ///
 /// # Errors
 /// `Publish(Invalid | Refused | QueueFull | ShuttingDown)`; nothing queued.
@@ -114,16 +115,20 @@ pub(crate) fn admit_publish(
     state: &AppState,
     caller: &Caller,
     body: &[u8],
+    idempotency_key: Option<String>,
     operation: Operation,
-) -> Result<impl Future<Output = Result<Arc<Event>, PublishError>> + Send + 'static, ApiError> {
+) -> Result<impl Future<Output = Result<Published, PublishError>> + Send + 'static, ApiError> {
     let transport = match operation {
         Operation::WsPublish => Transport::WebSocket,
         _ => Transport::Rest,
     };
-    let request = PublishRequest::from_json(body).map_err(|e| {
+    let mut request = PublishRequest::from_json(body).map_err(|e| {
         metrics::event(None, transport, Outcome::Invalid);
         PublishError::Invalid(e)
     })?;
+    if let Some(key) = idempotency_key {
+        request.set_idempotency_key(key);
+    }
     let event_type = request.event_type();
     let commit = state
         .service
@@ -141,14 +146,17 @@ pub(crate) fn admit_publish(
                 PublishError::QueueFull => Outcome::QueueFull,
                 PublishError::ShuttingDown => Outcome::ShuttingDown,
                 PublishError::Store(_) => Outcome::StoreError,
+                PublishError::Conflict(_) => Outcome::Conflict,
             };
             metrics::event(event_type, transport, outcome);
             ApiError::from(e)
         })?;
     Ok(async move {
         let committed = commit.await;
-        let outcome = match committed {
+        let outcome = match &committed {
+            Ok(published) if published.repeat => Outcome::Repeat,
             Ok(_) => Outcome::Committed,
+            Err(PublishError::Conflict(_)) => Outcome::Conflict,
             Err(_) => Outcome::StoreError,
         };
         metrics::event(event_type, transport, outcome);

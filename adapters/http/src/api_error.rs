@@ -170,6 +170,7 @@ impl ApiError {
                     Some(RETRY_AFTER_SECS),
                 ),
                 PublishError::Store(e) => unavailable(e),
+                e @ PublishError::Conflict(_) => (StatusCode::CONFLICT, Text(e.to_string()), None),
             },
             ApiError::Query(e) => match e {
                 QueryError::Refused(r) => refused(r),

@@ -52,6 +52,8 @@ pub(crate) enum Outcome {
     QueueFull,
     ShuttingDown,
     StoreError,
+    Conflict,
+    Repeat,
 }
 
 impl Outcome {
@@ -64,6 +66,8 @@ impl Outcome {
             Outcome::QueueFull => "queue_full",
             Outcome::ShuttingDown => "shutting_down",
             Outcome::StoreError => "store_error",
+            Outcome::Conflict => "conflict",
+            Outcome::Repeat => "repeat",
         }
     }
 }

@@ -106,6 +106,12 @@ pub(crate) struct NewEvent {
     /// MAX_CLOCK_SKEW_SECONDS (300) ahead of the service's clock, else 422.
     #[schema(value_type = Option<Instant>)]
     occurred_at: Option<String>,
+    /// A key of the client's (1 to 200 characters): a publish repeated with
+    /// it and the same content within IDEMPOTENCY_WINDOW_SECONDS answers the
+    /// first event (200) and stores nothing; other content is 409. The
+    /// `Idempotency-Key` header, when sent, wins.
+    #[schema(min_length = 1, max_length = 200)]
+    idempotency_key: Option<String>,
 }
 
 /// An event as stored.

@@ -23,6 +23,9 @@ pub struct MemoryStore {
 struct Inner {
     events: BTreeMap<u64, Event>,
     by_id: HashMap<EventId, u64>,
+    /// Each idempotency key given, with the seqs of the events that hold it
+    /// (oldest first; a deleted one is skipped when looked up).
+    by_key: HashMap<String, Vec<u64>>,
     last_seq: u64,
     /// When set, every operation fails with this error (fault injection).
     failure: Option<StoreError>,
@@ -88,9 +91,27 @@ impl EventStore for MemoryStore {
         }
         let mut stored = Vec::with_capacity(batch.len());
         for new in batch {
+            if let Some(idempotency) = &new.idempotency {
+                let holder = inner.by_key.get(&idempotency.key).and_then(|seqs| {
+                    seqs.iter()
+                        .filter_map(|seq| inner.events.get(seq))
+                        .find(|e| e.timestamp >= idempotency.since)
+                });
+                if let Some(existing) = holder {
+                    stored.push(existing.clone());
+                    continue;
+                }
+            }
             inner.last_seq += 1;
             let seq = inner.last_seq;
             inner.by_id.insert(new.id.clone(), seq);
+            if let Some(idempotency) = &new.idempotency {
+                inner
+                    .by_key
+                    .entry(idempotency.key.clone())
+                    .or_default()
+                    .push(seq);
+            }
             let event = new.into_event(seq);
             inner.events.insert(seq, event.clone());
             stored.push(event);

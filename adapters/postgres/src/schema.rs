@@ -114,6 +114,11 @@ const MIGRATIONS: &[&str] = &[
     // index holds only the events that have one.
     "ALTER TABLE events ADD COLUMN occurred_at timestamptz;
      CREATE INDEX events_occurred ON events (occurred_at) WHERE occurred_at IS NOT NULL;",
+    // 4: the client's idempotency key, if it gave one; the index holds only
+    // the events that have one (an append looks a key up before storing).
+    "ALTER TABLE events ADD COLUMN idempotency_key text;
+     CREATE INDEX events_idempotency ON events (idempotency_key, seq)
+         WHERE idempotency_key IS NOT NULL;",
 ];
 
 /// The version that adds `events_type_counts`: migrating to it counts the

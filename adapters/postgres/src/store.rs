@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use deadpool_postgres::Pool;
+use deadpool_postgres::{GenericClient, Pool};
 use ep_ports::{
     Deletion, Event, EventFilter, EventId, EventQuery, EventStore, NewEvent, Scope, Stats,
     StoreError, Timestamp,
@@ -34,13 +34,15 @@ use crate::rows::{event_from_row, COLUMNS};
 const APPEND: &str = "WITH counter AS (
         UPDATE events_seq SET last_seq = last_seq + $1 RETURNING last_seq - $1 AS base
     )
-    INSERT INTO events (seq, id, event_type, source, session_id, user_id, payload, ts, occurred_at)
+    INSERT INTO events (seq, id, event_type, source, session_id, user_id, payload, ts, occurred_at,
+                        idempotency_key)
     SELECT counter.base + b.n, b.id, b.event_type, b.source, b.session_id, b.user_id,
-           b.payload::json, b.ts, b.occurred_at
+           b.payload::json, b.ts, b.occurred_at, b.idempotency_key
     FROM counter,
          UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-                $8::timestamptz[], $9::timestamptz[])
-             WITH ORDINALITY AS b(id, event_type, source, session_id, user_id, payload, ts, occurred_at, n)
+                $8::timestamptz[], $9::timestamptz[], $10::text[])
+             WITH ORDINALITY AS b(id, event_type, source, session_id, user_id, payload, ts, occurred_at,
+                                  idempotency_key, n)
     RETURNING seq";
 
 /// An event store in a PostgreSQL database, shared by every node.
@@ -163,57 +165,11 @@ impl Conditions {
 #[async_trait]
 impl EventStore for PostgresStore {
     async fn append(&self, batch: Vec<NewEvent>) -> Result<Vec<Event>, StoreError> {
-        if batch.is_empty() {
-            return Ok(Vec::new());
+        if batch.iter().all(|e| e.idempotency.is_none()) {
+            let client = self.client().await?;
+            return insert(&client, batch).await;
         }
-        let n = i64::try_from(batch.len()).unwrap_or(i64::MAX);
-        let ids: Vec<&str> = batch.iter().map(|e| e.id.as_str()).collect();
-        let types: Vec<&str> = batch.iter().map(|e| e.event_type.as_str()).collect();
-        let sources: Vec<&str> = batch.iter().map(|e| e.source.as_str()).collect();
-        let sessions: Vec<Option<&str>> = batch.iter().map(|e| e.session_id.as_deref()).collect();
-        let users: Vec<Option<&str>> = batch.iter().map(|e| e.user_id.as_deref()).collect();
-        let payloads: Vec<&str> = batch.iter().map(|e| e.payload.as_str()).collect();
-        let stamps: Vec<DateTime<Utc>> = batch.iter().map(|e| instant(e.timestamp)).collect();
-        let occurred: Vec<Option<DateTime<Utc>>> =
-            batch.iter().map(|e| e.occurred_at.map(instant)).collect();
-        let client = self.client().await?;
-        let statement = client
-            .prepare_cached(APPEND)
-            .await
-            .map_err(|e| store_error(&e))?;
-        let rows = client
-            .query(
-                &statement,
-                &[
-                    &n, &ids, &types, &sources, &sessions, &users, &payloads, &stamps, &occurred,
-                ],
-            )
-            .await
-            .map_err(|e| {
-                if is_unique_violation(&e) {
-                    let constraint = e.as_db_error().and_then(|d| d.constraint());
-                    if constraint == Some("events_pkey") {
-                        return StoreError::Corrupt(
-                            "events_seq is behind the events table (a seq already used)".into(),
-                        );
-                    }
-                    StoreError::DuplicateId(duplicate_id(&e, &batch))
-                } else {
-                    store_error(&e)
-                }
-            })?;
-        // Seqs are the counter's base + 1..=n; the lowest returned is the first.
-        let first = rows
-            .iter()
-            .map(|r| r.get::<_, i64>(0))
-            .min()
-            .map(from_i64)
-            .ok_or_else(|| StoreError::Unavailable("the append stored nothing".into()))?;
-        Ok(batch
-            .into_iter()
-            .zip(first..)
-            .map(|(event, seq)| event.into_event(seq))
-            .collect())
+        self.append_keyed(batch).await
     }
 
     async fn get(&self, id: &EventId) -> Result<Option<Event>, StoreError> {
@@ -394,5 +350,133 @@ impl EventStore for PostgresStore {
             .await
             .map(drop)
             .map_err(|e| StoreError::Unavailable(describe(&e)))
+    }
+}
+
+/// Inserts a batch with the seqs the counter row gives (one statement).
+async fn insert(
+    client: &impl GenericClient,
+    batch: Vec<NewEvent>,
+) -> Result<Vec<Event>, StoreError> {
+    if batch.is_empty() {
+        return Ok(Vec::new());
+    }
+    let n = i64::try_from(batch.len()).unwrap_or(i64::MAX);
+    let ids: Vec<&str> = batch.iter().map(|e| e.id.as_str()).collect();
+    let types: Vec<&str> = batch.iter().map(|e| e.event_type.as_str()).collect();
+    let sources: Vec<&str> = batch.iter().map(|e| e.source.as_str()).collect();
+    let sessions: Vec<Option<&str>> = batch.iter().map(|e| e.session_id.as_deref()).collect();
+    let users: Vec<Option<&str>> = batch.iter().map(|e| e.user_id.as_deref()).collect();
+    let payloads: Vec<&str> = batch.iter().map(|e| e.payload.as_str()).collect();
+    let stamps: Vec<DateTime<Utc>> = batch.iter().map(|e| instant(e.timestamp)).collect();
+    let occurred: Vec<Option<DateTime<Utc>>> =
+        batch.iter().map(|e| e.occurred_at.map(instant)).collect();
+    let keys: Vec<Option<&str>> = batch
+        .iter()
+        .map(|e| e.idempotency.as_ref().map(|i| i.key.as_str()))
+        .collect();
+    let statement = client
+        .prepare_cached(APPEND)
+        .await
+        .map_err(|e| store_error(&e))?;
+    let rows = client
+        .query(
+            &statement,
+            &[
+                &n, &ids, &types, &sources, &sessions, &users, &payloads, &stamps, &occurred, &keys,
+            ],
+        )
+        .await
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                let constraint = e.as_db_error().and_then(|d| d.constraint());
+                if constraint == Some("events_pkey") {
+                    return StoreError::Corrupt(
+                        "events_seq is behind the events table (a seq already used)".into(),
+                    );
+                }
+                StoreError::DuplicateId(duplicate_id(&e, &batch))
+            } else {
+                store_error(&e)
+            }
+        })?;
+    // Seqs are the counter's base + 1..=n; the lowest returned is the first.
+    let first = rows
+        .iter()
+        .map(|r| r.get::<_, i64>(0))
+        .min()
+        .map(from_i64)
+        .ok_or_else(|| StoreError::Unavailable("the append stored nothing".into()))?;
+    Ok(batch
+        .into_iter()
+        .zip(first..)
+        .map(|(event, seq)| event.into_event(seq))
+        .collect())
+}
+
+/// Where each event of a keyed batch comes from.
+enum Slot {
+    /// Stored before, holding the key.
+    Held(Event),
+    /// Inserted now, at this position of the insert.
+    New(usize),
+    /// The same key as the event at this earlier position of the batch.
+    SameAs(usize),
+}
+
+impl PostgresStore {
+    /// An append with idempotency keys: under the counter row's lock (which
+    /// every append takes, from any node), each key is looked up, and only
+    /// the events whose key no event holds are inserted.
+    async fn append_keyed(&self, batch: Vec<NewEvent>) -> Result<Vec<Event>, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(|e| store_error(&e))?;
+        tx.execute("SELECT last_seq FROM events_seq FOR UPDATE", &[])
+            .await
+            .map_err(|e| store_error(&e))?;
+        let holder = tx
+            .prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM events
+                 WHERE idempotency_key = $1 AND ts >= $2 ORDER BY seq LIMIT 1"
+            ))
+            .await
+            .map_err(|e| store_error(&e))?;
+        let mut slots = Vec::with_capacity(batch.len());
+        let mut fresh: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+        let mut to_insert = Vec::with_capacity(batch.len());
+        for event in batch {
+            if let Some(idempotency) = &event.idempotency {
+                if let Some(&at) = fresh.get(&idempotency.key) {
+                    slots.push(Slot::SameAs(at));
+                    continue;
+                }
+                let since = instant(idempotency.since);
+                let found = tx
+                    .query_opt(&holder, &[&idempotency.key, &since])
+                    .await
+                    .map_err(|e| store_error(&e))?;
+                if let Some(row) = found {
+                    slots.push(Slot::Held(event_from_row(&row)?));
+                    continue;
+                }
+                fresh.insert(idempotency.key.clone(), slots.len());
+            }
+            slots.push(Slot::New(to_insert.len()));
+            to_insert.push(event);
+        }
+        let inserted = insert(&tx, to_insert).await?;
+        tx.commit().await.map_err(|e| store_error(&e))?;
+        let mut out: Vec<Event> = Vec::with_capacity(slots.len());
+        for slot in slots {
+            let event = match slot {
+                Slot::Held(event) => event,
+                Slot::New(i) => inserted.get(i).cloned().ok_or_else(|| {
+                    StoreError::Unavailable("the append stored fewer events than given".into())
+                })?,
+                Slot::SameAs(at) => out[at].clone(),
+            };
+            out.push(event);
+        }
+        Ok(out)
     }
 }

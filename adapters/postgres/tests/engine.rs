@@ -156,7 +156,7 @@ async fn a_database_of_an_older_version_gets_its_counts_built_and_every_writer_k
         .batch_execute(
             "DROP TABLE events_type_counts, events_minute_counts;
              DROP FUNCTION events_count_inserted, events_count_deleted, events_count_truncated CASCADE;
-             ALTER TABLE events DROP COLUMN occurred_at;
+             ALTER TABLE events DROP COLUMN occurred_at, DROP COLUMN idempotency_key;
              UPDATE events_schema SET version = 1;",
         )
         .await

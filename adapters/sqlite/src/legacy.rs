@@ -197,6 +197,7 @@ impl Row {
             Err(reason) => return Err(Skipped { id, reason }),
         };
         Ok(NewEvent {
+            idempotency: None,
             occurred_at: None,
             id: EventId::new(id),
             event_type,

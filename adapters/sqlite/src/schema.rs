@@ -38,6 +38,11 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     // index holds only the events that have one.
     "ALTER TABLE events ADD COLUMN occurred_at TEXT;
      CREATE INDEX ix_events_occurred ON events (occurred_at) WHERE occurred_at IS NOT NULL;",
+    // 4: the client's idempotency key, if it gave one; the index holds only
+    // the events that have one (the writer looks a key up before storing).
+    "ALTER TABLE events ADD COLUMN idempotency_key TEXT;
+     CREATE INDEX ix_events_idempotency ON events (idempotency_key, seq)
+         WHERE idempotency_key IS NOT NULL;",
 ];
 
 /// The version that adds `type_counts`: migrating to it counts the events.

@@ -130,15 +130,40 @@ fn insert_batch(
 ) -> Result<Vec<Event>, StoreError> {
     let tx = conn.transaction().map_err(store_error)?;
     let mut stored = Vec::with_capacity(batch.len());
+    // Positions in `stored` of events stored by an earlier append (their
+    // idempotency key was held): returned, not inserted nor counted.
+    let mut held = Vec::new();
     {
         let mut insert = tx
             .prepare_cached(
-                "INSERT INTO events (id, event_type, source, session_id, user_id, payload, timestamp, occurred_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                "INSERT INTO events (id, event_type, source, session_id, user_id, payload, timestamp, occurred_at, idempotency_key)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )
             .map_err(store_error)?;
         let mut ts = String::with_capacity(32);
         for event in batch {
+            // The one writer's transaction sees every committed event and
+            // this batch's own: no other writer can take the key meanwhile.
+            if let Some(idempotency) = &event.idempotency {
+                let mut holder = tx
+                    .prepare_cached(&format!(
+                        "SELECT {COLUMNS} FROM events
+                         WHERE idempotency_key = ?1 AND timestamp >= ?2 ORDER BY seq LIMIT 1"
+                    ))
+                    .map_err(store_error)?;
+                let found = holder
+                    .query_row(
+                        params![idempotency.key, idempotency.since.to_string()],
+                        event_from_row,
+                    )
+                    .optional()
+                    .map_err(store_error)?;
+                if let Some(existing) = found {
+                    held.push(stored.len());
+                    stored.push(existing);
+                    continue;
+                }
+            }
             ts.clear();
             // Writing into a String cannot fail.
             let _ = write!(ts, "{}", event.timestamp);
@@ -151,6 +176,7 @@ fn insert_batch(
                 event.payload.as_str(),
                 ts,
                 event.occurred_at.map(|t| t.to_string()),
+                event.idempotency.as_ref().map(|i| i.key.as_str()),
             ]);
             match result {
                 Ok(_) => {}
@@ -162,7 +188,17 @@ fn insert_batch(
             stored.push(event.into_event(u64::try_from(seq).unwrap_or(0)));
         }
     }
-    counts::add(&tx, &stored).map_err(store_error)?;
+    if held.is_empty() {
+        counts::add(&tx, &stored).map_err(store_error)?;
+    } else {
+        let inserted: Vec<Event> = stored
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !held.contains(i))
+            .map(|(_, e)| e.clone())
+            .collect();
+        counts::add(&tx, &inserted).map_err(store_error)?;
+    }
     tx.commit().map_err(store_error)?;
     Ok(stored)
 }

@@ -100,14 +100,22 @@ where
 
 /// One item's result, counted in the metrics.
 fn result(
-    outcome: Result<std::sync::Arc<ep_ports::Event>, PublishError>,
+    outcome: Result<ep_domain::Published, PublishError>,
     event_type: Option<ep_ports::EventType>,
     admitted: &Admitted,
 ) -> Value {
     let (counted, value) = match outcome {
-        Ok(event) => (
+        Ok(published) if published.repeat => (
+            Outcome::Repeat,
+            json!({"status": "ok", "repeat": true, "event": &*published.event}),
+        ),
+        Err(e @ PublishError::Conflict(_)) => (
+            Outcome::Conflict,
+            json!({"status": "error", "detail": [{"loc": ["body", "idempotency_key"], "msg": e.to_string(), "type": "conflict"}]}),
+        ),
+        Ok(published) => (
             Outcome::Committed,
-            json!({"status": "ok", "event": &*event}),
+            json!({"status": "ok", "event": &*published.event}),
         ),
         Err(PublishError::Invalid(errors)) => (
             Outcome::Invalid,

@@ -19,6 +19,9 @@ use crate::state::AppState;
 
 type Pairs = Vec<(String, String)>;
 
+/// The REST header carrying a client's idempotency key.
+const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
 /// The events routes, each matched and guarded from its table entry.
 pub(super) fn routes(
     state: AppState,
@@ -44,8 +47,12 @@ pub(super) fn routes(
     operation_id = "publish_event",
     tag = "events",
     request_body(content = NewEvent, content_type = "application/json"),
+    params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 200,
+        description = "A key of the client's: a repeat with the same content within IDEMPOTENCY_WINDOW_SECONDS answers the first event (200); other content is 409")),
     responses(
         (status = 201, description = "Stored (committed): the event as stored", body = Event),
+        (status = 200, description = "A repeat: an event with this idempotency key (header `Idempotency-Key` or body `idempotency_key`) and the same content was stored within IDEMPOTENCY_WINDOW_SECONDS; that event, nothing new stored", body = Event),
+        (status = 409, description = "The idempotency key was used within the window for an event of other content; nothing stored", body = Detail),
         (status = 400, description = "The body could not be read", body = Detail),
         (status = 413, description = "The body is over the body limit (1 MiB by default)", body = Detail),
         (status = 422, description = "Not JSON, or the event breaks the rules: every violation", body = ValidationError),
@@ -69,8 +76,18 @@ where
         caller,
     } = admitted?;
     let body = read_json_body(&headers, body, state.config.max_body_bytes).await?;
-    let event = admit_publish(&state, &caller, &body, action)?.await?;
-    Ok(json(StatusCode::CREATED, &*event))
+    let key = headers
+        .get(IDEMPOTENCY_KEY)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let published = admit_publish(&state, &caller, &body, key, action)?.await?;
+    // A repeat of an earlier publish (same idempotency key and content)
+    // answers that event; nothing new was stored.
+    let status = if published.repeat {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok(json(status, &*published.event))
 }
 
 /// Lists stored events, newest first.

@@ -73,7 +73,7 @@ fn handle(state: &AppState, caller: &mut Caller, lease: &mut Lease, data: &[u8])
             Err(e) => json_message(&e.ws_reply()),
         });
     }
-    match admit_publish(state, caller, data, Operation::WsPublish) {
+    match admit_publish(state, caller, data, None, Operation::WsPublish) {
         Ok(commit) => Box::pin(commit.map(|outcome| match outcome {
             Ok(event) => ok_message(event.id.as_str()),
             Err(e) => json_message(&ApiError::from(e).ws_reply()),
