@@ -69,6 +69,17 @@ impl Client {
         Ok(self.send(request).await?.0)
     }
 
+    /// `POST path` with a body that is JSON text already (sent as is, so
+    /// its keys keep their order): the JSON body of a 2xx answer.
+    pub(crate) async fn post_text(&self, path: &str, body: String) -> Result<Value, CliError> {
+        let request = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .body(body);
+        Ok(self.send(request).await?.0)
+    }
+
     async fn send(&self, request: reqwest::RequestBuilder) -> Result<(Value, String), CliError> {
         let request = match &self.key {
             Some(key) => request.header("X-API-Key", key),

@@ -94,20 +94,6 @@ impl WsEnd {
     pub(crate) fn is_unauthorized(&self) -> bool {
         matches!(self, WsEnd::Closed(Some((4001, _))))
     }
-
-    /// The failure of a publish that ended this way with the `doubt` lines
-    /// sent and not answered.
-    pub(crate) fn into_error(self, client: &Client, doubt: &[usize]) -> CliError {
-        if self.is_unauthorized() {
-            return unauthorized();
-        }
-        CliError::Connection(format!(
-            "the connection to {} {}; no reply for line(s) {}: whether they were stored is not known",
-            client.base(),
-            self.describe(),
-            ranges(doubt)
-        ))
-    }
 }
 
 /// The refusal of a key.
@@ -119,27 +105,6 @@ pub(crate) fn unauthorized() -> CliError {
     }
 }
 
-/// `3, 5-9, 12` for the sorted line numbers given.
-fn ranges(lines: &[usize]) -> String {
-    let mut out: Vec<String> = Vec::new();
-    let mut i = 0;
-    while i < lines.len() {
-        let start = lines[i];
-        let mut end = start;
-        while i + 1 < lines.len() && lines[i + 1] == end + 1 {
-            i += 1;
-            end = lines[i];
-        }
-        out.push(if start == end {
-            start.to_string()
-        } else {
-            format!("{start}-{end}")
-        });
-        i += 1;
-    }
-    out.join(", ")
-}
-
 /// Sends a normal close and waits (a little) for the service's.
 pub(crate) async fn close(ws: &mut Ws) {
     let _ = ws.close(None).await;
@@ -147,16 +112,4 @@ pub(crate) async fn close(ws: &mut Ws) {
         while let Some(Ok(_)) = ws.next().await {}
     })
     .await;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn line_numbers_are_written_as_ranges() {
-        assert_eq!(ranges(&[3, 5, 6, 7, 8, 9, 12]), "3, 5-9, 12");
-        assert_eq!(ranges(&[1]), "1");
-        assert_eq!(ranges(&[]), "");
-    }
 }
