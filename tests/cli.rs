@@ -156,8 +156,9 @@ async fn with_auth_on_the_key_comes_from_the_flag_or_the_environment() {
         let refused = cli(&node.base, &args, &[], input).await;
         assert_eq!(refused.status.code(), Some(1), "{args:?}: {refused:?}");
         assert!(
-            text(&refused.stderr).contains("401: "),
-            "{args:?}: {refused:?}"
+            text(&refused.stderr).contains("401: ")
+                && text(&refused.stderr).contains("--api-key or EVENT_PIPELINE_API_KEY"),
+            "every command says how to give the key: {args:?}: {refused:?}"
         );
         let mut with_flag = args.clone();
         with_flag.extend(["--api-key", "k-cli-test"]);
@@ -443,4 +444,35 @@ async fn import_legacy_copies_the_old_events_into_postgres_once() {
         assert!(text(&out.stderr).contains(expected), "{out:?}");
         assert!(text(&out.stderr).contains("PostgreSQL at"), "{out:?}");
     }
+}
+
+#[tokio::test]
+async fn tail_ends_at_once_for_an_unknown_type_or_a_service_it_cannot_reach() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = server(dir.path(), &[]);
+    let typo = cli(
+        &node.base,
+        &["tail", "--type", "quiz_start,timer_tick"],
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(typo.status.code(), Some(2), "{typo:?}");
+    let stderr = text(&typo.stderr);
+    assert!(
+        stderr.contains("quiz_start") && stderr.contains("quiz_started"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("--type quiz_start:"),
+        "only the unknown one is named: {stderr}"
+    );
+
+    // Nothing listens on port 1: the first contact fails, exit 2 with why.
+    let nowhere = cli("http://127.0.0.1:1", &["tail"], &[], None).await;
+    assert_eq!(nowhere.status.code(), Some(2), "{nowhere:?}");
+    assert!(
+        text(&nowhere.stderr).contains("cannot reach"),
+        "{nowhere:?}"
+    );
 }

@@ -98,9 +98,20 @@ impl Client {
                 ))),
             };
         }
+        let said = json.as_ref().map_or(body.clone(), detail);
+        // Every command says what to do about a missing or refused key.
+        let detail = match (status.as_u16(), &self.key) {
+            (401, None) => {
+                format!("{said}: give the service's key with --api-key or EVENT_PIPELINE_API_KEY")
+            }
+            (401, Some(_)) => format!(
+                "{said}: the key given (--api-key or EVENT_PIPELINE_API_KEY) is not accepted"
+            ),
+            _ => said,
+        };
         Err(CliError::Refused {
             status: status.as_u16(),
-            detail: json.as_ref().map_or(body.clone(), detail),
+            detail,
         })
     }
 

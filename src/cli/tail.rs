@@ -67,6 +67,10 @@ enum Ended {
 /// service refuses for good (a bad key or filter).
 pub(crate) async fn run(args: Args) -> Result<(), CliError> {
     let client = Client::new(&args.remote)?;
+    // The first contact decides: a service that cannot be reached, or a
+    // type it does not know, ends the tail at once (exit 2) instead of a
+    // wait that never prints; reconnecting is for a connection that worked.
+    check_types(&client, &args.event_types).await?;
     let after = match args.since_seq {
         Some(n) => Some(n),
         None => newest_seq(&client).await,
@@ -92,6 +96,37 @@ pub(crate) async fn run(args: Args) -> Result<(), CliError> {
             }
         }
     }
+}
+
+/// Reaches the service (`/event-types`, open to anyone) and checks that it
+/// knows every `--type` given.
+///
+/// # Errors
+/// `Connection` when it cannot be reached; `Usage` naming the unknown
+/// types and the known ones.
+async fn check_types(client: &Client, asked: &[String]) -> Result<(), CliError> {
+    let known = match client.get("/api/v1/event-types").await {
+        Ok(Value::Object(known)) => known,
+        Ok(_) => return Ok(()),
+        Err(e @ CliError::Connection(_)) => return Err(e),
+        // A proxy or an older service that refuses the call: the
+        // subscription will tell.
+        Err(_) => return Ok(()),
+    };
+    let unknown: Vec<&str> = asked
+        .iter()
+        .map(String::as_str)
+        .filter(|t| !known.contains_key(*t))
+        .collect();
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<&str> = known.keys().map(String::as_str).collect();
+    Err(CliError::Usage(format!(
+        "--type {}: not an event type of this service (it knows: {})",
+        unknown.join(", "),
+        names.join(", ")
+    )))
 }
 
 /// The seq of the newest stored event (0 when there is none), so a tail
