@@ -193,6 +193,8 @@ async fn cors_allows_any_origin_by_default_and_answers_preflights() {
         allowed_headers.contains("content-type")
             && allowed_headers.contains("x-api-key")
             && allowed_headers.contains("authorization")
+            && allowed_headers.contains("idempotency-key"),
+        "a browser may send each header the API reads: {allowed_headers}"
     );
     assert!(h.get("access-control-allow-credentials").is_none());
 }

@@ -78,7 +78,7 @@ impl CorsPolicy {
             );
             headers.insert(
                 "access-control-allow-headers",
-                HeaderValue::from_static("Content-Type, X-API-Key, Authorization"),
+                HeaderValue::from_static("Content-Type, X-API-Key, Authorization, Idempotency-Key"),
             );
             headers.insert("access-control-max-age", HeaderValue::from_static("600"));
         }
