@@ -48,25 +48,20 @@ pub enum StartError {
 }
 
 impl StartError {
-    /// The exit status for this failure: 2 for a dependency that could not
-    /// be reached, a configuration that cannot work (as for a bad variable)
-    /// or a database file that is not this service's (or the Python
-    /// service's) to open, 1 otherwise.
+    /// The exit status for this failure: 2, as for a bad variable, whatever
+    /// stopped start-up (a dependency out of reach, a configuration that
+    /// cannot work, a database that cannot be opened, a port in use), so a
+    /// supervisor tells "could not start" (2) from a failure while serving.
     pub fn exit_code(&self) -> u8 {
-        use ep_store_sqlite::{MigrationError, OpenError};
         match self {
             StartError::Unreachable { .. }
             | StartError::Inconsistent(_)
             | StartError::Access(_)
             | StartError::EventTypes(_)
-            | StartError::Store(OpenError::Migration {
-                source: MigrationError::NotOurs { .. } | MigrationError::TooNew { .. },
-                ..
-            }) => 2,
-            StartError::Store(_)
+            | StartError::Store(_)
             | StartError::Thread(_)
             | StartError::Broadcast(_)
-            | StartError::Bind { .. } => 1,
+            | StartError::Bind { .. } => 2,
         }
     }
 }
