@@ -84,7 +84,7 @@ async fn publish_prints_ids_and_reports_each_refused_line_by_number() {
             "--session",
             "s1",
             "--payload",
-            r#"{"quiz_id":"q1"}"#,
+            r#"{"quiz_id":"q1","total_questions":12,"a_last":true}"#,
         ],
         &[],
         None,
@@ -93,6 +93,17 @@ async fn publish_prints_ids_and_reports_each_refused_line_by_number() {
     assert_eq!(one.status.code(), Some(0), "{one:?}");
     let id = text(&one.stdout).trim().to_owned();
     assert!(id.starts_with("evt_"), "{id}");
+    // The payload is stored with its keys in the order given.
+    let by_id = reqwest::get(format!("{}/api/v1/events/{id}", node.base))
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        by_id.contains(r#""payload":{"quiz_id":"q1","total_questions":12,"a_last":true}"#),
+        "{by_id}"
+    );
 
     let lines = [
         r#"{"event_type":"timer_tick","source":"timer","session_id":"s1","payload":{"remaining_seconds":3}}"#,
@@ -207,6 +218,31 @@ async fn the_reads_print_the_services_json() {
         serde_json::from_slice(&cli(&node.base, &["event-types"], &[], None).await.stdout)
             .expect("JSON");
     assert_eq!(types.as_object().expect("object").len(), 15);
+    // --pretty: the same JSON, indented, keys in the service's order.
+    for args in [
+        &["stats", "--pretty"][..],
+        &["event-types", "--pretty"],
+        &["query", "--pretty"],
+    ] {
+        let out = cli(&node.base, args, &[], None).await;
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        let shown = text(&out.stdout);
+        assert!(shown.lines().count() > 3, "{args:?}: {shown}");
+        let _: Value = serde_json::from_str(&shown).expect("still JSON");
+    }
+    let shown = text(
+        &cli(&node.base, &["stats", "--pretty"], &[], None)
+            .await
+            .stdout,
+    );
+    let order: Vec<usize> = ["total_events", "events_last_hour", "by_type", "router"]
+        .iter()
+        .map(|k| shown.find(&format!("\"{k}\"")).expect("key shown"))
+        .collect();
+    assert!(
+        order.windows(2).all(|w| w[0] < w[1]),
+        "the service's order: {shown}"
+    );
 
     let bad = cli(&node.base, &["query", "--since", "yesterday"], &[], None).await;
     assert_eq!(bad.status.code(), Some(1));

@@ -63,12 +63,6 @@ impl Client {
             .await
     }
 
-    /// `POST path` with a JSON body: the JSON body of a 2xx answer.
-    pub(crate) async fn post(&self, path: &str, body: &Value) -> Result<Value, CliError> {
-        let request = self.http.post(format!("{}{path}", self.base)).json(body);
-        Ok(self.send(request).await?.0)
-    }
-
     /// `POST path` with a body that is JSON text already (sent as is, so
     /// its keys keep their order): the JSON body of a 2xx answer.
     pub(crate) async fn post_text(&self, path: &str, body: String) -> Result<Value, CliError> {

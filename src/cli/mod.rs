@@ -48,9 +48,9 @@ pub enum Command {
     /// Stored events, newest first (GET /api/v1/events).
     Query(reads::QueryArgs),
     /// Totals by type and the router's state (GET /api/v1/stats).
-    Stats(Remote),
+    Stats(reads::ReadArgs),
     /// The registered event types (GET /api/v1/event-types).
-    EventTypes(Remote),
+    EventTypes(reads::ReadArgs),
     /// Print the effective configuration (environment and CONFIG_FILE),
     /// secrets masked, or the error start-up would give.
     Config(show_config::Args),
@@ -114,8 +114,8 @@ pub fn run(command: Command) -> ExitCode {
             Command::Publish(args) => publish::run(args).await,
             Command::Tail(args) => tail::run(args).await,
             Command::Query(args) => reads::query(args).await,
-            Command::Stats(remote) => reads::get(&remote, "/api/v1/stats").await,
-            Command::EventTypes(remote) => reads::get(&remote, "/api/v1/event-types").await,
+            Command::Stats(args) => reads::get(&args, "/api/v1/stats").await,
+            Command::EventTypes(args) => reads::get(&args, "/api/v1/event-types").await,
             Command::Config(args) => show_config::run(&args),
             Command::ImportLegacy(args) => import::run(args).await,
             Command::Keys(credentials::KeysCommand::New(args)) => credentials::new_key(&args),

@@ -73,21 +73,33 @@ pub(crate) async fn run(args: Args) -> Result<(), CliError> {
 
 /// One event from the flags, over REST.
 async fn one(client: &Client, event_type: &str, args: &Args) -> Result<(), CliError> {
-    let payload: Value = match &args.payload {
-        None => json!({}),
-        Some(text) => serde_json::from_str(text)
-            .ok()
-            .filter(Value::is_object)
-            .ok_or_else(|| CliError::Usage(format!("--payload {text}: expected a JSON object")))?,
+    // The payload goes as written, so its keys keep their order.
+    let payload = match &args.payload {
+        None => "{}",
+        Some(text) => {
+            let object = serde_json::from_str::<Value>(text)
+                .ok()
+                .filter(Value::is_object);
+            if object.is_none() {
+                return Err(CliError::Usage(format!(
+                    "--payload {text}: expected a JSON object"
+                )));
+            }
+            text.trim()
+        }
     };
-    let mut body = json!({"event_type": event_type, "source": args.source, "payload": payload});
-    if let Some(s) = &args.session_id {
-        body["session_id"] = json!(s);
+    let mut body = format!(
+        "{{\"event_type\":{},\"source\":{}",
+        json!(event_type),
+        json!(args.source)
+    );
+    for (key, value) in [("session_id", &args.session_id), ("user_id", &args.user_id)] {
+        if let Some(v) = value {
+            body.push_str(&format!(",\"{key}\":{}", json!(v)));
+        }
     }
-    if let Some(u) = &args.user_id {
-        body["user_id"] = json!(u);
-    }
-    let stored = client.post("/api/v1/events", &body).await?;
+    body.push_str(&format!(",\"payload\":{payload}}}"));
+    let stored = client.post_text("/api/v1/events", body).await?;
     let _ = emit(stored["id"].as_str().unwrap_or_default());
     Ok(())
 }

@@ -1,8 +1,9 @@
 //! `query`, `stats`, `event-types`: the REST reads, their JSON printed as
-//! the service sent it (keys in its order), one line.
+//! the service sent it (keys in its order), one line, or indented for
+//! people with `--pretty`.
 
 use super::client::{Client, Remote};
-use super::output::emit;
+use super::output::{emit, pretty};
 use super::CliError;
 
 /// `event-pipeline query`.
@@ -26,6 +27,29 @@ pub struct QueryArgs {
     /// How many, newest first (1 to 1000).
     #[arg(long, default_value_t = 100)]
     pub limit: u32,
+    /// Indented JSON for people (keys still in the service's order).
+    #[arg(long)]
+    pub pretty: bool,
+}
+
+/// `event-pipeline stats` and `event-pipeline event-types`.
+#[derive(Debug, clap::Args)]
+pub struct ReadArgs {
+    /// The service.
+    #[command(flatten)]
+    pub remote: Remote,
+    /// Indented JSON for people (keys still in the service's order).
+    #[arg(long)]
+    pub pretty: bool,
+}
+
+/// Prints `text`, the service's JSON, on one line or indented.
+fn show(text: &str, indented: bool) {
+    let _ = if indented {
+        emit(&pretty(text))
+    } else {
+        emit(text)
+    };
 }
 
 /// `GET /api/v1/events` with the filters given.
@@ -45,13 +69,13 @@ pub(crate) async fn query(args: QueryArgs) -> Result<(), CliError> {
         .map_err(|e| CliError::Usage(format!("cannot encode the query: {e}")))?;
     let client = Client::new(&args.remote)?;
     let (_, text) = client.get_text(&format!("/api/v1/events?{query}")).await?;
-    let _ = emit(&text);
+    show(&text, args.pretty);
     Ok(())
 }
 
 /// `GET path`, its JSON printed as the service sent it.
-pub(crate) async fn get(remote: &Remote, path: &str) -> Result<(), CliError> {
-    let (_, text) = Client::new(remote)?.get_text(path).await?;
-    let _ = emit(&text);
+pub(crate) async fn get(args: &ReadArgs, path: &str) -> Result<(), CliError> {
+    let (_, text) = Client::new(&args.remote)?.get_text(path).await?;
+    show(&text, args.pretty);
     Ok(())
 }

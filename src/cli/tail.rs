@@ -216,7 +216,11 @@ async fn subscribe(
             continue; // never twice
         }
         // As sent: the payload's keys keep their order.
-        let line = if args.pretty { pretty(&event) } else { text };
+        let line = if args.pretty {
+            pretty(&event, &text)
+        } else {
+            text
+        };
         if emit(&line).is_err() {
             return Ok(Ended::Done);
         }
@@ -229,8 +233,9 @@ async fn subscribe(
     }
 }
 
-/// `2026-11-20T09:00:01.500000Z #2 timer_tick timer-service session=s1 user=u1 {"remaining_seconds":1799}`
-fn pretty(event: &Value) -> String {
+/// `2026-11-20T09:00:01.500000Z #2 timer_tick timer-service session=s1 user=u1 {"remaining_seconds":1799}`,
+/// the payload as `sent` (the event's text) has it, keys in their order.
+fn pretty(event: &Value, sent: &str) -> String {
     let text = |key: &str| event[key].as_str().unwrap_or("-").to_owned();
     let mut line = format!(
         "{} #{} {} {}",
@@ -245,7 +250,15 @@ fn pretty(event: &Value) -> String {
         }
     }
     line.push(' ');
-    line.push_str(&event["payload"].to_string());
+    #[derive(serde::Deserialize)]
+    struct Sent<'a> {
+        #[serde(borrow)]
+        payload: &'a serde_json::value::RawValue,
+    }
+    match serde_json::from_str::<Sent<'_>>(sent) {
+        Ok(sent) => line.push_str(sent.payload.get()),
+        Err(_) => line.push_str(&event["payload"].to_string()),
+    }
     line
 }
 
@@ -255,11 +268,12 @@ mod tests {
 
     #[test]
     fn a_pretty_line_has_the_time_seq_type_source_ids_and_payload() {
-        let event = json!({"id":"evt_1","seq":2,"event_type":"timer_tick","source":"timer-service",
-            "session_id":"s1","user_id":null,"payload":{"remaining_seconds":1799},"timestamp":"2026-11-20T09:00:01.500000Z"});
+        let text = r#"{"id":"evt_1","event_type":"timer_tick","source":"timer-service","session_id":"s1","user_id":null,"payload":{"remaining_seconds":1799,"elapsed_seconds":1},"timestamp":"2026-11-20T09:00:01.500000Z","seq":2}"#;
+        let event: Value = serde_json::from_str(text).expect("JSON");
         assert_eq!(
-            pretty(&event),
-            r#"2026-11-20T09:00:01.500000Z #2 timer_tick timer-service session=s1 {"remaining_seconds":1799}"#
+            pretty(&event, text),
+            r#"2026-11-20T09:00:01.500000Z #2 timer_tick timer-service session=s1 {"remaining_seconds":1799,"elapsed_seconds":1}"#,
+            "the payload's keys in the order sent"
         );
     }
 }
