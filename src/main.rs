@@ -33,9 +33,10 @@ fn serve() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("event-pipeline: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
+            return ExitCode::from(2);
         }
     };
+    let json_logs = config.log_format == event_pipeline::config::LogFormat::Json;
     runtime.block_on(async {
         // Listen for signals before serving: a SIGTERM that comes right after
         // start-up must still stop the service gracefully.
@@ -43,8 +44,13 @@ fn serve() -> ExitCode {
         let running = match event_pipeline::start(config).await {
             Ok(running) => running,
             Err(e) => {
-                tracing::error!(error = %e, "start-up failed");
-                eprintln!("event-pipeline: {e}");
+                // Said once: as a JSON log record for log collectors, else
+                // as one plain line.
+                if json_logs {
+                    tracing::error!(error = %e, "start-up failed");
+                } else {
+                    eprintln!("event-pipeline: {e}");
+                }
                 return ExitCode::from(e.exit_code());
             }
         };

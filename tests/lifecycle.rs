@@ -73,6 +73,11 @@ fn a_port_in_use_stops_start_up_with_exit_2_like_every_start_up_failure() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains(&format!("127.0.0.1:{port}")), "{stderr}");
+    assert_eq!(
+        stderr.matches("cannot listen on").count(),
+        1,
+        "said once: {stderr}"
+    );
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 

@@ -16,6 +16,7 @@ pub struct Remote {
     #[arg(
         long,
         env = "EVENT_PIPELINE_URL",
+        hide_env_values = true,
         default_value = "http://127.0.0.1:8001"
     )]
     pub url: String,

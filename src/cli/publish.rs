@@ -186,17 +186,17 @@ async fn lines(
         }
     }
     bar.finish_and_clear();
-    if tally.lines > 1 || tally.refused > 0 {
-        eprintln!(
-            "published {} of {} events, {} refused",
-            tally.published, tally.lines, tally.refused
-        );
-    }
+    // One summary: on stderr when all went, as the error when some did not.
     match tally.refused {
-        0 => Ok(()),
+        0 => {
+            if tally.lines > 1 {
+                eprintln!("published {} of {} events", tally.published, tally.lines);
+            }
+            Ok(())
+        }
         n => Err(CliError::SomeRefused(format!(
-            "{n} of {} events were refused",
-            tally.lines
+            "published {} of {} events; {n} of {} events were refused",
+            tally.published, tally.lines, tally.lines
         ))),
     }
 }
