@@ -8,18 +8,12 @@
 mod support;
 
 use std::process::Command;
-use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
+use support::cluster::next_json;
 use support::process::BIN;
-use support::{example, TestServer};
-use tokio_tungstenite::tungstenite::Message;
+use support::{example, ws_connect, ws_send, TestServer};
 
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-const PATIENCE: Duration = Duration::from_secs(10);
 const TYPES: &str = r#"{
   "hint_requested": {
     "description": "Student asked for a hint",
@@ -48,40 +42,12 @@ fn hint(payload: Value) -> Value {
            "user_id": "stu-1", "payload": payload})
 }
 
-async fn ws(server: &TestServer, path: &str) -> Ws {
-    tokio_tungstenite::connect_async(server.ws_url(path))
-        .await
-        .expect("handshake")
-        .0
-}
-
-async fn send(ws: &mut Ws, value: &Value) {
-    ws.send(Message::text(value.to_string()))
-        .await
-        .expect("send");
-}
-
-async fn recv(ws: &mut Ws) -> Value {
-    loop {
-        match tokio::time::timeout(PATIENCE, ws.next())
-            .await
-            .expect("a frame in time")
-            .expect("open")
-            .expect("frame")
-        {
-            Message::Text(text) => return serde_json::from_str(&text).expect("JSON"),
-            Message::Close(frame) => panic!("closed: {frame:?}"),
-            _ => continue,
-        }
-    }
-}
-
 #[tokio::test]
 async fn a_declared_type_is_published_stored_delivered_and_listed() {
     let server = server("enforce").await;
-    let mut sub = ws(&server, "/ws/subscribe").await;
-    send(&mut sub, &json!({"event_types": ["hint_requested"]})).await;
-    let ack = recv(&mut sub).await;
+    let mut sub = ws_connect(&server, "/ws/subscribe").await;
+    ws_send(&mut sub, &json!({"event_types": ["hint_requested"]})).await;
+    let ack = next_json(&mut sub).await;
     assert_eq!(ack["status"], "subscribed", "{ack}");
     assert!(
         ack.get("unknown_event_types").is_none(),
@@ -92,7 +58,7 @@ async fn a_declared_type_is_published_stored_delivered_and_listed() {
         .publish(&hint(json!({"question_id": "q7", "level": 2})))
         .await;
     assert_eq!(stored["event_type"], "hint_requested");
-    let live = recv(&mut sub).await;
+    let live = next_json(&mut sub).await;
     assert_eq!(live["id"], stored["id"], "{live}");
 
     let (status, found) = server.get("/api/v1/events?event_type=hint_requested").await;
@@ -173,9 +139,9 @@ async fn enforce_refuses_a_payload_naming_each_broken_rule_over_rest_and_websock
         json!([{"loc": ["body", "payload", "correct"], "msg": "must be a boolean", "type": "schema"}])
     );
 
-    let mut publisher = ws(&server, "/ws/publish").await;
-    send(&mut publisher, &hint(json!({}))).await;
-    let reply = recv(&mut publisher).await;
+    let mut publisher = ws_connect(&server, "/ws/publish").await;
+    ws_send(&mut publisher, &hint(json!({}))).await;
+    let reply = next_json(&mut publisher).await;
     assert_eq!(reply["status"], "error", "{reply}");
     assert!(reply.to_string().contains("question_id"), "{reply}");
     let (_, stored) = server.get("/api/v1/events").await;
@@ -205,7 +171,7 @@ async fn warn_stores_and_counts_and_off_does_not_check() {
     );
     server.stop().await;
 
-    let server = server_off().await;
+    let server = self::server("off").await;
     server.publish(&hint(json!({"level": "high"}))).await;
     let mut answer = example("answer_submitted");
     answer["payload"] = json!({"correct": "yes"});
@@ -213,40 +179,36 @@ async fn warn_stores_and_counts_and_off_does_not_check() {
     server.stop().await;
 }
 
-async fn server_off() -> TestServer {
-    server("off").await
-}
-
 #[tokio::test]
 async fn a_filter_naming_unregistered_types_is_kept_and_its_ack_names_them() {
     let server = server("enforce").await;
-    let mut sub = ws(&server, "/ws/subscribe").await;
-    send(
+    let mut sub = ws_connect(&server, "/ws/subscribe").await;
+    ws_send(
         &mut sub,
         &json!({"event_types": ["quiz_start", "quiz_started", "nope"]}),
     )
     .await;
-    let ack = recv(&mut sub).await;
+    let ack = next_json(&mut sub).await;
     assert_eq!(ack["status"], "subscribed");
     assert_eq!(
         ack["unknown_event_types"],
         json!(["quiz_start", "nope"]),
         "{ack}"
     );
-    send(
+    ws_send(
         &mut sub,
         &json!({"type": "update_filters", "filters": {"event_types": ["hint_requestd"]}}),
     )
     .await;
-    let updated = recv(&mut sub).await;
+    let updated = next_json(&mut sub).await;
     assert_eq!(updated["status"], "filters_updated", "{updated}");
     assert_eq!(updated["unknown_event_types"], json!(["hint_requestd"]));
-    send(
+    ws_send(
         &mut sub,
         &json!({"type": "update_filters", "filters": {"event_types": ["hint_requested"]}}),
     )
     .await;
-    let updated = recv(&mut sub).await;
+    let updated = next_json(&mut sub).await;
     assert!(updated.get("unknown_event_types").is_none(), "{updated}");
     server.stop().await;
 }

@@ -5,45 +5,11 @@
 
 mod support;
 
-use std::time::Duration;
-
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use serde_json::{json, Value};
-use support::TestServer;
+use support::cluster::{next_json, PATIENCE};
+use support::{ws_connect, ws_send, TestServer};
 use tokio_tungstenite::tungstenite::Message;
-
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-const PATIENCE: Duration = Duration::from_secs(10);
-
-async fn ws(server: &TestServer) -> Ws {
-    tokio_tungstenite::connect_async(server.ws_url("/ws/subscribe"))
-        .await
-        .expect("handshake")
-        .0
-}
-
-async fn send(ws: &mut Ws, value: &Value) {
-    ws.send(Message::text(value.to_string()))
-        .await
-        .expect("send");
-}
-
-async fn recv(ws: &mut Ws) -> Value {
-    loop {
-        match tokio::time::timeout(PATIENCE, ws.next())
-            .await
-            .expect("a frame in time")
-            .expect("open")
-            .expect("frame")
-        {
-            Message::Text(text) => return serde_json::from_str(&text).expect("JSON"),
-            Message::Close(frame) => panic!("closed: {frame:?}"),
-            _ => continue,
-        }
-    }
-}
 
 fn answer(question: &str, correct: bool, marker: u32) -> Value {
     json!({"event_type": "answer_submitted", "source": "quiz-engine", "session_id": "s1",
@@ -77,9 +43,9 @@ async fn a_payload_filter_delivers_only_matching_events_live_on_resume_and_after
     let server = TestServer::start(&[]).await;
     let filter = json!({"event_types": ["answer_submitted"],
                         "payload": {"correct": false, "question_id": ["q1", "q2"]}});
-    let mut sub = ws(&server).await;
-    send(&mut sub, &filter).await;
-    let ack = recv(&mut sub).await;
+    let mut sub = ws_connect(&server, "/ws/subscribe").await;
+    ws_send(&mut sub, &filter).await;
+    let ack = next_json(&mut sub).await;
     assert_eq!(
         (ack["status"].as_str(), &ack["filters"]),
         (Some("subscribed"), &filter)
@@ -88,21 +54,25 @@ async fn a_payload_filter_delivers_only_matching_events_live_on_resume_and_after
     let wanted = publish_mix(&server, 0).await;
     let mut got = Vec::new();
     for _ in &wanted {
-        got.push(recv(&mut sub).await["payload"]["n"].as_u64().expect("n"));
+        got.push(
+            next_json(&mut sub).await["payload"]["n"]
+                .as_u64()
+                .expect("n"),
+        );
     }
     assert_eq!(got, wanted);
 
     // Resume from the start: the stored matching events only, then live.
-    let mut resumed = ws(&server).await;
+    let mut resumed = ws_connect(&server, "/ws/subscribe").await;
     let mut again = filter.clone();
     again["since_seq"] = json!(0);
-    send(&mut resumed, &again).await;
-    assert_eq!(recv(&mut resumed).await["status"], "subscribed");
+    ws_send(&mut resumed, &again).await;
+    assert_eq!(next_json(&mut resumed).await["status"], "subscribed");
     let more = publish_mix(&server, 100).await;
     let mut replayed = Vec::new();
     for _ in 0..wanted.len() + more.len() {
         replayed.push(
-            recv(&mut resumed).await["payload"]["n"]
+            next_json(&mut resumed).await["payload"]["n"]
                 .as_u64()
                 .expect("n"),
         );
@@ -110,18 +80,18 @@ async fn a_payload_filter_delivers_only_matching_events_live_on_resume_and_after
     assert_eq!(replayed, [wanted.clone(), more].concat());
 
     // A new filter takes over from its reply on.
-    send(
+    ws_send(
         &mut sub,
         &json!({"type": "update_filters", "filters": {"payload": {"question_id": "q3"}}}),
     )
     .await;
-    let mut next = recv(&mut sub).await;
+    let mut next = next_json(&mut sub).await;
     while next.get("status").is_none() {
-        next = recv(&mut sub).await; // what the old filter matched before the reply
+        next = next_json(&mut sub).await; // what the old filter matched before the reply
     }
     assert_eq!(next["status"], "filters_updated", "{next}");
     publish_mix(&server, 200).await;
-    assert_eq!(recv(&mut sub).await["payload"]["n"], 203, "only q3");
+    assert_eq!(next_json(&mut sub).await["payload"]["n"], 203, "only q3");
     server.stop().await;
 }
 
@@ -133,8 +103,8 @@ async fn a_payload_filter_of_the_wrong_shape_is_refused_with_a_close_frame() {
         json!({"payload": "correct"}),
         json!({"payload": {"question_id": []}}),
     ] {
-        let mut sub = ws(&server).await;
-        send(&mut sub, &bad).await;
+        let mut sub = ws_connect(&server, "/ws/subscribe").await;
+        ws_send(&mut sub, &bad).await;
         let mut error = None;
         let code = loop {
             match tokio::time::timeout(PATIENCE, sub.next())

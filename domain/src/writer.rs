@@ -210,12 +210,17 @@ pub(crate) async fn run_writer(
         }
         let n = events.len();
         // What each keyed event was, to tell a repeat from a conflict when
-        // the store answers with an earlier holder of its key (an event
-        // without a key is always stored new: nothing is kept for it).
-        let sent: Vec<Option<NewEvent>> = events
-            .iter()
-            .map(|e| e.idempotency.is_some().then(|| e.clone()))
-            .collect();
+        // the store answers with an earlier holder of its key. An event
+        // without a key is always stored new: a batch without keys (the
+        // usual one) keeps nothing.
+        let sent: Vec<Option<NewEvent>> = if events.iter().any(|e| e.idempotency.is_some()) {
+            events
+                .iter()
+                .map(|e| e.idempotency.is_some().then(|| e.clone()))
+                .collect()
+        } else {
+            Vec::new()
+        };
         let started = tokio::time::Instant::now();
         let outcome = store.append(events).await;
         tracing::trace!(
@@ -228,10 +233,10 @@ pub(crate) async fn run_writer(
                 health.succeeded();
                 let outcomes: Vec<Stored> = stored
                     .into_iter()
-                    .zip(&sent)
-                    .map(|(event, keyed)| {
+                    .enumerate()
+                    .map(|(i, event)| {
                         let event = Arc::new(event);
-                        match keyed {
+                        match sent.get(i).and_then(Option::as_ref) {
                             None => Stored::New(event),
                             Some(sent) if event.id == sent.id => Stored::New(event),
                             Some(sent) if same_content(&event, sent) => Stored::Repeat(event),

@@ -183,3 +183,21 @@ impl TestServer {
         }
     }
 }
+
+/// A WebSocket to `path` on `server`.
+pub async fn ws_connect(server: &TestServer, path: &str) -> cluster::Ws {
+    tokio_tungstenite::connect_async(server.ws_url(path))
+        .await
+        .expect("handshake")
+        .0
+}
+
+/// Sends `value` as one text message.
+pub async fn ws_send(ws: &mut cluster::Ws, value: &Value) {
+    use futures_util::SinkExt;
+    ws.send(tokio_tungstenite::tungstenite::Message::text(
+        value.to_string(),
+    ))
+    .await
+    .expect("send");
+}

@@ -393,40 +393,37 @@ fn bind_payloads_to_types(document: &mut OpenApi, settings: &Settings) {
             .schemas
             .insert("PublishedEvent".to_owned(), published);
     }
-    let Some(operation) = operation_mut(document, &format!("{PREFIX}/events"), &Method::POST)
-    else {
-        return;
-    };
-    if let Some(content) = operation
-        .request_body
-        .as_mut()
-        .and_then(|b| b.content.get_mut("application/json"))
+    set_body_schema(
+        document,
+        "/events",
+        Ref::from_schema_name("PublishedEvent").into(),
+    );
+}
+
+/// Sets the JSON request body schema of `POST {PREFIX}{path}`.
+fn set_body_schema(document: &mut OpenApi, path: &str, schema: RefOr<Schema>) {
+    if let Some(content) = operation_mut(document, &format!("{PREFIX}{path}"), &Method::POST)
+        .and_then(|operation| operation.request_body.as_mut())
+        .and_then(|body| body.content.get_mut("application/json"))
     {
-        content.schema = Some(Ref::from_schema_name("PublishedEvent").into());
+        content.schema = Some(schema);
     }
 }
 
 /// A batch's items are answered one by one (an item that breaks a rule
 /// gets its own error result, the batch is still 200): any JSON value.
 fn loose_batch_items(document: &mut OpenApi) {
-    use utoipa::openapi::schema::ArrayBuilder;
-    let Some(operation) = operation_mut(document, &format!("{PREFIX}/events/batch"), &Method::POST)
-    else {
-        return;
-    };
-    if let Some(content) = operation
-        .request_body
-        .as_mut()
-        .and_then(|b| b.content.get_mut("application/json"))
-    {
-        content.schema = Some(
-            ArrayBuilder::new()
-                .items(ObjectBuilder::new().schema_type(utoipa::openapi::schema::SchemaType::AnyValue).description(Some(
-                    "An event as for POST /events (see PublishedEvent); anything else gets an error result of its own",
-                )))
-                .into(),
-        );
-    }
+    use utoipa::openapi::schema::{ArrayBuilder, SchemaType};
+    let any = ObjectBuilder::new()
+        .schema_type(SchemaType::AnyValue)
+        .description(Some(
+            "An event as for POST /events (see PublishedEvent); anything else gets an error result of its own",
+        ));
+    set_body_schema(
+        document,
+        "/events/batch",
+        ArrayBuilder::new().items(any).into(),
+    );
 }
 
 /// Every `/api/v1/X` path is also served as `/X`: the document says so.
