@@ -5,9 +5,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ep_domain::{EventService, Hub, HubConfig};
+use ep_domain::{EventService, Hub, HubConfig, RetentionPolicy};
 use ep_http::{AppState, CorsPolicy, HttpConfig, MetricsText, RefusalLog, Shared, WsShared};
-use ep_ports::{Authenticator, EventStore};
+use ep_ports::{Authenticator, EventStore, JobState};
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -33,6 +33,8 @@ pub struct Running {
     gate: Arc<crate::access::Gate>,
     stop: oneshot::Sender<()>,
     server: JoinHandle<()>,
+    /// Background jobs (retention): stopped first at shutdown.
+    background: Vec<JoinHandle<()>>,
     /// Stops the publish path's runtime when dropped, after `shutdown`.
     _pipeline: Pipeline,
 }
@@ -72,6 +74,9 @@ impl Running {
         // New requests get a clear 503 from now on; WebSockets close with
         // 1001 (publishers first get the replies to all they sent); then the
         // listener closes and open requests finish.
+        for job in &self.background {
+            job.abort();
+        }
         self.ws.start_draining();
         let refusing = tokio::time::sleep(REFUSAL_WINDOW);
         self.ws.sessions.close_all(WS_CLOSE_TIMEOUT).await;
@@ -88,6 +93,20 @@ impl Running {
         self.service.shutdown().await;
         tracing::info!("every accepted event is committed; stopped");
     }
+}
+
+/// This node's name as the holder of a background job's lease: unique
+/// among the nodes (host, process and a random part).
+fn node_name() -> String {
+    let mut random = [0_u8; 4];
+    // Without randomness the process id still tells nodes of one host apart.
+    let _ = getrandom::fill(&mut random);
+    format!(
+        "{}/{}/{:08x}",
+        std::env::var("HOSTNAME").unwrap_or_else(|_| "node".to_owned()),
+        std::process::id(),
+        u32::from_be_bytes(random)
+    )
 }
 
 /// Binds the listening socket with `TCP_NODELAY` set, which Linux passes on
@@ -111,8 +130,8 @@ fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
 /// # Errors
 /// `StartError` when the store cannot be opened or the address bound.
 pub async fn start(config: Config) -> Result<Running, StartError> {
-    let store = crate::connect::open_store(&config).await?;
-    start_with_store(config, store).await
+    let (store, jobs) = crate::connect::open_store(&config).await?;
+    start_with_stores(config, store, jobs).await
 }
 
 /// Like [`start`], on a store the caller built (another adapter, or one
@@ -125,6 +144,20 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
 pub async fn start_with_store(
     config: Config,
     store: Arc<dyn EventStore>,
+) -> Result<Running, StartError> {
+    // Background jobs' leases and cursors in this process only.
+    start_with_stores(config, store, Arc::new(ep_store_memory::MemoryStore::new())).await
+}
+
+/// Like [`start_with_store`], with the background jobs' leases and cursors
+/// kept in `jobs`.
+///
+/// # Errors
+/// As [`start_with_store`].
+pub async fn start_with_stores(
+    config: Config,
+    store: Arc<dyn EventStore>,
+    jobs: Arc<dyn JobState>,
 ) -> Result<Running, StartError> {
     let (store, metrics): (Arc<dyn EventStore>, Option<MetricsText>) = if config.metrics {
         let metrics = ep_metrics::Metrics::install();
@@ -148,6 +181,12 @@ pub async fn start_with_store(
         config.schema_mode.mode(),
     )?;
     let declared = event_types.declarations().len();
+    let retention = match &config.retention {
+        Some(text) => {
+            RetentionPolicy::parse(text, |name| event_types.get(name), || event_types.names())?
+        }
+        None => RetentionPolicy::default(),
+    };
     let auth: Arc<dyn Authenticator> = gate.clone();
     // The writer (spawned by `EventService::start`) and the hub run on the
     // publish path's own thread: see `pipeline.rs`.
@@ -163,6 +202,19 @@ pub async fn start_with_store(
             )
             .with_event_types(Arc::new(event_types)),
         )
+    };
+    let node = node_name();
+    let retention_task = {
+        let _on_pipeline = pipeline.handle().enter();
+        if let Some(text) = &config.retention {
+            tracing::info!(
+                policy = %text,
+                interval_s = config.retention_interval.as_secs(),
+                node = %node,
+                "retention on: older events are deleted by one node at a time"
+            );
+        }
+        service.start_retention(retention, jobs, config.retention_interval, node.clone())
     };
     let hub = Hub::new(
         store,
@@ -227,6 +279,7 @@ pub async fn start_with_store(
         gate,
         stop,
         server,
+        background: retention_task.into_iter().collect(),
         _pipeline: pipeline,
     })
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use ep_broadcast_local::LocalBroadcaster;
 use ep_broadcast_nats::{NatsBroadcaster, NatsOptions};
 use ep_broadcast_redis::{RedisBroadcaster, RedisOptions};
-use ep_ports::{Broadcaster, EventStore};
+use ep_ports::{Broadcaster, EventStore, JobState};
 use ep_store_memory::MemoryStore;
 use ep_store_postgres::{PostgresOptions, PostgresStore};
 use ep_store_sqlite::{Durability, SqliteStore};
@@ -66,8 +66,11 @@ where
     }
 }
 
-/// The configured store.
-pub(crate) async fn open_store(config: &Config) -> Result<Arc<dyn EventStore>, StartError> {
+/// The configured store: its events, and the background jobs' leases and
+/// cursors kept beside them.
+pub(crate) async fn open_store(
+    config: &Config,
+) -> Result<(Arc<dyn EventStore>, Arc<dyn JobState>), StartError> {
     Ok(match config.event_store {
         StoreKind::Sqlite => {
             let durability = match config.database_synchronous {
@@ -76,11 +79,11 @@ pub(crate) async fn open_store(config: &Config) -> Result<Arc<dyn EventStore>, S
             };
             let store = SqliteStore::open(&config.database_path, durability).await?;
             tracing::info!(path = %config.database_path.display(), ?durability, "SQLite event store open");
-            Arc::new(store)
+            both(store)
         }
         StoreKind::Memory => {
             tracing::warn!("in-memory event store: nothing survives a restart");
-            Arc::new(MemoryStore::new())
+            both(MemoryStore::new())
         }
         StoreKind::Postgres => {
             let url = config.database_url.clone().unwrap_or_default();
@@ -96,9 +99,15 @@ pub(crate) async fn open_store(config: &Config) -> Result<Arc<dyn EventStore>, S
                 || PostgresStore::open(&url, options.clone()),
             )
             .await?;
-            Arc::new(store)
+            both(store)
         }
     })
+}
+
+/// One store as both ports.
+fn both<S: EventStore + JobState>(store: S) -> (Arc<dyn EventStore>, Arc<dyn JobState>) {
+    let store = Arc::new(store);
+    (store.clone(), store)
 }
 
 /// The configured broadcaster.

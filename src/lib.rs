@@ -15,5 +15,5 @@ mod pipeline;
 mod start_error;
 pub mod telemetry;
 
-pub use app::{start, start_with_store, Running, StartError};
+pub use app::{start, start_with_store, start_with_stores, Running, StartError};
 pub use config::Config;

@@ -34,6 +34,9 @@ pub enum StartError {
     /// `EVENT_TYPES_FILE` is unusable.
     #[error(transparent)]
     EventTypes(#[from] crate::event_types::EventTypesError),
+    /// `RETENTION` is unusable.
+    #[error("RETENTION: {0}")]
+    Retention(#[from] ep_domain::BadRetention),
     /// The publish path's thread could not be started.
     #[error("cannot start the publish path's thread: {0}")]
     Thread(std::io::Error),
@@ -58,6 +61,7 @@ impl StartError {
             | StartError::Inconsistent(_)
             | StartError::Access(_)
             | StartError::EventTypes(_)
+            | StartError::Retention(_)
             | StartError::Store(_)
             | StartError::Thread(_)
             | StartError::Broadcast(_)

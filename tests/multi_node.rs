@@ -476,3 +476,73 @@ async fn the_same_idempotent_publish_on_both_nodes_at_once_is_stored_once(bus: B
     assert_eq!(mine, 20, "each key once");
 }
 on_both_buses!(the_same_idempotent_publish_on_both_nodes_at_once_is_stored_once);
+
+/// Retention runs on one node at a time (the lease in the shared store)
+/// and deletes what either node stored; an erasure asked of one node takes
+/// the student's events that the other stored; seq is never reused.
+async fn retention_runs_on_one_node_and_erasure_reaches_what_either_stored(bus: Bus) {
+    let extra = [
+        ("RETENTION", "timer_tick=1s".to_owned()),
+        ("RETENTION_INTERVAL_SECONDS", "1".to_owned()),
+    ];
+    let Some(c) = Cluster::start_with(bus, &extra).await else {
+        return;
+    };
+    let client = reqwest::Client::new();
+    let mut student = example("answer_submitted");
+    student["user_id"] = json!("erase-me");
+    let mut highest = 0;
+    for node in [&c.a, &c.b] {
+        for _ in 0..3 {
+            publish(&client, node, &example("timer_tick")).await;
+        }
+        let kept = publish(&client, node, &student).await;
+        highest = highest.max(kept["seq"].as_u64().expect("seq"));
+    }
+    let mut every = tokio::time::interval(Duration::from_millis(100));
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let ticks = c
+            .stored()
+            .await
+            .iter()
+            .filter(|e| e.event_type.as_str() == "timer_tick")
+            .count();
+        if ticks == 0 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{ticks} ticks left after {PATIENCE:?}"
+        );
+        every.tick().await;
+    }
+    let on_a = c.a.log_lines("retention deleted events").len();
+    let on_b = c.b.log_lines("retention deleted events").len();
+    assert!(
+        (on_a == 0) != (on_b == 0),
+        "one node deletes: A logged {on_a} deletions, B {on_b}"
+    );
+
+    let (status, body) = {
+        let r = client
+            .delete(format!("{}/api/v1/users/erase-me/events", c.b.base))
+            .send()
+            .await
+            .expect("erase");
+        (r.status().as_u16(), r.json::<Value>().await.expect("json"))
+    };
+    assert_eq!((status, body), (200, json!({"deleted": 2})));
+    let (_, left) = get(&client, &c.a, "/api/v1/events?user_id=erase-me").await;
+    assert_eq!(left, json!([]));
+    let next = publish(&client, &c.a, &student).await;
+    assert!(
+        next["seq"].as_u64().expect("seq") > highest,
+        "seq is never reused: {next}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_runs_on_one_node_and_erasure_reaches_what_either_stored_nats() {
+    retention_runs_on_one_node_and_erasure_reaches_what_either_stored(Bus::Nats).await;
+}

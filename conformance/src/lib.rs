@@ -17,6 +17,7 @@
 pub mod broadcaster;
 pub mod containers;
 mod exit;
+pub mod job_state;
 mod link;
 pub mod services;
 pub mod store;
@@ -44,6 +45,7 @@ macro_rules! conformance_suite {
             delete_before_removes_only_older_and_stats_follow,
             delete_all_never_reuses_seq,
             a_delete_step_is_bounded_by_its_limit_and_its_seq,
+            a_delete_narrowed_to_a_user_or_a_type_takes_only_those,
             stats_agree_with_the_events_through_deletes_in_steps,
             a_duplicate_id_refuses_the_whole_batch,
             hostile_text_round_trips_verbatim,
@@ -75,6 +77,37 @@ macro_rules! conformance_suite {
                 }
             )*
         }
+    };
+}
+
+/// Expands to one `#[tokio::test]` per JobState conformance case; the
+/// factory is as for [`conformance_suite!`] (with `skippable`, an `Option`).
+#[macro_export]
+macro_rules! job_state_suite {
+    (skippable $factory:expr) => {
+        mod job_state_conformance {
+            #[allow(unused_imports)]
+            use super::*;
+            $crate::job_state_suite!(@cases $factory;
+                a_lease_has_one_holder_until_released_or_expired,
+                of_holders_asking_at_once_one_gets_the_lease,
+                a_cursor_reads_back_the_last_seq_saved,
+            );
+        }
+    };
+    ($factory:expr) => {
+        $crate::job_state_suite!(skippable async { Some($factory.await) });
+    };
+    (@cases $factory:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $case() {
+                let Some((store, _guard)) = $factory.await else {
+                    return;
+                };
+                $crate::job_state::$case(&store).await;
+            }
+        )*
     };
 }
 

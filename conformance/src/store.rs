@@ -55,13 +55,19 @@ pub async fn delete_in_steps<S: EventStore>(
     before: Option<Timestamp>,
     step: usize,
 ) -> u64 {
-    let what = Deletion {
-        before,
-        through_seq: store.last_seq().await.expect("last_seq"),
-    };
+    let mut what = Deletion::through(store.last_seq().await.expect("last_seq"));
+    what.before = before;
+    delete_selected(store, &what, step).await
+}
+
+/// Deletes what `what` selects in steps of `step` events, as the domain does.
+pub async fn delete_selected<S: EventStore>(store: &S, what: &Deletion, step: usize) -> u64 {
     let mut deleted = 0;
     loop {
-        let n = store.delete_some(what, step).await.expect("delete step");
+        let n = store
+            .delete_some(what.clone(), step)
+            .await
+            .expect("delete step");
         assert!(
             n <= step as u64,
             "a step deleted {n} events, more than {step}"
@@ -676,24 +682,79 @@ pub async fn last_seq_is_the_highest_ever_assigned<S: EventStore>(store: &S) {
 /// `before`, and reports 0 once nothing selected is left.
 pub async fn a_delete_step_is_bounded_by_its_limit_and_its_seq<S: EventStore>(store: &S) {
     let stored = seed(store).await;
-    let what = Deletion {
-        before: None,
-        through_seq: stored[3].seq,
-    };
-    assert_eq!(store.delete_some(what, 3).await.expect("step"), 3);
-    assert_eq!(store.delete_some(what, 3).await.expect("step"), 1);
+    let what = Deletion::through(stored[3].seq);
+    assert_eq!(store.delete_some(what.clone(), 3).await.expect("step"), 3);
+    assert_eq!(store.delete_some(what.clone(), 3).await.expect("step"), 1);
     assert_eq!(store.delete_some(what, 3).await.expect("step"), 0);
     assert_eq!(
         ids(&store.query(query()).await.expect("query")),
         vec![stored[5].id.to_string(), stored[4].id.to_string()],
         "the events above through_seq are kept"
     );
-    let timed = Deletion {
-        before: Some(at(5)),
-        through_seq: u64::MAX,
-    };
-    assert_eq!(store.delete_some(timed, 10).await.expect("step"), 1);
+    let timed = Deletion::through(u64::MAX).before(at(5));
+    assert_eq!(store.delete_some(timed.clone(), 10).await.expect("step"), 1);
     assert_eq!(store.delete_some(timed, 10).await.expect("step"), 0);
+    assert_eq!(
+        store.stats(at(-10)).await.expect("stats"),
+        recount(store, at(-10)).await
+    );
+}
+
+/// A delete narrowed to a student erases that student's events of every
+/// type and nobody else's; narrowed to a type and an instant, it removes
+/// only that type's older events (retention); each in bounded steps, stats
+/// following, and a repeat finds nothing.
+pub async fn a_delete_narrowed_to_a_user_or_a_type_takes_only_those<S: EventStore>(store: &S) {
+    let stored = seed(store).await;
+    let u1 = |e: &Event| e.user_id.as_deref() == Some("u1");
+    let erase = Deletion::through(store.last_seq().await.expect("last_seq")).of_user("u1");
+    assert_eq!(store.delete_some(erase.clone(), 2).await.expect("step"), 2);
+    assert_eq!(delete_selected(store, &erase, 2).await, 2);
+    assert_eq!(
+        delete_selected(store, &erase, 2).await,
+        0,
+        "a repeat finds none"
+    );
+    let left = store.query(query()).await.expect("query");
+    let expected: Vec<String> = stored
+        .iter()
+        .rev()
+        .filter(|e| !u1(e))
+        .map(|e| e.id.to_string())
+        .collect();
+    assert_eq!(ids(&left), expected, "only u1's events are gone");
+    assert_eq!(
+        store.stats(at(-10)).await.expect("stats"),
+        recount(store, at(-10)).await
+    );
+
+    // Retention of timer ticks older than at(10): the old tick goes, the
+    // new tick and an old event of another type stay.
+    let more = store
+        .append(vec![
+            new_event(20, EventType::TIMER_TICK, Some("s3"), Some("u3")),
+            new_event(21, EventType::QUIZ_STARTED, Some("s3"), Some("u3")),
+        ])
+        .await
+        .expect("append");
+    let retain = Deletion::through(store.last_seq().await.expect("last_seq"))
+        .of_type(EventType::TIMER_TICK)
+        .before(at(10));
+    assert_eq!(delete_selected(store, &retain, 1).await, 1);
+    let left = ids(&store.query(query()).await.expect("query"));
+    assert_eq!(
+        left,
+        vec![
+            more[1].id.to_string(),
+            more[0].id.to_string(),
+            stored[5].id.to_string(),
+        ],
+        "only the old timer tick (s2, u2) is gone"
+    );
+    let both = Deletion::through(u64::MAX)
+        .of_type(EventType::TIMER_TICK)
+        .of_user("u3");
+    assert_eq!(delete_selected(store, &both, 10).await, 1);
     assert_eq!(
         store.stats(at(-10)).await.expect("stats"),
         recount(store, at(-10)).await

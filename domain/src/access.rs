@@ -48,6 +48,8 @@ pub enum Operation {
     Metrics,
     /// Delete events.
     Delete,
+    /// Erase every event of one student.
+    Erase,
     /// Subscribe to live events (and resume).
     Subscribe,
 }
@@ -62,7 +64,7 @@ impl Operation {
             | Operation::Stats
             | Operation::Metrics
             | Operation::Subscribe => Role::Read,
-            Operation::Delete => Role::Admin,
+            Operation::Delete | Operation::Erase => Role::Admin,
         }
     }
 
@@ -74,7 +76,7 @@ impl Operation {
             Operation::Query | Operation::Get | Operation::Stats | Operation::Metrics => {
                 Some(RateClass::Query)
             }
-            Operation::Delete => Some(RateClass::Admin),
+            Operation::Delete | Operation::Erase => Some(RateClass::Admin),
             Operation::Subscribe => None,
         }
     }
@@ -151,9 +153,23 @@ pub fn authorize(principal: &Principal, operation: Operation) -> Result<(), Deni
         }
         // A delete cannot be narrowed to a scope: only an unrestricted admin.
         Operation::Delete if principal.has(role) && !unrestricted => Err(Denied::Restricted),
+        // An erasure takes every event of a student, whatever its type,
+        // source or session: an admin restricted to students may erase
+        // its own (checked with the student), no other restriction.
+        Operation::Erase if principal.has(role) && !only_students(&principal.scope) => {
+            Err(Denied::Restricted)
+        }
         _ if principal.has(role) => Ok(()),
         _ => Err(Denied::MissingRole(role)),
     }
+}
+
+/// Whether `scope` restricts nothing but the students (`user_ids`).
+fn only_students(scope: &Scope) -> bool {
+    scope
+        .lists()
+        .iter()
+        .all(|(field, list)| list.is_none() || *field == ScopeField::UserId)
 }
 
 /// Checks that each value a request names is inside `scope`.
@@ -237,6 +253,32 @@ mod tests {
         assert_eq!(
             authorize(&publisher, Operation::Metrics),
             Err(Denied::MissingRole(Role::Read))
+        );
+    }
+
+    #[test]
+    fn an_erasure_needs_an_admin_restricted_to_students_at_most() {
+        let students = Scope {
+            user_ids: list(&["u1"]),
+            ..Scope::default()
+        };
+        let school = Principal::new([Role::Admin]).with_scope(students.clone());
+        assert_eq!(authorize(&school, Operation::Erase), Ok(()));
+        assert_eq!(
+            authorize(&Principal::new([Role::Admin]), Operation::Erase),
+            Ok(())
+        );
+        let class = Principal::new([Role::Admin]).with_scope(Scope {
+            session_ids: list(&["s1"]),
+            ..students
+        });
+        assert_eq!(authorize(&class, Operation::Erase), Err(Denied::Restricted));
+        assert_eq!(
+            authorize(
+                &Principal::new([Role::Read, Role::Publish]),
+                Operation::Erase
+            ),
+            Err(Denied::MissingRole(Role::Admin))
         );
     }
 

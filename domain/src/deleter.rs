@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ep_ports::{Deletion, EventStore, StoreError, Timestamp};
+use ep_ports::{Deletion, EventStore, StoreError};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
@@ -34,25 +34,21 @@ impl Deleter {
         }
     }
 
-    /// Deletes every event stored when it starts (`before = None`), or those
-    /// of them stamped strictly before `before`; returns how many. A delete
-    /// asked while another runs starts when that one ends. It runs to its
-    /// end even when the caller stops waiting (a client that disconnects
-    /// does not leave it half done).
-    pub(crate) async fn delete(&self, before: Option<Timestamp>) -> Result<u64, StoreError> {
+    /// Deletes what `select` makes of the last seq assigned when the delete
+    /// starts (so that events published meanwhile are never chased); returns
+    /// how many. A delete asked while another runs starts when that one
+    /// ends. It runs to its end even when the caller stops waiting (a client
+    /// that disconnects does not leave it half done).
+    pub(crate) async fn delete(
+        &self,
+        select: impl FnOnce(u64) -> Deletion + Send + 'static,
+    ) -> Result<u64, StoreError> {
         let store = Arc::clone(&self.store);
         let turn = Arc::clone(&self.turn);
         tokio::spawn(async move {
             let _turn = turn.lock_owned().await;
             let through_seq = store.last_seq().await?;
-            in_steps(
-                store.as_ref(),
-                Deletion {
-                    before,
-                    through_seq,
-                },
-            )
-            .await
+            in_steps(store.as_ref(), select(through_seq)).await
         })
         .await
         .map_err(|e| StoreError::Unavailable(format!("the delete stopped: {e}")))?
@@ -66,7 +62,7 @@ async fn in_steps(store: &dyn EventStore, what: Deletion) -> Result<u64, StoreEr
     let (mut step, mut deleted, mut steps) = (FIRST_STEP, 0_u64, 0_u64);
     loop {
         let at = Instant::now();
-        let n = match store.delete_some(what, step).await {
+        let n = match store.delete_some(what.clone(), step).await {
             Ok(n) => n,
             Err(e) => {
                 tracing::warn!(
@@ -96,13 +92,27 @@ async fn in_steps(store: &dyn EventStore, what: Deletion) -> Result<u64, StoreEr
         tokio::time::sleep(took).await;
         step = next_step(step, took);
     }
-    tracing::info!(
-        deleted,
-        steps,
+    // Retention asks every interval; a delete that found nothing is news
+    // only when debugging.
+    let level_info = deleted > 0;
+    macro_rules! finished {
+        ($level:ident) => {
+            tracing::$level!(
+                deleted,
+                steps,
         elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         before = ?what.before.map(|b| b.to_string()),
-        "delete finished"
-    );
+        event_type = what.event_type.map(|t| t.as_str()),
+                student = what.user_id.is_some(),
+                "delete finished"
+            )
+        };
+    }
+    if level_info {
+        finished!(info);
+    } else {
+        finished!(debug);
+    }
     Ok(deleted)
 }
 

@@ -23,6 +23,7 @@ mod payload_check;
 mod publish_request;
 mod query_params;
 mod rate_limit;
+mod retention;
 mod router;
 mod sequencer;
 mod service;
@@ -49,6 +50,7 @@ pub use query_params::{CheckedQuery, QueryParams};
 pub use rate_limit::{
     BadRateLimit, ClientRateLimits, RateClass, RateKey, RateLimit, RateLimitConfig, RateLimited,
 };
+pub use retention::{BadRetention, RetentionPolicy, RetentionReport, RETENTION_JOB};
 pub use router::{EventRouter, RouterStatus};
 pub use service::{EventService, Readiness, StatsReport};
 pub use subscribe_request::{FilterError, Resume, SubscribeRequest, MAX_FILTER_TYPES};

@@ -2,12 +2,12 @@
 //! case, each with its own error type.
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use ep_ports::{
-    BroadcastError, Broadcaster, Event, EventFilter, EventId, EventStore, ScopeField, StoreError,
-    Timestamp, TypeStats,
+    BroadcastError, Broadcaster, Deletion, Event, EventFilter, EventId, EventStore, JobState,
+    ScopeField, StoreError, Timestamp, TypeStats,
 };
 
 use crate::access::{authorize, narrow, within, Caller, Denied, Operation, Refused};
@@ -16,10 +16,11 @@ use crate::errors::{DeleteError, GetError, PublishError, QueryError, StatsError}
 use crate::event_types::EventTypes;
 use crate::field_errors::{FieldError, ValidationErrors};
 use crate::gauge::SubscriberGauge;
-use crate::limits::Limits;
+use crate::limits::{Limits, MAX_ID_CHARS};
 use crate::publish_request::PublishRequest;
 use crate::query_params::{CheckedQuery, QueryParams};
 use crate::rate_limit::{ClientRateLimits, RateLimitConfig};
+use crate::retention::{Retention, RetentionPolicy, RetentionReport};
 use crate::router::{EventRouter, RouterStatus};
 use crate::subscribe_request::Resume;
 use crate::time_parse::{parse_instant, InstantError};
@@ -82,6 +83,7 @@ pub struct EventService {
     event_types: Arc<EventTypes>,
     rate_limits: ClientRateLimits,
     deleter: Deleter,
+    retention: Arc<Mutex<RetentionReport>>,
 }
 
 impl EventService {
@@ -102,7 +104,43 @@ impl EventService {
             limits,
             event_types: Arc::new(EventTypes::default()),
             rate_limits: ClientRateLimits::new(rate_limits),
+            retention: Arc::default(),
         }
+    }
+
+    /// Starts retention on the current tokio runtime: every `interval`, if
+    /// this node (`node`, unique among the nodes) holds the retention lease
+    /// in `jobs`, each type's events older than its age under `policy` are
+    /// deleted in bounded steps (one delete at a time with the others of
+    /// this node). `None` when the policy keeps everything.
+    pub fn start_retention(
+        &self,
+        policy: RetentionPolicy,
+        jobs: Arc<dyn JobState>,
+        interval: Duration,
+        node: String,
+    ) -> Option<tokio::task::JoinHandle<()>> {
+        if policy.keeps_everything() {
+            return None;
+        }
+        let retention = Retention {
+            policy,
+            store: Arc::clone(&self.store),
+            jobs,
+            deleter: self.deleter.clone(),
+            interval,
+            node,
+            report: Arc::clone(&self.retention),
+        };
+        Some(tokio::spawn(retention.run()))
+    }
+
+    /// What retention has done on this node.
+    pub fn retention_report(&self) -> RetentionReport {
+        self.retention
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Accepts the types of `event_types` (and checks their payloads' schemas)
@@ -405,7 +443,46 @@ impl EventService {
         let before = Self::parse_before(before)?;
         self.take_allowance(caller, Operation::Delete)?;
         self.deleter
-            .delete(before)
+            .delete(move |through| {
+                let all = Deletion::through(through);
+                match before {
+                    Some(b) => all.before(b),
+                    None => all,
+                }
+            })
+            .await
+            .map_err(DeleteError::Store)
+    }
+
+    /// Erases every event of the student `user_id`, of every type, in steps
+    /// as [`EventService::delete`] does; returns how many. Idempotent: a
+    /// repeat finds none (0). Events published for the student after the
+    /// erasure starts are kept: the erasure covers what was stored when it
+    /// was asked.
+    ///
+    /// # Errors
+    /// `Refused` (an admin, restricted to students at most, the student in
+    /// its scope); `Invalid` for an empty or too long `user_id`; `Store`.
+    pub async fn erase(&self, caller: &Caller, user_id: &str) -> Result<u64, DeleteError> {
+        authorize(&caller.principal, Operation::Erase).map_err(Refused::from)?;
+        if user_id.is_empty() || user_id.chars().count() > MAX_ID_CHARS {
+            return Err(DeleteError::Invalid(ValidationErrors::one(
+                FieldError::new(
+                    &["path", "user_id"],
+                    format!("user_id must be 1 to {MAX_ID_CHARS} characters"),
+                    "string_length",
+                ),
+            )));
+        }
+        within(
+            &caller.principal.scope,
+            [(ScopeField::UserId, Some(user_id))],
+        )
+        .map_err(Refused::from)?;
+        self.take_allowance(caller, Operation::Erase)?;
+        let user = user_id.to_owned();
+        self.deleter
+            .delete(move |through| Deletion::through(through).of_user(user))
             .await
             .map_err(DeleteError::Store)
     }

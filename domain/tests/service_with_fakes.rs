@@ -11,8 +11,8 @@ use ep_domain::{
     QueryError, QueryParams, RateLimitConfig,
 };
 use ep_ports::{
-    Deletion, Event, EventFilter, EventId, EventQuery, EventStore, MockBroadcaster, MockEventStore,
-    NewEvent, Stats, StoreError, Timestamp,
+    Deletion, Event, EventFilter, EventId, EventQuery, EventStore, EventType, MockBroadcaster,
+    MockEventStore, NewEvent, Stats, StoreError, Timestamp,
 };
 use mockall::predicate::{always, eq};
 use tokio::sync::Semaphore;
@@ -561,24 +561,12 @@ async fn delete_passes_the_instant_of_an_offset_timestamp_and_stops_at_the_seq_i
     store.expect_last_seq().returning(|| Ok(40));
     store
         .expect_delete_some()
-        .with(
-            eq(Deletion {
-                before: Some(instant),
-                through_seq: 40,
-            }),
-            always(),
-        )
+        .with(eq(Deletion::through(40).before(instant)), always())
         .times(1)
         .returning(|_, _| Ok(4));
     store
         .expect_delete_some()
-        .with(
-            eq(Deletion {
-                before: None,
-                through_seq: 40,
-            }),
-            always(),
-        )
+        .with(eq(Deletion::through(40)), always())
         .times(1)
         .returning(|_, _| Ok(9));
     let svc = service(store, quiet_broadcaster(), Limits::default());
@@ -589,6 +577,56 @@ async fn delete_passes_the_instant_of_an_offset_timestamp_and_stops_at_the_seq_i
     );
     assert_eq!(svc.delete(&caller(), None).await, Ok(9));
     assert!(svc.delete(&caller(), Some("soon")).await.is_err());
+}
+
+#[tokio::test]
+async fn an_erasure_deletes_the_students_events_up_to_the_seq_it_started_at() {
+    let mut store = MockEventStore::new();
+    store.expect_last_seq().returning(|| Ok(40));
+    store
+        .expect_delete_some()
+        .with(eq(Deletion::through(40).of_user("u 1/é")), always())
+        .times(2)
+        .returning(|_, limit| Ok(if limit == 1_000 { 1_000 } else { 3 }));
+    let svc = service(store, quiet_broadcaster(), Limits::default());
+    assert_eq!(svc.erase(&caller(), "u 1/é").await, Ok(1_003));
+}
+
+#[tokio::test]
+async fn an_erasure_outside_the_admins_students_or_of_no_student_touches_nothing() {
+    // No expectation: any call to the store fails the test.
+    let svc = service(
+        MockEventStore::new(),
+        quiet_broadcaster(),
+        Limits::default(),
+    );
+    let school = Caller::new(
+        ep_ports::Principal::new([ep_ports::Role::Admin]).with_scope(ep_ports::Scope {
+            user_ids: Some(vec!["u1".to_owned()]),
+            ..ep_ports::Scope::default()
+        }),
+        std::net::IpAddr::from([127, 0, 0, 1]),
+    );
+    assert!(matches!(
+        svc.erase(&school, "u2").await,
+        Err(DeleteError::Refused(_))
+    ));
+    let reader = Caller::new(
+        ep_ports::Principal::new([ep_ports::Role::Read]),
+        std::net::IpAddr::from([127, 0, 0, 1]),
+    );
+    assert!(matches!(
+        svc.erase(&reader, "u1").await,
+        Err(DeleteError::Refused(_))
+    ));
+    for bad in [String::new(), "x".repeat(201)] {
+        match svc.erase(&caller(), &bad).await {
+            Err(DeleteError::Invalid(errors)) => {
+                assert_eq!(errors.0[0].loc, ["path", "user_id"]);
+            }
+            other => panic!("{bad:?}: {other:?}"),
+        }
+    }
 }
 
 /// A fake store holding `left` selected events that deletes at most the
@@ -815,4 +853,134 @@ async fn a_repeat_answers_the_first_event_unbroadcast_and_other_content_is_a_con
         2,
         "only what was stored is broadcast"
     );
+}
+
+fn type_stats(event_type: EventType) -> ep_ports::TypeStats {
+    ep_ports::TypeStats {
+        event_type,
+        count: 10,
+        last_seen: Timestamp::now(),
+    }
+}
+
+/// Whether `before` is `age` before now, within a few seconds.
+fn ago(before: Option<Timestamp>, age: Duration) -> bool {
+    let Some(before) = before else { return false };
+    let expected = Timestamp::now().as_micros() - age.as_micros() as i64;
+    (before.as_micros() - expected).abs() < 5_000_000
+}
+
+#[tokio::test(start_paused = true)]
+async fn retention_deletes_each_stored_type_older_than_its_age_while_holding_the_lease() {
+    const DAY: Duration = Duration::from_secs(86_400);
+    let hint = EventType::stored("hint_requested");
+    let mut store = MockEventStore::new();
+    store.expect_stats().returning(move |_| {
+        Ok(Stats {
+            total_events: 30,
+            events_since: 0,
+            by_type: vec![
+                type_stats(EventType::QUIZ_STARTED),
+                type_stats(EventType::TIMER_TICK),
+                type_stats(hint),
+            ],
+        })
+    });
+    store.expect_last_seq().returning(|| Ok(50));
+    let asked = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&asked);
+    store
+        .expect_delete_some()
+        .returning(move |what: Deletion, _| {
+            assert_eq!((what.through_seq, &what.user_id), (50, &None));
+            let t = what.event_type.expect("retention names a type");
+            let age = if t == EventType::TIMER_TICK {
+                7 * DAY
+            } else {
+                365 * DAY
+            };
+            assert!(ago(what.before, age), "{t:?}: {:?}", what.before);
+            seen.lock().expect("asked").push(t);
+            Ok(if t == EventType::TIMER_TICK { 3 } else { 0 })
+        });
+    let mut jobs = ep_ports::MockJobState::new();
+    jobs.expect_try_lease()
+        .withf(|job, holder, _| job == "retention" && holder == "node-a")
+        .returning(|_, _, _| Ok(true));
+    let svc = service(store, quiet_broadcaster(), Limits::default());
+    let policy =
+        ep_domain::RetentionPolicy::parse("timer_tick=7d,*=365d", EventType::known, String::new)
+            .expect("policy");
+    let task = svc
+        .start_retention(
+            policy,
+            Arc::new(jobs),
+            Duration::from_secs(60),
+            "node-a".into(),
+        )
+        .expect("a policy that deletes starts a task");
+    while svc.retention_report().passes == 0 {
+        tokio::task::yield_now().await;
+    }
+    task.abort();
+    let report = svc.retention_report();
+    assert_eq!(report.deleted.get(&EventType::TIMER_TICK), Some(&3));
+    assert_eq!(
+        report.deleted.len(),
+        1,
+        "nothing counted where nothing went"
+    );
+    assert_eq!(report.failures, 0);
+    let mut asked = asked.lock().expect("asked").clone();
+    asked.sort();
+    let mut expected = vec![EventType::TIMER_TICK, EventType::QUIZ_STARTED, hint];
+    expected.sort();
+    assert_eq!(
+        asked, expected,
+        "every stored type, a type no longer registered too"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn retention_without_the_lease_deletes_nothing_and_a_policy_that_keeps_everything_runs_nothing(
+) {
+    // No expectation on the store: any call fails the test.
+    let svc = service(
+        MockEventStore::new(),
+        quiet_broadcaster(),
+        Limits::default(),
+    );
+    let mut jobs = ep_ports::MockJobState::new();
+    let tries = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&tries);
+    jobs.expect_try_lease().returning(move |_, _, _| {
+        counted.fetch_add(1, Ordering::SeqCst);
+        Ok(false)
+    });
+    let policy =
+        ep_domain::RetentionPolicy::parse("*=1d", EventType::known, String::new).expect("policy");
+    let task = svc
+        .start_retention(
+            policy,
+            Arc::new(jobs),
+            Duration::from_secs(60),
+            "node-b".into(),
+        )
+        .expect("started");
+    while tries.load(Ordering::SeqCst) < 3 {
+        tokio::time::advance(Duration::from_secs(60)).await;
+        tokio::task::yield_now().await;
+    }
+    task.abort();
+    assert_eq!(svc.retention_report().passes, 0);
+    let keep_all =
+        ep_domain::RetentionPolicy::parse("", EventType::known, String::new).expect("empty");
+    assert!(svc
+        .start_retention(
+            keep_all,
+            Arc::new(ep_ports::MockJobState::new()),
+            Duration::from_secs(60),
+            "node-b".into()
+        )
+        .is_none());
 }

@@ -1,6 +1,6 @@
 //! The ports of the event pipeline: the model types that cross the boundary and
-//! the three traits (`EventStore`, `Broadcaster`, `Authenticator`) that adapters
-//! implement and the domain drives.
+//! the traits (`EventStore`, `JobState`, `Broadcaster`, `Authenticator`,
+//! `PayloadSchema`) that adapters implement and the domain drives.
 //!
 //! Nothing here knows about HTTP, SQL or any concrete technology; adapter errors
 //! are translated into the error enums defined here before they cross a port.
@@ -14,6 +14,7 @@ mod deletion;
 mod event;
 mod event_type;
 mod filter;
+mod job_state;
 mod payload;
 mod payload_schema;
 mod query;
@@ -29,6 +30,7 @@ pub use deletion::Deletion;
 pub use event::{Event, EventId, IdempotencyKey, NewEvent};
 pub use event_type::{BadEventTypeName, EventType};
 pub use filter::{EventFilter, PayloadFilter};
+pub use job_state::JobState;
 pub use payload::Payload;
 pub use payload_schema::{BadSchema, PayloadSchema, SchemaViolation};
 pub use query::EventQuery;
@@ -42,6 +44,8 @@ pub use timestamp::Timestamp;
 pub use auth::MockAuthenticator;
 #[cfg(any(test, feature = "mocks"))]
 pub use broadcaster::MockBroadcaster;
+#[cfg(any(test, feature = "mocks"))]
+pub use job_state::MockJobState;
 #[cfg(any(test, feature = "mocks"))]
 pub use payload_schema::MockPayloadSchema;
 #[cfg(any(test, feature = "mocks"))]

@@ -31,7 +31,7 @@ pub(crate) async fn run(args: Args) -> Result<(), CliError> {
         Config::from_env().map_err(|e| CliError::Usage(format!("configuration error: {e}")))?;
     let target = target(&config, &args.path)?;
     let mut old = LegacyDatabase::open(&args.path).map_err(|e| CliError::Usage(e.to_string()))?;
-    let store = crate::connect::open_store(&config)
+    let (store, _) = crate::connect::open_store(&config)
         .await
         .map_err(|e| CliError::Connection(e.to_string()))?;
     let total = old.total();

@@ -209,6 +209,18 @@ pub struct Config {
         serialize_with = "seconds"
     )]
     pub idempotency_window: Duration,
+    /// `RETENTION`: how long each event type is kept
+    /// (`timer_tick=7d,question_viewed=90d,*=365d`; units s, m, h, d); unset
+    /// keeps everything.
+    #[serde(deserialize_with = "setting::<_, Optional, _>")]
+    pub retention: Option<String>,
+    /// `RETENTION_INTERVAL_SECONDS`: how often retention runs.
+    #[serde(
+        rename = "retention_interval_seconds",
+        deserialize_with = "setting::<_, Seconds<1>, _>",
+        serialize_with = "seconds"
+    )]
+    pub retention_interval: Duration,
     /// `MAX_BATCH_EVENTS`: events one batch publish may carry.
     #[serde(deserialize_with = "setting::<_, Count<1>, _>")]
     pub max_batch_events: usize,
@@ -287,6 +299,8 @@ impl Default for Config {
             max_payload_keys: limits.max_payload_keys,
             max_payload_bytes: limits.max_payload_bytes,
             max_batch_events: limits.max_batch_events,
+            retention: None,
+            retention_interval: Duration::from_secs(60),
             max_clock_skew: limits.max_clock_skew,
             idempotency_window: limits.idempotency_window,
             max_body_bytes: http.max_body_bytes,

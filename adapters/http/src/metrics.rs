@@ -25,6 +25,10 @@ const SLOW_CLOSED: &str = "event_pipeline_slow_subscribers_closed_total";
 const QUEUE_DEPTH: &str = "event_pipeline_queue_depth";
 const SUBSCRIBERS: &str = "event_pipeline_subscribers";
 const SCHEMA_WARNINGS: &str = "event_pipeline_schema_warnings_total";
+const RETENTION_DELETED: &str = "event_pipeline_retention_deleted_total";
+const RETENTION_PASSES: &str = "event_pipeline_retention_passes_total";
+const RETENTION_FAILURES: &str = "event_pipeline_retention_failures_total";
+const RETENTION_LAST_PASS: &str = "event_pipeline_retention_last_pass_timestamp_seconds";
 
 /// Where an event came in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,6 +105,22 @@ pub fn describe() {
         SCHEMA_WARNINGS,
         "Events stored although their payload broke their type's schema (SCHEMA_MODE=warn), by type"
     );
+    metrics::describe_counter!(
+        RETENTION_DELETED,
+        "Events deleted by retention (RETENTION) on this node, by type"
+    );
+    metrics::describe_counter!(
+        RETENTION_PASSES,
+        "Retention passes this node ran to their end (holding the retention lease)"
+    );
+    metrics::describe_counter!(
+        RETENTION_FAILURES,
+        "Retention passes that stopped on a store error"
+    );
+    metrics::describe_gauge!(
+        RETENTION_LAST_PASS,
+        "When this node's last retention pass ended (Unix seconds)"
+    );
 }
 
 /// One published event's fate.
@@ -166,6 +186,18 @@ pub(crate) fn slow_subscriber_closed() {
 pub(crate) fn schema_warnings(counts: &[(EventType, u64)]) {
     for (event_type, n) in counts {
         metrics::counter!(SCHEMA_WARNINGS, "event_type" => event_type.as_str()).absolute(*n);
+    }
+}
+
+/// What retention has done on this node, read at each scrape.
+pub(crate) fn retention(report: &ep_domain::RetentionReport) {
+    for (event_type, n) in &report.deleted {
+        metrics::counter!(RETENTION_DELETED, "event_type" => event_type.as_str()).absolute(*n);
+    }
+    metrics::counter!(RETENTION_PASSES).absolute(report.passes);
+    metrics::counter!(RETENTION_FAILURES).absolute(report.failures);
+    if let Some(at) = report.last_pass {
+        metrics::gauge!(RETENTION_LAST_PASS).set(at.as_micros() as f64 / 1e6);
     }
 }
 

@@ -63,7 +63,7 @@ const fn op(
 use Transport::{Rest, WebSocket};
 
 /// Every operation, in the order the document lists them.
-pub(crate) static OPERATIONS: [Operation; 16] = [
+pub(crate) static OPERATIONS: [Operation; 17] = [
     op("/health", Method::GET, None, Rest),
     op("/readiness", Method::GET, None, Rest),
     op("/events", Method::POST, Some(Action::Publish), Rest),
@@ -76,6 +76,12 @@ pub(crate) static OPERATIONS: [Operation; 16] = [
         Rest,
     ),
     op("/events/{id}", Method::GET, Some(Action::Get), Rest),
+    op(
+        "/users/{user_id}/events",
+        Method::DELETE,
+        Some(Action::Erase),
+        Rest,
+    ),
     op("/stats", Method::GET, Some(Action::Stats), Rest),
     op("/event-types", Method::GET, None, Rest),
     op("/metrics", Method::GET, Some(Action::Metrics), Rest),

@@ -7,6 +7,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
+mod job_state;
+
 use async_trait::async_trait;
 use ep_ports::{
     Deletion, Event, EventFilter, EventId, EventQuery, EventStore, NewEvent, Stats, StoreError,
@@ -27,6 +29,10 @@ struct Inner {
     /// (oldest first; a deleted one is skipped when looked up).
     by_key: HashMap<String, Vec<u64>>,
     last_seq: u64,
+    /// Each job's lease: its holder and when it expires.
+    leases: HashMap<String, (String, std::time::Instant)>,
+    /// Each job's cursor.
+    cursors: HashMap<String, u64>,
     /// When set, every operation fails with this error (fault injection).
     failure: Option<StoreError>,
 }
@@ -189,7 +195,7 @@ impl EventStore for MemoryStore {
             .events
             .range(..=what.through_seq)
             .map(|(_, e)| e)
-            .filter(|e| what.selects(e.seq, e.timestamp))
+            .filter(|e| what.selects(e))
             .take(limit)
             .map(|e| (e.seq, e.id.clone()))
             .collect();
@@ -223,6 +229,7 @@ mod tests {
     use super::*;
 
     ep_conformance::conformance_suite!(async { (MemoryStore::new(), ()) });
+    ep_conformance::job_state_suite!(async { (MemoryStore::new(), ()) });
 
     #[tokio::test]
     async fn an_injected_failure_fails_every_operation_until_cleared() {

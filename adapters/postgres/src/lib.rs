@@ -12,6 +12,7 @@
 
 mod counts;
 mod error;
+mod job_state;
 mod open;
 mod rows;
 mod schema;
@@ -46,4 +47,5 @@ mod tests {
     }
 
     ep_conformance::conformance_suite!(skippable temp_store());
+    ep_conformance::job_state_suite!(skippable temp_store());
 }

@@ -119,6 +119,19 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE events ADD COLUMN idempotency_key text;
      CREATE INDEX events_idempotency ON events (idempotency_key, seq)
          WHERE idempotency_key IS NOT NULL;",
+    // 5: retention deletes a type's older events by this index; a lease
+    // lets one node at a time run a background job (retention, the xAPI
+    // connector), and a cursor is how far such a job has come.
+    "CREATE INDEX events_type_ts ON events (event_type, ts);
+     CREATE TABLE events_leases (
+         name       text PRIMARY KEY,
+         holder     text NOT NULL,
+         expires_at timestamptz NOT NULL
+     );
+     CREATE TABLE events_cursors (
+         name text PRIMARY KEY,
+         seq  bigint NOT NULL
+     );",
 ];
 
 /// The version that adds `events_type_counts`: migrating to it counts the

@@ -97,7 +97,7 @@ impl PostgresStore {
         }
     }
 
-    async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+    pub(crate) async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
         self.pool.get().await.map_err(|e| pool_error(&e))
     }
 
@@ -291,28 +291,35 @@ impl EventStore for PostgresStore {
         tx.batch_execute("SET LOCAL jit = off; SELECT last_seq FROM events_seq FOR UPDATE;")
             .await
             .map_err(|e| store_error(&e))?;
-        let through = to_i64(what.through_seq);
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let deleted = match what.before {
-            Some(t) => {
-                tx.execute(
-                    "DELETE FROM events WHERE seq IN (
-                         SELECT seq FROM events WHERE ts < $1 AND seq <= $2
-                         ORDER BY ts LIMIT $3)",
-                    &[&instant(t), &through, &limit],
-                )
-                .await
-            }
-            None => {
-                tx.execute(
-                    "DELETE FROM events WHERE seq IN (
-                         SELECT seq FROM events WHERE seq <= $1 ORDER BY seq LIMIT $2)",
-                    &[&through, &limit],
-                )
-                .await
-            }
+        // Each selection walks the index that leads with its narrowest
+        // condition: (user_id, seq), (event_type, ts), ts, or seq.
+        let order = if what.before.is_some() && what.user_id.is_none() {
+            "ts"
+        } else {
+            "seq"
+        };
+        let mut c = Conditions::new();
+        c.add("seq <= ?", Box::new(to_i64(what.through_seq)));
+        if let Some(user) = what.user_id {
+            c.add("user_id = ?", Box::new(user));
         }
-        .map_err(|e| store_error(&e))?;
+        if let Some(t) = what.event_type {
+            c.add("event_type = ?", Box::new(t.as_str().to_owned()));
+        }
+        if let Some(t) = what.before {
+            c.add("ts < ?", Box::new(instant(t)));
+        }
+        c.params
+            .push(Box::new(i64::try_from(limit).unwrap_or(i64::MAX)));
+        let sql = format!(
+            "DELETE FROM events WHERE seq IN (SELECT seq FROM events{} ORDER BY {order} LIMIT ${})",
+            c.sql,
+            c.params.len()
+        );
+        let deleted = tx
+            .execute(sql.as_str(), &c.refs())
+            .await
+            .map_err(|e| store_error(&e))?;
         tx.commit().await.map_err(|e| store_error(&e))?;
         Ok(deleted)
     }

@@ -147,7 +147,8 @@ async fn a_database_of_an_older_version_gets_its_counts_built_and_every_writer_k
     store.append(batch).await.expect("append");
     let expected = store.stats(at(20)).await.expect("stats");
     assert_eq!(expected.total_events, 50);
-    // As version 1 left it: no counts, no triggers, no occurred_at.
+    // As version 1 left it: no counts, no triggers, no occurred_at, no
+    // idempotency keys, leases or cursors.
     let (client, connection) = tokio_postgres::connect(&schema.url(), tokio_postgres::NoTls)
         .await
         .expect("connect");
@@ -157,6 +158,7 @@ async fn a_database_of_an_older_version_gets_its_counts_built_and_every_writer_k
             "DROP TABLE events_type_counts, events_minute_counts;
              DROP FUNCTION events_count_inserted, events_count_deleted, events_count_truncated CASCADE;
              ALTER TABLE events DROP COLUMN occurred_at, DROP COLUMN idempotency_key;
+             DROP INDEX events_type_ts; DROP TABLE events_leases, events_cursors;
              UPDATE events_schema SET version = 1;",
         )
         .await

@@ -16,6 +16,7 @@ mod admit;
 mod checkpoint;
 mod counts;
 mod error;
+mod job_state;
 mod legacy;
 mod open;
 mod rows;

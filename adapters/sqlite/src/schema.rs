@@ -43,6 +43,19 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     "ALTER TABLE events ADD COLUMN idempotency_key TEXT;
      CREATE INDEX ix_events_idempotency ON events (idempotency_key, seq)
          WHERE idempotency_key IS NOT NULL;",
+    // 5: retention deletes a type's older events by this index; a lease
+    // lets one holder at a time run a background job (retention, the xAPI
+    // connector), and a cursor is how far such a job has come.
+    "CREATE INDEX ix_events_type_timestamp ON events (event_type, timestamp);
+     CREATE TABLE leases (
+         name       TEXT PRIMARY KEY,
+         holder     TEXT NOT NULL,
+         expires_at INTEGER NOT NULL
+     ) WITHOUT ROWID;
+     CREATE TABLE cursors (
+         name TEXT PRIMARY KEY,
+         seq  INTEGER NOT NULL
+     ) WITHOUT ROWID;",
 ];
 
 /// The version that adds `type_counts`: migrating to it counts the events.

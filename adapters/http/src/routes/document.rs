@@ -28,6 +28,7 @@ use crate::state::AppState;
         events::list,
         events::delete,
         events::get_one,
+        super::users::erase,
         stats::stats,
         event_types::event_types,
         metrics::metrics,

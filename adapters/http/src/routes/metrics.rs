@@ -58,6 +58,7 @@ pub(super) fn metrics(admitted: Result<Admitted, ApiError>) -> Result<Response, 
     let router = state.service.router().status();
     crate::metrics::live(router.queue_size, router.active_subscribers);
     crate::metrics::schema_warnings(&state.service.event_types().schema_warnings());
+    crate::metrics::retention(&state.service.retention_report());
     let mut response = Response::new(render().into());
     *response.status_mut() = StatusCode::OK;
     response

@@ -10,6 +10,7 @@ mod health;
 mod metrics;
 mod stats;
 mod tailor;
+mod users;
 #[cfg(test)]
 mod walk;
 
@@ -39,6 +40,8 @@ pub fn routes(
         .or(batch::routes(state.clone()))
         .unify()
         .or(events::routes(state.clone()))
+        .unify()
+        .or(users::routes(state.clone()))
         .unify()
         .or(stats::routes(state.clone()))
         .unify()

@@ -1,0 +1,306 @@
+//! Retention: each event type kept for its own time (`RETENTION`), older
+//! events deleted in the background, in bounded steps, by one node at a
+//! time (a lease in the shared store).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use ep_ports::{Deletion, EventStore, EventType, JobState, StoreError, Timestamp};
+
+use crate::deleter::Deleter;
+
+/// The lease's name in [`JobState`].
+pub const RETENTION_JOB: &str = "retention";
+/// The longest time a type may be kept for (100 years): beyond, say
+/// nothing and keep everything.
+const MAX_AGE: Duration = Duration::from_secs(100 * 365 * 86_400);
+
+/// How long each event type is kept: `timer_tick=7d,question_viewed=90d,
+/// *=365d`. A type without a rule of its own takes `*`'s; without `*`, it
+/// is kept for ever.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RetentionPolicy {
+    rules: Vec<(EventType, Duration)>,
+    otherwise: Option<Duration>,
+}
+
+/// Why a `RETENTION` value was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BadRetention {
+    /// A rule is not `type=age`.
+    #[error("'{0}' is not TYPE=AGE (e.g. timer_tick=7d or *=365d)")]
+    NotARule(String),
+    /// An age is not a whole number of s, m, h or d above zero.
+    #[error("'{0}' is not an age: a whole number above zero with a unit s, m, h or d (e.g. 90d), at most 100 years")]
+    BadAge(String),
+    /// A type that is not registered (a typo would keep its events for ever).
+    #[error("'{name}' is not a registered event type (registered: {known})")]
+    UnknownType {
+        /// The name given.
+        name: String,
+        /// The registered names.
+        known: String,
+    },
+    /// A type (or `*`) given twice.
+    #[error("'{0}' is given twice")]
+    Twice(String),
+}
+
+impl RetentionPolicy {
+    /// Parses `type=age` rules separated by commas; `lookup` names the
+    /// registered types (and `known` lists them for the error).
+    ///
+    /// # Errors
+    /// [`BadRetention`] for the first rule that is not one.
+    pub fn parse(
+        text: &str,
+        lookup: impl Fn(&str) -> Option<EventType>,
+        known: impl Fn() -> String,
+    ) -> Result<Self, BadRetention> {
+        let mut policy = Self::default();
+        for rule in text.split(',').map(str::trim).filter(|r| !r.is_empty()) {
+            let (name, age) = rule
+                .split_once('=')
+                .ok_or_else(|| BadRetention::NotARule(rule.to_owned()))?;
+            let (name, age) = (name.trim(), parse_age(age.trim())?);
+            if name == "*" {
+                if policy.otherwise.replace(age).is_some() {
+                    return Err(BadRetention::Twice(name.to_owned()));
+                }
+                continue;
+            }
+            let event_type = lookup(name).ok_or_else(|| BadRetention::UnknownType {
+                name: name.to_owned(),
+                known: known(),
+            })?;
+            if policy.rules.iter().any(|(t, _)| *t == event_type) {
+                return Err(BadRetention::Twice(name.to_owned()));
+            }
+            policy.rules.push((event_type, age));
+        }
+        Ok(policy)
+    }
+
+    /// Whether it keeps everything (no rule, no `*`).
+    pub fn keeps_everything(&self) -> bool {
+        self.rules.is_empty() && self.otherwise.is_none()
+    }
+
+    /// How long events of `event_type` are kept (`None`: for ever).
+    pub fn age_of(&self, event_type: EventType) -> Option<Duration> {
+        self.rules
+            .iter()
+            .find(|(t, _)| *t == event_type)
+            .map(|(_, age)| *age)
+            .or(self.otherwise)
+    }
+}
+
+/// `90d`, `12h`, `30m`, `45s`: a whole number above zero and a unit.
+fn parse_age(text: &str) -> Result<Duration, BadRetention> {
+    let bad = || BadRetention::BadAge(text.to_owned());
+    let split = text.len().checked_sub(1).ok_or_else(bad)?;
+    let (digits, unit) = text.split_at(split);
+    let unit_secs: u64 = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        _ => return Err(bad()),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    let secs = digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(unit_secs))
+        .filter(|s| *s > 0)
+        .ok_or_else(bad)?;
+    let age = Duration::from_secs(secs);
+    if age > MAX_AGE {
+        return Err(bad());
+    }
+    Ok(age)
+}
+
+/// What retention has done on this node, for the metrics.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RetentionReport {
+    /// Events deleted, by type, since start-up.
+    pub deleted: BTreeMap<EventType, u64>,
+    /// Passes this node ran to their end (holding the lease).
+    pub passes: u64,
+    /// Passes that stopped on a store error.
+    pub failures: u64,
+    /// When the last pass ended.
+    pub last_pass: Option<Timestamp>,
+}
+
+/// The background job: at every interval, if this node holds the lease,
+/// deletes each type's events older than its age.
+pub(crate) struct Retention {
+    pub(crate) policy: RetentionPolicy,
+    pub(crate) store: Arc<dyn EventStore>,
+    pub(crate) jobs: Arc<dyn JobState>,
+    pub(crate) deleter: Deleter,
+    pub(crate) interval: Duration,
+    /// This node's name as a lease holder.
+    pub(crate) node: String,
+    pub(crate) report: Arc<Mutex<RetentionReport>>,
+}
+
+impl Retention {
+    /// How long a lease lasts: a node that dies hands over within it.
+    fn lease_ttl(&self) -> Duration {
+        (self.interval * 3).max(Duration::from_secs(30))
+    }
+
+    /// Runs for ever: a pass at once, then one every interval.
+    pub(crate) async fn run(self) {
+        let mut tick = tokio::time::interval(self.interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match self
+                .jobs
+                .try_lease(RETENTION_JOB, &self.node, self.lease_ttl())
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(e) => {
+                    tracing::warn!(error = %e, "retention: cannot take its lease; next try in an interval");
+                    continue;
+                }
+            }
+            let outcome = self.pass().await;
+            let mut report = self.report.lock().unwrap_or_else(PoisonError::into_inner);
+            match outcome {
+                Ok(()) => report.passes += 1,
+                Err(e) => {
+                    report.failures += 1;
+                    tracing::warn!(error = %e, "retention: a pass stopped; the next one goes on");
+                }
+            }
+            report.last_pass = Some(Timestamp::now());
+        }
+    }
+
+    /// One pass: every type with an age, oldest events first.
+    pub(crate) async fn pass(&self) -> Result<(), StoreError> {
+        let now = Timestamp::now();
+        let mut types: Vec<EventType> = self.policy.rules.iter().map(|(t, _)| *t).collect();
+        if self.policy.otherwise.is_some() {
+            // The types stored now (O(types) from the store's counts),
+            // including ones no longer registered.
+            for t in self.store.stats(now).await?.by_type {
+                if !types.contains(&t.event_type) {
+                    types.push(t.event_type);
+                }
+            }
+        }
+        for event_type in types {
+            let Some(age) = self.policy.age_of(event_type) else {
+                continue;
+            };
+            let cutoff = now.minus_micros(i64::try_from(age.as_micros()).unwrap_or(i64::MAX));
+            let deleted = self
+                .deleter
+                .delete(move |through| {
+                    Deletion::through(through)
+                        .of_type(event_type)
+                        .before(cutoff)
+                })
+                .await?;
+            if deleted > 0 {
+                tracing::info!(
+                    event_type = event_type.as_str(),
+                    deleted,
+                    older_than = %cutoff,
+                    "retention deleted events"
+                );
+                *self
+                    .report
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .deleted
+                    .entry(event_type)
+                    .or_default() += deleted;
+            }
+            // A long pass keeps its lease.
+            self.jobs
+                .try_lease(RETENTION_JOB, &self.node, self.lease_ttl())
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<RetentionPolicy, BadRetention> {
+        RetentionPolicy::parse(text, EventType::known, || "timer_tick, ...".to_owned())
+    }
+
+    #[test]
+    fn rules_give_each_type_its_age_and_star_the_rest() {
+        let policy = parse(" timer_tick=7d, question_viewed=90d ,*=365d").expect("valid");
+        let day = Duration::from_secs(86_400);
+        assert_eq!(policy.age_of(EventType::TIMER_TICK), Some(day * 7));
+        assert_eq!(policy.age_of(EventType::QUESTION_VIEWED), Some(day * 90));
+        assert_eq!(policy.age_of(EventType::QUIZ_STARTED), Some(day * 365));
+        let partial = parse("timer_tick=30m").expect("valid");
+        assert_eq!(
+            partial.age_of(EventType::TIMER_TICK),
+            Some(Duration::from_secs(1_800))
+        );
+        assert_eq!(
+            partial.age_of(EventType::QUIZ_STARTED),
+            None,
+            "kept for ever"
+        );
+        assert!(parse("").expect("empty").keeps_everything());
+        assert_eq!(
+            parse("*=45s,timer_tick=2h")
+                .expect("valid")
+                .age_of(EventType::TIMER_TICK),
+            Some(Duration::from_secs(7_200))
+        );
+    }
+
+    #[test]
+    fn a_bad_rule_is_refused_naming_it() {
+        for (text, expected) in [
+            ("timer_tick", BadRetention::NotARule("timer_tick".into())),
+            ("timer_tick=7", BadRetention::BadAge("7".into())),
+            ("timer_tick=0d", BadRetention::BadAge("0d".into())),
+            ("timer_tick=-1d", BadRetention::BadAge("-1d".into())),
+            ("timer_tick=7w", BadRetention::BadAge("7w".into())),
+            ("timer_tick=d", BadRetention::BadAge("d".into())),
+            ("timer_tick=", BadRetention::BadAge(String::new())),
+            ("timer_tick=36501d", BadRetention::BadAge("36501d".into())),
+            (
+                "timer_tick=99999999999999999999d",
+                BadRetention::BadAge("99999999999999999999d".into()),
+            ),
+            (
+                "timer_tick=1d,timer_tick=2d",
+                BadRetention::Twice("timer_tick".into()),
+            ),
+            ("*=1d,*=2d", BadRetention::Twice("*".into())),
+        ] {
+            assert_eq!(parse(text), Err(expected), "{text}");
+        }
+        let unknown = parse("timer_tik=7d").expect_err("a typo");
+        assert!(
+            unknown
+                .to_string()
+                .contains("'timer_tik' is not a registered event type"),
+            "{unknown}"
+        );
+    }
+}
