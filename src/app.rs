@@ -243,6 +243,7 @@ pub async fn start_with_stores(
             tokens: config.jwt_hs256_secret.is_some() || config.jwt_public_keys.is_some(),
             version: env!("CARGO_PKG_VERSION"),
             broadcaster: config.broadcaster.bus_name(),
+            caliper_stripped: config.caliper_strip_fields.clone(),
         },
         ws: Arc::clone(&ws),
         refusals: RefusalLog::default(),

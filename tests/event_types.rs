@@ -92,6 +92,12 @@ async fn a_declared_type_is_published_stored_delivered_and_listed() {
         json!(["question_id"])
     );
     assert_eq!(detailed["video_watched"]["schema"], Value::Null);
+    // Listed with its schema, not in the old service's shape.
+    assert_eq!(
+        detailed["caliper_event"]["schema"]["required"],
+        json!(["caliper"])
+    );
+    assert!(types.get("caliper_event").is_none());
     assert_eq!(
         detailed["answer_submitted"]["schema"]["required"],
         json!(["question_id"]),
@@ -102,7 +108,9 @@ async fn a_declared_type_is_published_stored_delivered_and_listed() {
     let schemas = &document["components"]["schemas"];
     let names = schemas["EventType"]["enum"].as_array().expect("enum");
     assert!(
-        names.contains(&json!("hint_requested")) && names.len() == 17,
+        names.contains(&json!("hint_requested"))
+            && names.contains(&json!("caliper_event"))
+            && names.len() == 18,
         "{names:?}"
     );
     assert_eq!(

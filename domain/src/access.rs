@@ -38,6 +38,9 @@ pub enum Operation {
     PublishBatch,
     /// Publish events over a WebSocket (each message one event).
     WsPublish,
+    /// Publish the events of an IMS Caliper envelope, all or none (each
+    /// takes one from the publish allowance).
+    CaliperPublish,
     /// List events.
     Query,
     /// One event by id.
@@ -58,7 +61,10 @@ impl Operation {
     /// The role a caller needs.
     pub fn role(self) -> Role {
         match self {
-            Operation::Publish | Operation::PublishBatch | Operation::WsPublish => Role::Publish,
+            Operation::Publish
+            | Operation::PublishBatch
+            | Operation::WsPublish
+            | Operation::CaliperPublish => Role::Publish,
             Operation::Query
             | Operation::Get
             | Operation::Stats
@@ -71,7 +77,9 @@ impl Operation {
     /// The rate limit each call (each message, for a WebSocket publish) takes.
     pub fn rate_class(self) -> Option<RateClass> {
         match self {
-            Operation::Publish | Operation::PublishBatch => Some(RateClass::Publish),
+            Operation::Publish | Operation::PublishBatch | Operation::CaliperPublish => {
+                Some(RateClass::Publish)
+            }
             Operation::WsPublish => Some(RateClass::WsPublish),
             Operation::Query | Operation::Get | Operation::Stats | Operation::Metrics => {
                 Some(RateClass::Query)

@@ -37,6 +37,10 @@ pub struct TypeDeclaration {
     pub description: String,
     /// The rules its payload follows, if any.
     pub schema: Option<Arc<dyn PayloadSchema>>,
+    /// Whether the plain `GET /event-types` (the old service's answer)
+    /// lists it: every type but those this service declares for its own
+    /// endpoints (`caliper_event`) unless an operator declares them too.
+    pub listed: bool,
 }
 
 impl std::fmt::Debug for TypeDeclaration {
@@ -93,6 +97,7 @@ impl EventTypes {
                     .unwrap_or_default()
                     .to_owned(),
                 schema: None,
+                listed: true,
             })
             .collect()
     }
@@ -244,6 +249,7 @@ mod tests {
             event_type: EventType::named(name).expect("name"),
             description: "declared".into(),
             schema: Some(Arc::new(schema)),
+            listed: true,
         });
         EventTypes::new(types, mode)
     }
@@ -277,11 +283,13 @@ mod tests {
             event_type: EventType::named("hint_requested").expect("name"),
             description: "Student asked for a hint".into(),
             schema: None,
+            listed: true,
         });
         types.push(TypeDeclaration {
             event_type: EventType::QUIZ_STARTED,
             description: "Quiz began".into(),
             schema: None,
+            listed: true,
         });
         let types = EventTypes::new(types, SchemaMode::Enforce);
         assert_eq!(types.declarations().len(), 16);
@@ -323,6 +331,7 @@ mod tests {
                 event_type: t,
                 description: String::new(),
                 schema: Some(Arc::new(never)),
+                listed: true,
             }],
             SchemaMode::Off,
         );

@@ -293,12 +293,107 @@ impl EventService {
         })
     }
 
+    /// Publishes several events all together or none (an envelope of
+    /// another format, say a Caliper envelope, whose events are one
+    /// message): every one is validated and checked against the scope
+    /// before any is taken from the caller's allowance for `operation`, and
+    /// they are committed in one transaction. The future gives the stored
+    /// events (or, for a repeat of an idempotency key, the first ones), in
+    /// order.
+    ///
+    /// # Errors
+    /// At once: `Refused`; `Invalid` with every broken rule of every event,
+    /// each `loc` under `["body", "data", <index>]` (nothing queued); for
+    /// more than `max_batch_events` events; `QueueFull`, `ShuttingDown`.
+    /// From the future: `Store` (none of them is stored) or `Conflict`.
+    pub fn publish_all(
+        &self,
+        caller: &Caller,
+        requests: Vec<PublishRequest>,
+        operation: Operation,
+    ) -> Result<
+        impl Future<Output = Result<Vec<Published>, PublishError>> + Send + 'static,
+        PublishError,
+    > {
+        authorize(&caller.principal, operation).map_err(Refused::from)?;
+        if requests.len() > self.limits.max_batch_events {
+            return Err(PublishError::Invalid(ValidationErrors::one(
+                FieldError::new(
+                    &["body", "data"],
+                    format!(
+                        "At most {} events at once (MAX_BATCH_EVENTS); this has {}",
+                        self.limits.max_batch_events,
+                        requests.len()
+                    ),
+                    "too_long",
+                ),
+            )));
+        }
+        let mut events = Vec::with_capacity(requests.len());
+        let mut broken = Vec::new();
+        for (i, request) in requests.into_iter().enumerate() {
+            match self.check_one(caller, request) {
+                Ok(event) => events.push(event),
+                Err(PublishError::Invalid(errors)) => {
+                    broken.extend(errors.0.into_iter().map(|mut e| {
+                        let rest = if e.loc.first().map(String::as_str) == Some("body") {
+                            e.loc.split_off(1)
+                        } else {
+                            std::mem::take(&mut e.loc)
+                        };
+                        e.loc = ["body".to_owned(), "data".to_owned(), i.to_string()]
+                            .into_iter()
+                            .chain(rest)
+                            .collect();
+                        e
+                    }));
+                }
+                Err(other) => return Err(other),
+            }
+        }
+        if !broken.is_empty() {
+            return Err(PublishError::Invalid(ValidationErrors(broken)));
+        }
+        for _ in &events {
+            self.take_allowance(caller, operation)?;
+        }
+        let receipt = if events.is_empty() {
+            None
+        } else {
+            Some(self.router.submit_group(events)?)
+        };
+        Ok(async move {
+            let Some(receipt) = receipt else {
+                return Ok(Vec::new());
+            };
+            match receipt.await {
+                Ok(Ok(stored)) => stored.into_iter().map(Published::from_stored).collect(),
+                Ok(Err(e)) => Err(PublishError::Store(e)),
+                Err(_) => Err(PublishError::Store(StoreError::Unavailable(
+                    "the writer stopped before committing".into(),
+                ))),
+            }
+        })
+    }
+
     /// One request of a batch: valid, inside the scope, within the allowance.
     fn admit_one(
         &self,
         caller: &Caller,
         request: PublishRequest,
         operation: Operation,
+    ) -> Result<ValidEvent, PublishError> {
+        let event = self.check_one(caller, request)?;
+        self.take_allowance(caller, operation)?;
+        Ok(event)
+    }
+
+    /// One request: valid and inside the caller's scope, its idempotency
+    /// key in the caller's own space.
+    fn check_one(
+        &self,
+        caller: &Caller,
+        request: PublishRequest,
     ) -> Result<ValidEvent, PublishError> {
         let mut event =
             validate(request, &self.limits, &self.event_types).map_err(PublishError::Invalid)?;
@@ -319,7 +414,6 @@ impl EventService {
             ],
         )
         .map_err(Refused::from)?;
-        self.take_allowance(caller, operation)?;
         Ok(event)
     }
 

@@ -271,6 +271,32 @@ impl From<Origins> for Vec<String> {
     }
 }
 
+/// A comma-separated list of JSON key names (empty: none).
+pub(crate) struct Names(Vec<String>);
+
+impl Form for Names {
+    fn expected() -> String {
+        "a comma-separated list of up to 64 field names (e.g. ipAddress,userAgent), or nothing"
+            .into()
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        let names: Vec<String> = text
+            .split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(str::to_owned)
+            .collect();
+        (names.len() <= 64 && names.iter().all(|n| n.len() <= 100)).then_some(Self(names))
+    }
+}
+
+impl From<Names> for Vec<String> {
+    fn from(n: Names) -> Vec<String> {
+        n.0
+    }
+}
+
 /// Writes a list of origins as it is read.
 pub(crate) fn comma_list<S: Serializer>(value: &[String], s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&value.join(","))

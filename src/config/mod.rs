@@ -24,8 +24,8 @@ use serde::{Deserialize, Serialize};
 
 pub use error::ConfigError;
 use forms::{
-    display, seconds, setting, BusPrefix, Count, FilePath, Host, LogLevel, Nats, Optional, Origins,
-    Port, Redis, Seconds, Switch, Url, Verbatim,
+    display, seconds, setting, BusPrefix, Count, FilePath, Host, LogLevel, Names, Nats, Optional,
+    Origins, Port, Redis, Seconds, Switch, Url, Verbatim,
 };
 pub use kinds::{BroadcasterKind, LogFormat, SchemaModeKind, StoreKind, Synchronous};
 pub use redact::redact_url;
@@ -209,6 +209,13 @@ pub struct Config {
         serialize_with = "seconds"
     )]
     pub idempotency_window: Duration,
+    /// `CALIPER_STRIP_FIELDS`: keys removed (at any depth) from a Caliper
+    /// event before it is kept in a payload.
+    #[serde(
+        deserialize_with = "setting::<_, Names, _>",
+        serialize_with = "forms::comma_list"
+    )]
+    pub caliper_strip_fields: Vec<String>,
     /// `RETENTION`: how long each event type is kept
     /// (`timer_tick=7d,question_viewed=90d,*=365d`; units s, m, h, d); unset
     /// keeps everything.
@@ -299,6 +306,10 @@ impl Default for Config {
             max_payload_keys: limits.max_payload_keys,
             max_payload_bytes: limits.max_payload_bytes,
             max_batch_events: limits.max_batch_events,
+            caliper_strip_fields: ep_http::CALIPER_DEFAULT_STRIPPED
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
             retention: None,
             retention_interval: Duration::from_secs(60),
             max_clock_skew: limits.max_clock_skew,

@@ -87,6 +87,7 @@ pub fn load(file: Option<&Path>, mode: SchemaMode) -> Result<EventTypes, EventTy
                 event_type,
                 description,
                 schema,
+                listed: true,
             });
         }
     }
@@ -97,7 +98,17 @@ pub fn load(file: Option<&Path>, mode: SchemaMode) -> Result<EventTypes, EventTy
 fn built_in() -> Vec<TypeDeclaration> {
     let mut schemas: BTreeMap<String, Value> =
         serde_json::from_str(BUILT_IN_SCHEMAS).unwrap_or_default();
-    EventTypes::built_in()
+    let mut types = EventTypes::built_in();
+    // Declared by default beside the contract's 15: what the Caliper
+    // endpoint stores an event with no mapping as.
+    types.push(TypeDeclaration {
+        event_type: EventType::CALIPER_EVENT,
+        description: "An IMS Caliper event with no mapping (the event under payload.caliper)"
+            .to_owned(),
+        schema: None,
+        listed: false,
+    });
+    types
         .into_iter()
         .map(|mut t| {
             t.schema = schemas

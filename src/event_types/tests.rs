@@ -29,7 +29,16 @@ fn violations(types: &EventTypes, name: &str, payload: Value) -> Vec<String> {
 #[test]
 fn every_built_in_type_has_a_shipped_schema_that_the_realistic_examples_follow() {
     let types = load(None, SchemaMode::Enforce).expect("built-ins");
-    assert_eq!(types.declarations().len(), 15);
+    // The contract's 15 and `caliper_event`, declared by default.
+    assert_eq!(types.declarations().len(), 16);
+    assert_eq!(
+        violations(&types, "caliper_event", serde_json::json!({"caliper": {}})),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        violations(&types, "caliper_event", serde_json::json!({})),
+        vec!["caliper: is required"]
+    );
     let examples = include_str!("../../tests/fixtures/events.jsonl");
     let mut seen = 0;
     for line in examples.lines().filter(|l| !l.trim().is_empty()) {
@@ -64,7 +73,7 @@ fn a_file_adds_types_and_replaces_a_built_ins_description_and_schema() {
             "video_watched": {}}"#,
     );
     let types = load(Some(f.path()), SchemaMode::Enforce).expect("loads");
-    assert_eq!(types.declarations().len(), 17);
+    assert_eq!(types.declarations().len(), 18);
     let hint = types.get("hint_requested").expect("declared");
     assert_eq!(
         types.declaration(hint).map(|d| d.description.as_str()),

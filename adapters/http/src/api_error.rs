@@ -23,6 +23,8 @@ pub(crate) enum ApiError {
     Get(GetError),
     Stats(StatsError),
     Delete(DeleteError),
+    /// A Caliper envelope refused before any of it was stored.
+    Caliper(crate::caliper::CaliperError),
     Auth(AuthError),
     /// Not allowed (403) or over a rate limit (429), as the domain decided.
     Refused(Refused),
@@ -198,6 +200,21 @@ impl ApiError {
                     (StatusCode::BAD_REQUEST, Text(e.to_string()), None)
                 }
                 DeleteError::Store(e) => unavailable(e),
+            },
+            ApiError::Caliper(e) => match e {
+                crate::caliper::CaliperError::Malformed(errors) => (
+                    StatusCode::BAD_REQUEST,
+                    Fields(ValidationErrors(errors)),
+                    None,
+                ),
+                e @ crate::caliper::CaliperError::UnsupportedVersion(_) => {
+                    (StatusCode::UNPROCESSABLE_ENTITY, Text(e.to_string()), None)
+                }
+                e @ crate::caliper::CaliperError::ContentType => (
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    Text(e.to_string()),
+                    None,
+                ),
             },
             ApiError::Auth(
                 e @ (AuthError::InvalidCredential

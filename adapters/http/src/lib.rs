@@ -11,6 +11,7 @@
 mod admission;
 mod api_error;
 mod body;
+mod caliper;
 mod client;
 mod cors;
 mod head;
@@ -27,6 +28,7 @@ mod state;
 mod table;
 mod ws;
 
+pub use caliper::DEFAULT_STRIPPED as CALIPER_DEFAULT_STRIPPED;
 pub use client::{IpBlock, TrustedProxies};
 pub use cors::CorsPolicy;
 pub use metrics::describe as describe_metrics;

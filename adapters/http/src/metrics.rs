@@ -35,6 +35,7 @@ const RETENTION_LAST_PASS: &str = "event_pipeline_retention_last_pass_timestamp_
 pub(crate) enum Transport {
     Rest,
     WebSocket,
+    Caliper,
 }
 
 impl Transport {
@@ -42,6 +43,7 @@ impl Transport {
         match self {
             Transport::Rest => "rest",
             Transport::WebSocket => "ws",
+            Transport::Caliper => "caliper",
         }
     }
 }

@@ -131,10 +131,12 @@ mod tests {
     use super::*;
 
     /// Every operation the domain declares.
-    const EVERY: [Action; 9] = [
+    const EVERY: [Action; 11] = [
         Action::Publish,
         Action::PublishBatch,
         Action::WsPublish,
+        Action::CaliperPublish,
+        Action::Erase,
         Action::Query,
         Action::Get,
         Action::Stats,

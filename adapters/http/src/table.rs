@@ -63,7 +63,7 @@ const fn op(
 use Transport::{Rest, WebSocket};
 
 /// Every operation, in the order the document lists them.
-pub(crate) static OPERATIONS: [Operation; 17] = [
+pub(crate) static OPERATIONS: [Operation; 18] = [
     op("/health", Method::GET, None, Rest),
     op("/readiness", Method::GET, None, Rest),
     op("/events", Method::POST, Some(Action::Publish), Rest),
@@ -80,6 +80,12 @@ pub(crate) static OPERATIONS: [Operation; 17] = [
         "/users/{user_id}/events",
         Method::DELETE,
         Some(Action::Erase),
+        Rest,
+    ),
+    op(
+        "/caliper/{version}",
+        Method::POST,
+        Some(Action::CaliperPublish),
         Rest,
     ),
     op("/stats", Method::GET, Some(Action::Stats), Rest),

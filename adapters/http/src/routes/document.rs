@@ -29,6 +29,7 @@ use crate::state::AppState;
         events::delete,
         events::get_one,
         super::users::erase,
+        super::caliper::receive,
         stats::stats,
         event_types::event_types,
         metrics::metrics,
@@ -56,6 +57,7 @@ use crate::state::AppState;
     tags(
         (name = "events", description = "Publish, query and delete events"),
         (name = "websocket", description = "Publish and subscribe over WebSocket"),
+        (name = "standards", description = "IMS Caliper in (the Sensor API)"),
         (name = "operations", description = "Health, readiness and metrics"),
         (name = "docs", description = "This document and the page that shows it"),
     )
@@ -90,6 +92,14 @@ pub(crate) fn settings(state: &AppState) -> Settings {
                 )
             })
             .collect(),
+        unlisted: state
+            .service
+            .event_types()
+            .declarations()
+            .iter()
+            .filter(|t| !t.listed)
+            .map(|t| t.event_type.as_str().to_owned())
+            .collect(),
         schemas_enforced: state.service.event_types().mode() == ep_domain::SchemaMode::Enforce,
     }
 }
@@ -98,5 +108,78 @@ pub(crate) fn settings(state: &AppState) -> Settings {
 pub(crate) fn render(state: &AppState) -> Vec<u8> {
     let document = tailor(ApiDoc::openapi(), &settings(state));
     // The document is plain data: it always serializes.
+    let mut document = serde_json::to_value(&document).unwrap_or_default();
+    caliper_envelope(&mut document);
     serde_json::to_vec_pretty(&document).unwrap_or_default()
+}
+
+/// The Caliper envelope the endpoint reads, exactly, as JSON Schema
+/// written into the rendered document (utoipa's schema objects have no
+/// `not`): an item of `data` is an event, or an entity (no `action`, not
+/// stored); an actor or session is an entity with an id or its IRI.
+fn caliper_envelope(document: &mut serde_json::Value) {
+    use serde_json::json;
+    let schemas = json!({
+        "CaliperReference": {
+            "description": "An entity with an id, or its IRI (at most 200 characters: the event's user_id or session_id)",
+            "anyOf": [
+                {"type": "string", "minLength": 1, "maxLength": 200},
+                {"type": "object", "required": ["id"],
+                 "properties": {"id": {"type": "string", "minLength": 1, "maxLength": 200}}}
+            ]
+        },
+        "CaliperEvent": {
+            "description": "A Caliper event, stored as one event (other keys are kept as sent)",
+            "type": "object",
+            "required": ["id", "type", "actor", "action", "object", "eventTime"],
+            "properties": {
+                "id": {"type": "string", "minLength": 1, "description": "Sent again, it is stored once"},
+                "type": {"type": "string", "minLength": 1},
+                "actor": {"$ref": "#/components/schemas/CaliperReference"},
+                "action": {"type": "string", "minLength": 1},
+                "object": {"description": "What the event acts on: any JSON value"},
+                "eventTime": {"$ref": "#/components/schemas/Instant"},
+                "session": {"$ref": "#/components/schemas/CaliperReference"}
+            }
+        },
+        "CaliperEntity": {
+            "description": "An entity described in the envelope (no action): not stored",
+            "type": "object",
+            "required": ["id", "type"],
+            "properties": {"id": {"type": "string", "minLength": 1},
+                           "type": {"type": "string", "minLength": 1}},
+            "not": {"required": ["action"]}
+        },
+        "CaliperEnvelope": {
+            "description": "An IMS Caliper envelope (the Sensor API)",
+            "type": "object",
+            "required": ["sensor", "sendTime", "dataVersion", "data"],
+            "properties": {
+                "sensor": {"type": "string", "minLength": 1},
+                "sendTime": {"$ref": "#/components/schemas/Instant"},
+                "dataVersion": {"type": "string", "enum": crate::caliper::DATA_VERSIONS},
+                "data": {"type": "array", "items": {"anyOf": [
+                    {"$ref": "#/components/schemas/CaliperEvent"},
+                    {"$ref": "#/components/schemas/CaliperEntity"}
+                ]}}
+            }
+        }
+    });
+    if let (Some(components), serde_json::Value::Object(add)) = (
+        document
+            .pointer_mut("/components/schemas")
+            .and_then(serde_json::Value::as_object_mut),
+        schemas,
+    ) {
+        components.extend(add);
+    }
+    for path in ["/api/v1/caliper/{version}", "/caliper/{version}"] {
+        let pointer = format!(
+            "/paths/{}/post/requestBody/content/application~1json/schema",
+            path.replace('~', "~0").replace('/', "~1")
+        );
+        if let Some(schema) = document.pointer_mut(&pointer) {
+            *schema = json!({"$ref": "#/components/schemas/CaliperEnvelope"});
+        }
+    }
 }

@@ -1,6 +1,8 @@
 //! `GET /event-types`: the registry, each type mapped to its description (as
-//! the old service answered); with `?schemas=true`, each type mapped to its
-//! description and payload schema (`null` for a type without one).
+//! the old service answered: the 15 and the operator's types, without the
+//! `caliper_event` the Caliper endpoint declares for itself); with
+//! `?schemas=true`, every type mapped to its description and payload
+//! schema (`null` for a type without one).
 
 use ep_domain::EventTypes;
 use serde::ser::{Serialize, SerializeMap, Serializer};
@@ -25,8 +27,10 @@ struct Registry<'a> {
 impl Serialize for Registry<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let declarations = self.types.declarations();
-        let mut map = serializer.serialize_map(Some(declarations.len()))?;
-        for t in declarations {
+        let mut map = serializer.serialize_map(None)?;
+        // The old service's shape lists what it listed (and any type an
+        // operator declared); with schemas, every type is there.
+        for t in declarations.iter().filter(|t| self.schemas || t.listed) {
             if self.schemas {
                 let schema = t.schema.as_ref().map(|s| s.document());
                 map.serialize_entry(

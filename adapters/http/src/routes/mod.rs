@@ -2,6 +2,7 @@
 //! root, with JSON for every rejection, security headers and a log line.
 
 mod batch;
+mod caliper;
 mod docs;
 mod document;
 mod event_types;
@@ -38,6 +39,8 @@ pub fn routes(
         .or(event_types::routes(state.clone()))
         .unify()
         .or(batch::routes(state.clone()))
+        .unify()
+        .or(caliper::routes(state.clone()))
         .unify()
         .or(events::routes(state.clone()))
         .unify()

@@ -40,6 +40,9 @@ pub(crate) struct Settings {
     pub version: &'static str,
     /// The registry: each type's name, description and payload schema.
     pub event_types: Vec<(String, String, Option<serde_json::Value>)>,
+    /// The types the plain `GET /event-types` leaves out (listed only with
+    /// `schemas=true`): `caliper_event`, unless an operator declares it.
+    pub unlisted: Vec<String>,
     /// A payload that breaks its type's schema is refused (`SCHEMA_MODE=enforce`).
     pub schemas_enforced: bool,
 }
@@ -329,7 +332,10 @@ fn describe_types(components: &mut Components, settings: &Settings) {
         });
         let property = serde_json::from_value::<RefOr<Schema>>(either)
             .unwrap_or_else(|_| text(description).into());
-        registry = registry.property(name, property).required(name);
+        registry = registry.property(name, property);
+        if !settings.unlisted.contains(name) {
+            registry = registry.required(name);
+        }
     }
     components.schemas.insert(
         "EventTypes".to_owned(),

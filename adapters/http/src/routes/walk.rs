@@ -314,7 +314,10 @@ const PROBES: [&str; 14] = [
 ];
 
 fn concrete(template: &str) -> String {
-    template.replace("{id}", "evt_0000")
+    template
+        .replace("{id}", "evt_0000")
+        .replace("{version}", "v1p2")
+        .replace("{user_id}", "stu-1")
 }
 
 /// A request target, a body, and extra headers.
