@@ -33,8 +33,11 @@ pub struct Running {
     gate: Arc<crate::access::Gate>,
     stop: oneshot::Sender<()>,
     server: JoinHandle<()>,
-    /// Background jobs (retention): stopped first at shutdown.
+    /// Background jobs (retention, the xAPI connector): stopped first at
+    /// shutdown, and their leases given up so another node takes over at once.
     background: Vec<JoinHandle<()>>,
+    /// Where the jobs' leases are, and this node's name as their holder.
+    jobs: (Arc<dyn JobState>, String),
     /// Stops the publish path's runtime when dropped, after `shutdown`.
     _pipeline: Pipeline,
 }
@@ -77,6 +80,12 @@ impl Running {
         for job in &self.background {
             job.abort();
         }
+        let (jobs, node) = &self.jobs;
+        for job in [ep_domain::RETENTION_JOB, ep_export_xapi::JOB] {
+            if let Err(e) = jobs.release_lease(job, node).await {
+                tracing::warn!(job, error = %e, "could not give up a job's lease; another node takes it when it expires");
+            }
+        }
         self.ws.start_draining();
         let refusing = tokio::time::sleep(REFUSAL_WINDOW);
         self.ws.sessions.close_all(WS_CLOSE_TIMEOUT).await;
@@ -95,15 +104,25 @@ impl Running {
     }
 }
 
-/// This node's name as the holder of a background job's lease: unique
-/// among the nodes (host, process and a random part).
-fn node_name() -> String {
+/// This node's name as the holder of a background job's lease: the host
+/// and the configured port, so that a node restarted where it ran takes
+/// its lease back at once, while two nodes of one host (different ports)
+/// differ; with port 0 (any free port) a random part instead.
+fn node_name(port: u16) -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "node".to_owned());
+    if port != 0 {
+        return format!("{host}:{port}");
+    }
     let mut random = [0_u8; 4];
     // Without randomness the process id still tells nodes of one host apart.
     let _ = getrandom::fill(&mut random);
     format!(
-        "{}/{}/{:08x}",
-        std::env::var("HOSTNAME").unwrap_or_else(|_| "node".to_owned()),
+        "{host}:{}:{:08x}",
         std::process::id(),
         u32::from_be_bytes(random)
     )
@@ -203,7 +222,7 @@ pub async fn start_with_stores(
             .with_event_types(Arc::new(event_types)),
         )
     };
-    let node = node_name();
+    let node = node_name(config.port);
     let retention_task = {
         let _on_pipeline = pipeline.handle().enter();
         if let Some(text) = &config.retention {
@@ -214,7 +233,35 @@ pub async fn start_with_stores(
                 "retention on: older events are deleted by one node at a time"
             );
         }
-        service.start_retention(retention, jobs, config.retention_interval, node.clone())
+        service.start_retention(
+            retention,
+            Arc::clone(&jobs),
+            config.retention_interval,
+            node.clone(),
+        )
+    };
+    let export_task = match &config.xapi_lrs_url {
+        Some(url) => {
+            let lrs = ep_export_xapi::XapiLrs::new(ep_export_xapi::XapiConfig {
+                endpoint: url.clone(),
+                username: config.xapi_lrs_username.clone(),
+                password: config
+                    .xapi_lrs_password
+                    .clone()
+                    .map(secrecy::SecretString::from),
+                version: config.xapi_version.clone(),
+                home_page: config.xapi_account_homepage.clone(),
+            })
+            .map_err(StartError::Export)?;
+            tracing::info!(
+                lrs = %crate::config::redact_url(url),
+                node = %node,
+                "xAPI connector on: stored events go to the LRS as statements, from the saved cursor"
+            );
+            // On the main runtime: it waits on the LRS, not on the publish path.
+            Some(service.start_export(Arc::new(lrs), Arc::clone(&jobs), node.clone()))
+        }
+        None => None,
     };
     let hub = Hub::new(
         store,
@@ -280,7 +327,8 @@ pub async fn start_with_stores(
         gate,
         stop,
         server,
-        background: retention_task.into_iter().collect(),
+        background: retention_task.into_iter().chain(export_task).collect(),
+        jobs: (jobs, node),
         _pipeline: pipeline,
     })
 }

@@ -37,6 +37,9 @@ pub enum StartError {
     /// `RETENTION` is unusable.
     #[error("RETENTION: {0}")]
     Retention(#[from] ep_domain::BadRetention),
+    /// The xAPI connector could not be built.
+    #[error("cannot start the xAPI connector: {0}")]
+    Export(String),
     /// The publish path's thread could not be started.
     #[error("cannot start the publish path's thread: {0}")]
     Thread(std::io::Error),
@@ -62,6 +65,7 @@ impl StartError {
             | StartError::Access(_)
             | StartError::EventTypes(_)
             | StartError::Retention(_)
+            | StartError::Export(_)
             | StartError::Store(_)
             | StartError::Thread(_)
             | StartError::Broadcast(_)

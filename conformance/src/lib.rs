@@ -19,6 +19,7 @@ pub mod containers;
 mod exit;
 pub mod job_state;
 mod link;
+pub mod lrs;
 pub mod services;
 pub mod store;
 

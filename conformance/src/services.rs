@@ -63,7 +63,7 @@ pub fn unreachable(service: Service, url: &str, error: impl Display) {
 /// Tests of this binary skipped for want of a server.
 static SKIPPED: AtomicUsize = AtomicUsize::new(0);
 
-fn skip(message: &str) {
+pub(crate) fn skip(message: &str) {
     assert!(
         std::env::var("CI").as_deref() != Ok("true"),
         "{message} (CI=true: failing instead of skipping)"

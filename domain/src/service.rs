@@ -6,14 +6,15 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use ep_ports::{
-    BroadcastError, Broadcaster, Deletion, Event, EventFilter, EventId, EventStore, JobState,
-    ScopeField, StoreError, Timestamp, TypeStats,
+    BroadcastError, Broadcaster, Deletion, Event, EventExport, EventFilter, EventId, EventStore,
+    JobState, ScopeField, StoreError, Timestamp, TypeStats,
 };
 
 use crate::access::{authorize, narrow, within, Caller, Denied, Operation, Refused};
 use crate::deleter::Deleter;
 use crate::errors::{DeleteError, GetError, PublishError, QueryError, StatsError};
 use crate::event_types::EventTypes;
+use crate::exporter::{ExportReport, Exporter};
 use crate::field_errors::{FieldError, ValidationErrors};
 use crate::gauge::SubscriberGauge;
 use crate::limits::{Limits, MAX_ID_CHARS};
@@ -84,6 +85,7 @@ pub struct EventService {
     rate_limits: ClientRateLimits,
     deleter: Deleter,
     retention: Arc<Mutex<RetentionReport>>,
+    export: Arc<Mutex<ExportReport>>,
 }
 
 impl EventService {
@@ -105,6 +107,7 @@ impl EventService {
             event_types: Arc::new(EventTypes::default()),
             rate_limits: ClientRateLimits::new(rate_limits),
             retention: Arc::default(),
+            export: Arc::default(),
         }
     }
 
@@ -133,6 +136,34 @@ impl EventService {
             report: Arc::clone(&self.retention),
         };
         Some(tokio::spawn(retention.run()))
+    }
+
+    /// Starts the export job to `export` on the current tokio runtime: it
+    /// follows the store by seq from the cursor saved in `jobs` (from the
+    /// first event the first time) while this node (`node`) holds the
+    /// job's lease, and sends each page of events, at least once.
+    pub fn start_export(
+        &self,
+        export: Arc<dyn EventExport>,
+        jobs: Arc<dyn JobState>,
+        node: String,
+    ) -> tokio::task::JoinHandle<()> {
+        let exporter = Exporter {
+            store: Arc::clone(&self.store),
+            jobs,
+            export,
+            node,
+            report: Arc::clone(&self.export),
+        };
+        tokio::spawn(exporter.run())
+    }
+
+    /// What the export job has done on this node.
+    pub fn export_report(&self) -> ExportReport {
+        self.export
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// What retention has done on this node.

@@ -1,6 +1,6 @@
 //! The ports of the event pipeline: the model types that cross the boundary and
 //! the traits (`EventStore`, `JobState`, `Broadcaster`, `Authenticator`,
-//! `PayloadSchema`) that adapters implement and the domain drives.
+//! `PayloadSchema`, `EventExport`) that adapters implement and the domain drives.
 //!
 //! Nothing here knows about HTTP, SQL or any concrete technology; adapter errors
 //! are translated into the error enums defined here before they cross a port.
@@ -13,6 +13,7 @@ mod broadcaster;
 mod deletion;
 mod event;
 mod event_type;
+mod export;
 mod filter;
 mod job_state;
 mod payload;
@@ -29,6 +30,7 @@ pub use broadcaster::{BroadcastError, Broadcaster, EventBatch, EventFeed, FeedIt
 pub use deletion::Deletion;
 pub use event::{Event, EventId, IdempotencyKey, NewEvent};
 pub use event_type::{BadEventTypeName, EventType};
+pub use export::{EventExport, ExportError, Exported};
 pub use filter::{EventFilter, PayloadFilter};
 pub use job_state::JobState;
 pub use payload::Payload;
@@ -44,6 +46,8 @@ pub use timestamp::Timestamp;
 pub use auth::MockAuthenticator;
 #[cfg(any(test, feature = "mocks"))]
 pub use broadcaster::MockBroadcaster;
+#[cfg(any(test, feature = "mocks"))]
+pub use export::MockEventExport;
 #[cfg(any(test, feature = "mocks"))]
 pub use job_state::MockJobState;
 #[cfg(any(test, feature = "mocks"))]

@@ -329,6 +329,36 @@ impl Schemes for Redis {
     const EXAMPLE: &'static str = "a Redis URL such as redis://127.0.0.1:6379";
 }
 
+/// `http://` or `https://`.
+pub(crate) struct Http;
+
+impl Schemes for Http {
+    const SCHEMES: &'static [&'static str] = &["http", "https"];
+    const EXAMPLE: &'static str = "an http:// or https:// URL such as https://lms.example";
+}
+
+/// An `http://` or `https://` URL, or nothing (unset).
+pub(crate) struct OptionalHttpUrl(Option<String>);
+
+impl Form for OptionalHttpUrl {
+    fn expected() -> String {
+        "an http:// or https:// URL such as https://lrs.example/xAPI/, or nothing".into()
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        if text.trim().is_empty() {
+            return Some(Self(None));
+        }
+        Url::<Http>::parse(text).map(|u| Self(Some(u.0)))
+    }
+}
+
+impl From<OptionalHttpUrl> for Option<String> {
+    fn from(u: OptionalHttpUrl) -> Option<String> {
+        u.0
+    }
+}
+
 impl<S: Schemes> Form for Url<S> {
     fn expected() -> String {
         S::EXAMPLE.into()

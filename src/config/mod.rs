@@ -24,8 +24,8 @@ use serde::{Deserialize, Serialize};
 
 pub use error::ConfigError;
 use forms::{
-    display, seconds, setting, BusPrefix, Count, FilePath, Host, LogLevel, Names, Nats, Optional,
-    Origins, Port, Redis, Seconds, Switch, Url, Verbatim,
+    display, seconds, setting, BusPrefix, Count, FilePath, Host, Http, LogLevel, Names, Nats,
+    Optional, OptionalHttpUrl, Origins, Port, Redis, Seconds, Switch, Url, Verbatim,
 };
 pub use kinds::{BroadcasterKind, LogFormat, SchemaModeKind, StoreKind, Synchronous};
 pub use redact::redact_url;
@@ -216,6 +216,29 @@ pub struct Config {
         serialize_with = "forms::comma_list"
     )]
     pub caliper_strip_fields: Vec<String>,
+    /// `XAPI_LRS_URL`: the xAPI Learning Record Store the connector sends
+    /// statements to (unset: no connector).
+    #[serde(
+        deserialize_with = "setting::<_, OptionalHttpUrl, _>",
+        serialize_with = "redact::optional_url"
+    )]
+    pub xapi_lrs_url: Option<String>,
+    /// `XAPI_LRS_USERNAME`: basic auth user at the LRS.
+    #[serde(deserialize_with = "setting::<_, Optional, _>")]
+    pub xapi_lrs_username: Option<String>,
+    /// `XAPI_LRS_PASSWORD` (never printed).
+    #[serde(
+        deserialize_with = "setting::<_, Optional, _>",
+        serialize_with = "redact::optional_key"
+    )]
+    pub xapi_lrs_password: Option<String>,
+    /// `XAPI_VERSION`: the `X-Experience-API-Version` sent.
+    #[serde(deserialize_with = "setting::<_, Verbatim, _>")]
+    pub xapi_version: String,
+    /// `XAPI_ACCOUNT_HOMEPAGE`: the `homePage` of each actor's account (the
+    /// system where the students' ids live), and the base of activity IRIs.
+    #[serde(deserialize_with = "setting::<_, Url<Http>, _>")]
+    pub xapi_account_homepage: String,
     /// `RETENTION`: how long each event type is kept
     /// (`timer_tick=7d,question_viewed=90d,*=365d`; units s, m, h, d); unset
     /// keeps everything.
@@ -310,6 +333,11 @@ impl Default for Config {
                 .iter()
                 .map(|s| (*s).to_owned())
                 .collect(),
+            xapi_lrs_url: None,
+            xapi_lrs_username: None,
+            xapi_lrs_password: None,
+            xapi_version: "1.0.3".into(),
+            xapi_account_homepage: "https://event-pipeline.invalid".into(),
             retention: None,
             retention_interval: Duration::from_secs(60),
             max_clock_skew: limits.max_clock_skew,

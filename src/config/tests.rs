@@ -290,7 +290,7 @@ fn every_setting_is_shown_in_the_form_it_is_read_in_with_secrets_masked() {
     assert_eq!(get("STARTUP_TIMEOUT_SECONDS"), "5");
     assert_eq!(get("DATABASE_SYNCHRONOUS"), "full");
     assert_eq!(get("LOG_LEVEL"), "warn");
-    assert_eq!(shown.len(), 48, "every setting: {shown:?}");
+    assert_eq!(shown.len(), 53, "every setting: {shown:?}");
 
     // What is shown reads back as the same settings (secrets aside).
     let back: Vec<(&str, &str)> =

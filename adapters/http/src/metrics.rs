@@ -25,6 +25,12 @@ const SLOW_CLOSED: &str = "event_pipeline_slow_subscribers_closed_total";
 const QUEUE_DEPTH: &str = "event_pipeline_queue_depth";
 const SUBSCRIBERS: &str = "event_pipeline_subscribers";
 const SCHEMA_WARNINGS: &str = "event_pipeline_schema_warnings_total";
+const XAPI_DELIVERED: &str = "event_pipeline_xapi_delivered_total";
+const XAPI_UNMAPPED: &str = "event_pipeline_xapi_unmapped_total";
+const XAPI_REFUSED: &str = "event_pipeline_xapi_refused_total";
+const XAPI_FAILURES: &str = "event_pipeline_xapi_failures_total";
+const XAPI_LAG_EVENTS: &str = "event_pipeline_xapi_lag_events";
+const XAPI_LAG_SECONDS: &str = "event_pipeline_xapi_lag_seconds";
 const RETENTION_DELETED: &str = "event_pipeline_retention_deleted_total";
 const RETENTION_PASSES: &str = "event_pipeline_retention_passes_total";
 const RETENTION_FAILURES: &str = "event_pipeline_retention_failures_total";
@@ -108,6 +114,30 @@ pub fn describe() {
         "Events stored although their payload broke their type's schema (SCHEMA_MODE=warn), by type"
     );
     metrics::describe_counter!(
+        XAPI_DELIVERED,
+        "Events this node sent to the xAPI LRS as statements (kept, or already held)"
+    );
+    metrics::describe_counter!(
+        XAPI_UNMAPPED,
+        "Events of types with no xAPI mapping (or without a student), skipped by this node's connector"
+    );
+    metrics::describe_counter!(
+        XAPI_REFUSED,
+        "Statements the LRS refused for their content (logged with its reason), skipped"
+    );
+    metrics::describe_counter!(
+        XAPI_FAILURES,
+        "Tries to reach the LRS that failed (each page is sent again, with back-off)"
+    );
+    metrics::describe_gauge!(
+        XAPI_LAG_EVENTS,
+        "Events stored after the xAPI connector's saved cursor (on the node holding its lease)"
+    );
+    metrics::describe_gauge!(
+        XAPI_LAG_SECONDS,
+        "Age of the oldest event the xAPI connector has not settled (0: none waiting)"
+    );
+    metrics::describe_counter!(
         RETENTION_DELETED,
         "Events deleted by retention (RETENTION) on this node, by type"
     );
@@ -188,6 +218,22 @@ pub(crate) fn slow_subscriber_closed() {
 pub(crate) fn schema_warnings(counts: &[(EventType, u64)]) {
     for (event_type, n) in counts {
         metrics::counter!(SCHEMA_WARNINGS, "event_type" => event_type.as_str()).absolute(*n);
+    }
+}
+
+/// What the xAPI connector has done on this node, read at each scrape
+/// (only when it runs).
+pub(crate) fn export(report: &ep_domain::ExportReport) {
+    if !report.running {
+        return;
+    }
+    metrics::counter!(XAPI_DELIVERED).absolute(report.delivered);
+    metrics::counter!(XAPI_UNMAPPED).absolute(report.unmapped);
+    metrics::counter!(XAPI_REFUSED).absolute(report.refused);
+    metrics::counter!(XAPI_FAILURES).absolute(report.failures);
+    if report.holding {
+        metrics::gauge!(XAPI_LAG_EVENTS).set(report.lag_events as f64);
+        metrics::gauge!(XAPI_LAG_SECONDS).set(report.lag_seconds);
     }
 }
 

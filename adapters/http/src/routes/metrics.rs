@@ -59,6 +59,7 @@ pub(super) fn metrics(admitted: Result<Admitted, ApiError>) -> Result<Response, 
     crate::metrics::live(router.queue_size, router.active_subscribers);
     crate::metrics::schema_warnings(&state.service.event_types().schema_warnings());
     crate::metrics::retention(&state.service.retention_report());
+    crate::metrics::export(&state.service.export_report());
     let mut response = Response::new(render().into());
     *response.status_mut() = StatusCode::OK;
     response
