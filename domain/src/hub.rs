@@ -456,6 +456,13 @@ impl<F: Clone + Send + Sync + 'static> Hub<F> {
                 // Parsed once for every payload filter asked about this event.
                 let mut payload = None;
                 for id in registry.index.candidates(event) {
+                    // Once evicted in this batch, a subscription gets none of
+                    // its later events: its reader, draining its queue
+                    // meanwhile on another thread, would find a later event
+                    // after a gap and resume after the wrong seq.
+                    if !evicted.is_empty() && evicted.contains(&id) {
+                        continue;
+                    }
                     let Some(entry) = registry.entries.get(&id) else {
                         continue;
                     };
@@ -747,5 +754,71 @@ mod tests {
             "evicted at once, not when it next reads"
         );
         assert!(hub.is_empty());
+    }
+
+    /// A reader draining its queue while a batch is dispatched (on another
+    /// thread) must not get an event after one it was never given: once
+    /// full in a batch, a subscription gets none of the batch's later
+    /// events, and learns it was evicted after the last one it did get.
+    #[tokio::test]
+    async fn an_evicted_subscription_gets_no_later_event_of_the_batch() {
+        use crate::Next;
+        use std::sync::Mutex;
+        let reader: Arc<Mutex<Option<Subscription<u64>>>> = Arc::default();
+        let drained = Arc::new(Mutex::new(Vec::new()));
+        let (r, d) = (Arc::clone(&reader), Arc::clone(&drained));
+        // Encoding event 3 (after event 2 found the queue full), the
+        // reader takes event 1 from the queue: room for event 3.
+        let encode = move |e: &Event| {
+            if e.seq == 3 {
+                let mut guard = r.lock().expect("reader");
+                let sub = guard.as_mut().expect("subscribed");
+                let next = std::pin::pin!(sub.next());
+                let waker = std::task::Waker::noop();
+                if let std::task::Poll::Ready(Ok(Next::Event { seq, .. })) =
+                    std::future::Future::poll(next, &mut std::task::Context::from_waker(waker))
+                {
+                    d.lock().expect("drained").push(seq);
+                }
+            }
+            e.seq
+        };
+        let hub = Hub::new(
+            Arc::new(NoStore),
+            SubscriberGauge::default(),
+            HubConfig {
+                max_subscribers: 10,
+                queue_len: 1,
+            },
+            Box::new(encode),
+        );
+        let sub = hub.subscribe(EventFilter::default(), None).expect("room");
+        *reader.lock().expect("reader") = Some(sub);
+        // Another subscriber of event 3 only: event 3 is encoded for it
+        // even when the slow one is skipped.
+        let _other = hub
+            .subscribe(filter(None, Some("x"), None), None)
+            .expect("room");
+        let event = |seq| {
+            Arc::new(Event {
+                occurred_at: None,
+                id: ep_ports::EventId::new(format!("evt_{seq:032x}")),
+                event_type: EventType::TIMER_TICK,
+                source: "t".into(),
+                session_id: (seq == 3).then(|| "x".to_owned()),
+                user_id: None,
+                payload: ep_ports::Payload::empty(),
+                timestamp: ep_ports::Timestamp::from_micros(seq as i64),
+                seq,
+            })
+        };
+        let batch: EventBatch = vec![event(1), event(2), event(3)].into();
+        hub.dispatch(&batch);
+        assert_eq!(*drained.lock().expect("drained"), [1]);
+        let mut sub = reader.lock().expect("reader").take().expect("subscribed");
+        match sub.next().await.expect("next") {
+            Next::Evicted { last_seq } => assert_eq!(last_seq, 1),
+            Next::Event { seq, .. } => panic!("event {seq} after a gap (2 was never given)"),
+        }
     }
 }
