@@ -55,6 +55,8 @@ pub enum Operation {
     Erase,
     /// Subscribe to live events (and resume).
     Subscribe,
+    /// Receive live events as a Server-Sent Events stream (and resume).
+    Stream,
 }
 
 impl Operation {
@@ -69,7 +71,8 @@ impl Operation {
             | Operation::Get
             | Operation::Stats
             | Operation::Metrics
-            | Operation::Subscribe => Role::Read,
+            | Operation::Subscribe
+            | Operation::Stream => Role::Read,
             Operation::Delete | Operation::Erase => Role::Admin,
         }
     }
@@ -85,7 +88,7 @@ impl Operation {
                 Some(RateClass::Query)
             }
             Operation::Delete | Operation::Erase => Some(RateClass::Admin),
-            Operation::Subscribe => None,
+            Operation::Subscribe | Operation::Stream => None,
         }
     }
 }

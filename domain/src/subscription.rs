@@ -24,6 +24,8 @@ pub enum Next<F> {
         frame: F,
         /// Its store sequence number.
         seq: u64,
+        /// Its type (a transport that names each event, as SSE does).
+        event_type: ep_ports::EventType,
         /// When this node received it, for a live delivery; `None` for one
         /// replayed from the store. What the transport measures its stages
         /// from (received to taken from the queue, to written).
@@ -105,6 +107,7 @@ impl<F: Clone + Send + Sync + 'static> Subscription<F> {
                     return Ok(Next::Event {
                         frame: self.hub.encode(&event),
                         seq: event.seq,
+                        event_type: event.event_type,
                         received: None,
                     });
                 }
@@ -152,6 +155,7 @@ impl<F: Clone + Send + Sync + 'static> Subscription<F> {
                     return Ok(Next::Event {
                         frame: d.item.frame.clone(),
                         seq: event.seq,
+                        event_type: event.event_type,
                         received: Some(event.timestamp),
                     });
                 }

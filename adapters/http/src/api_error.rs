@@ -51,6 +51,9 @@ pub(crate) enum ApiError {
     UnknownResumePoint,
     /// `MAX_SUBSCRIBERS` subscriptions are live.
     AtCapacity,
+    /// `MAX_WS_CONNECTIONS_PER_IP` streams and WebSockets are open from the
+    /// client's address (an event stream; a WebSocket closes with 4002).
+    TooManyConnections,
     /// A `refresh_token` whose token is for another `sub`.
     RefreshForOtherSub,
     /// No route has this path.
@@ -287,6 +290,11 @@ impl ApiError {
             ApiError::AtCapacity => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 Text("Server at subscriber capacity".into()),
+                Some(RETRY_AFTER_SECS),
+            ),
+            ApiError::TooManyConnections => (
+                StatusCode::TOO_MANY_REQUESTS,
+                Text("Too many connections from this address".into()),
                 Some(RETRY_AFTER_SECS),
             ),
             ApiError::RefreshForOtherSub => (

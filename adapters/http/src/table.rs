@@ -19,6 +19,9 @@ pub(crate) enum Transport {
     Rest,
     /// A WebSocket handshake: refusals after it are close codes, not statuses.
     WebSocket,
+    /// A response that does not end (Server-Sent Events): refusals before
+    /// it are statuses, its end an `error` event.
+    Stream,
 }
 
 /// One path and method the service serves.
@@ -60,10 +63,10 @@ const fn op(
     }
 }
 
-use Transport::{Rest, WebSocket};
+use Transport::{Rest, Stream, WebSocket};
 
 /// Every operation, in the order the document lists them.
-pub(crate) static OPERATIONS: [Operation; 18] = [
+pub(crate) static OPERATIONS: [Operation; 19] = [
     op("/health", Method::GET, None, Rest),
     op("/readiness", Method::GET, None, Rest),
     op("/events", Method::POST, Some(Action::Publish), Rest),
@@ -107,6 +110,7 @@ pub(crate) static OPERATIONS: [Operation; 18] = [
         Some(Action::Subscribe),
         WebSocket,
     ),
+    op("/stream", Method::GET, Some(Action::Stream), Stream),
 ];
 
 /// The operations served at a request path (with or without [`PREFIX`],

@@ -39,6 +39,7 @@ use crate::state::AppState;
         super::docs::style,
         crate::ws::publish_route,
         crate::ws::subscribe_route,
+        super::stream::stream_route,
     ),
     components(schemas(
         schemas::Event,

@@ -10,6 +10,7 @@ mod events;
 mod health;
 mod metrics;
 mod stats;
+mod stream;
 mod tailor;
 mod users;
 #[cfg(test)]
@@ -51,6 +52,8 @@ pub fn routes(
         .or(metrics::routes(state.clone()))
         .unify()
         .or(crate::ws::routes(state.clone()))
+        .unify()
+        .or(stream::stream_route(state.clone()))
         .unify()
         .or(docs::routes(document::render(&state)))
         .unify();

@@ -94,6 +94,20 @@ pub(crate) fn tailor(mut document: OpenApi, settings: &Settings) -> OpenApi {
                     answer(operation, Documented::RateLimited);
                 }
             }
+            Transport::Stream => {
+                let mut schemes = Vec::new();
+                if key {
+                    schemes.extend([requirement(HEADER_KEY), requirement(QUERY_KEY)]);
+                }
+                if token {
+                    schemes.extend([requirement(BEARER), requirement(QUERY_TOKEN)]);
+                }
+                if key || token {
+                    operation.security = Some(schemes);
+                    answer(operation, Documented::Unauthenticated);
+                    answer(operation, Documented::Denied);
+                }
+            }
             Transport::WebSocket => {
                 let mut schemes = Vec::new();
                 if key {
@@ -151,17 +165,28 @@ pub(crate) fn tailor(mut document: OpenApi, settings: &Settings) -> OpenApi {
 
 /// The extension that holds the WebSocket endpoints.
 pub(crate) const WEBSOCKETS: &str = "x-websockets";
+/// The extension that holds the endpoints whose answer does not end
+/// (Server-Sent Events).
+pub(crate) const STREAMS: &str = "x-streams";
 
 /// Moves the WebSocket handshakes out of `paths` into [`WEBSOCKETS`]
 /// (same shape): what follows a 101 is no HTTP exchange, and tools that
 /// send every operation in `paths` as plain requests (schemathesis, client
 /// generators) can do nothing right with one.
 fn set_websockets_apart(document: &mut OpenApi) {
+    set_apart(document, WEBSOCKETS, |path| path.contains("/ws/"));
+    // A request that is answered a stream that does not end is no exchange
+    // a tool that sends every operation can wait for either.
+    set_apart(document, STREAMS, |path| path.ends_with("/stream"));
+}
+
+/// Moves the paths `which` selects into the extension `extension`.
+fn set_apart(document: &mut OpenApi, extension: &str, which: impl Fn(&str) -> bool) {
     let handshakes: Vec<String> = document
         .paths
         .paths
         .keys()
-        .filter(|path| path.contains("/ws/"))
+        .filter(|path| which(path))
         .cloned()
         .collect();
     let moved: serde_json::Map<String, serde_json::Value> = handshakes
@@ -174,7 +199,7 @@ fn set_websockets_apart(document: &mut OpenApi) {
     document
         .extensions
         .get_or_insert_with(Extensions::default)
-        .insert(WEBSOCKETS.to_owned(), serde_json::Value::Object(moved));
+        .insert(extension.to_owned(), serde_json::Value::Object(moved));
 }
 
 /// What any request may be answered, whatever the route.

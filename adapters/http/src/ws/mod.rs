@@ -1,4 +1,6 @@
-//! The WebSocket endpoints: `/ws/publish` and `/ws/subscribe`.
+//! The WebSocket endpoints: `/ws/publish` and `/ws/subscribe` (and what
+//! the Server-Sent Events stream shares with them: connection limits,
+//! sessions closed at shutdown, a credential's lease).
 //!
 //! The upgrade is done here rather than with warp's `ws()` so that the
 //! connection's buffers can be sized: tungstenite's default 128 KiB read
@@ -20,7 +22,11 @@ use std::time::Duration;
 use futures_util::{Sink, SinkExt};
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
+pub(crate) use close::Close;
+pub(crate) use lease::Lease;
 pub use limiter::ConnectionLimiter;
+pub(crate) use limiter::Slot;
+pub(crate) use sessions::SessionTicket;
 pub use sessions::WsSessions;
 pub(crate) use upgrade::{__path_publish_route, __path_subscribe_route, routes};
 

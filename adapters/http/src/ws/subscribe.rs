@@ -240,7 +240,7 @@ async fn serve(
                 }
             },
             next = subscription.next() => match next {
-                Ok(Next::Event { frame, seq, received }) => {
+                Ok(Next::Event { frame, seq, received, .. }) => {
                     let timed = received.filter(|_| metrics::stage_sampled(seq));
                     if !write_batch(socket, frame, timed, subscription).await {
                         return Ending::Lost;
