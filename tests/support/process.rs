@@ -118,6 +118,13 @@ impl Process {
             .status();
         assert!(status.expect("kill runs").success());
     }
+
+    /// Stops it as an operator would (SIGTERM) and waits for it to exit.
+    #[allow(dead_code)]
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        self.signal("TERM");
+        self.child.wait().expect("exits")
+    }
 }
 
 impl Drop for Process {

@@ -66,7 +66,7 @@ const fn op(
 use Transport::{Rest, Stream, WebSocket};
 
 /// Every operation, in the order the document lists them.
-pub(crate) static OPERATIONS: [Operation; 19] = [
+pub(crate) static OPERATIONS: [Operation; 23] = [
     op("/health", Method::GET, None, Rest),
     op("/readiness", Method::GET, None, Rest),
     op("/events", Method::POST, Some(Action::Publish), Rest),
@@ -98,6 +98,10 @@ pub(crate) static OPERATIONS: [Operation; 19] = [
     op("/docs", Method::GET, None, Rest),
     op("/docs.js", Method::GET, None, Rest),
     op("/docs.css", Method::GET, None, Rest),
+    op("/dashboard", Method::GET, None, Rest),
+    op("/dashboard.js", Method::GET, None, Rest),
+    op("/dashboard.css", Method::GET, None, Rest),
+    op("/dashboard.svg", Method::GET, None, Rest),
     op(
         "/ws/publish",
         Method::GET,

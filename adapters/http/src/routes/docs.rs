@@ -38,7 +38,8 @@ pub(super) fn routes(
         .unify()
 }
 
-fn text(body: impl Into<Bytes>, content_type: &'static str) -> Response {
+/// A `200` with `body` as `content_type`.
+pub(super) fn text(body: impl Into<Bytes>, content_type: &'static str) -> Response {
     let mut response = Response::new(body.into().into());
     *response.status_mut() = StatusCode::OK;
     response

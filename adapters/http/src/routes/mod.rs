@@ -3,6 +3,7 @@
 
 mod batch;
 mod caliper;
+mod dashboard;
 mod docs;
 mod document;
 mod event_types;
@@ -56,6 +57,8 @@ pub fn routes(
         .or(stream::stream_route(state.clone()))
         .unify()
         .or(docs::routes(document::render(&state)))
+        .unify()
+        .or(dashboard::routes())
         .unify();
     let versioned = warp::path("api").and(warp::path("v1")).and(api.clone());
     let served = drain_guard(state.clone())

@@ -495,6 +495,10 @@ async fn the_document_asks_for_a_key_exactly_when_the_node_does() {
                     "/docs",
                     "/docs.js",
                     "/docs.css",
+                    "/dashboard",
+                    "/dashboard.js",
+                    "/dashboard.css",
+                    "/dashboard.svg",
                 ]
                 .iter()
                 .any(|p| path.ends_with(p));
