@@ -291,6 +291,7 @@ pub async fn start_with_stores(
             version: env!("CARGO_PKG_VERSION"),
             broadcaster: config.broadcaster.bus_name(),
             caliper_stripped: config.caliper_strip_fields.clone(),
+            node: node.clone(),
         },
         ws: Arc::clone(&ws),
         refusals: RefusalLog::default(),

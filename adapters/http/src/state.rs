@@ -38,6 +38,8 @@ pub struct HttpConfig {
     /// The broadcaster's name when it is a network bus (`nats`, `redis`),
     /// reported by `/readiness`; `None` for the in-process one.
     pub broadcaster: Option<&'static str>,
+    /// This node's name (host:port), which `/readiness` answers with.
+    pub node: String,
     /// Keys removed, at any depth, from a Caliper event before it is kept
     /// in a payload (`CALIPER_STRIP_FIELDS`).
     pub caliper_stripped: Vec<String>,
@@ -55,6 +57,7 @@ impl Default for HttpConfig {
             tokens: false,
             version: env!("CARGO_PKG_VERSION"),
             broadcaster: None,
+            node: String::from("node"),
             caliper_stripped: crate::caliper::DEFAULT_STRIPPED
                 .iter()
                 .map(|s| (*s).to_owned())

@@ -214,7 +214,8 @@ async function poll() {
     $("version").textContent = `v${health.version}`;
     const r = await fetch("/api/v1/readiness");
     const ready = await r.json();
-    setText("node", r.ok ? "ready" : "not ready", r.ok);
+    const node = r.headers.get("X-Event-Pipeline-Node");
+    setText("node", `${node ? node + ": " : ""}${r.ok ? "ready" : "not ready"}`, r.ok);
     setText("database", ready.database || "?", ready.database === "connected");
     setText("broadcaster", ready.broadcaster || "local", !ready.broadcaster || ready.broadcaster === "connected");
     if (ready.router) {

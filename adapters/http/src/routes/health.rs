@@ -89,8 +89,10 @@ pub(crate) struct Ready {
     operation_id = "readiness",
     tag = "operations",
     responses(
-        (status = 200, description = "Ready: take this node into rotation", body = Ready),
-        (status = 503, description = "Not ready: each dependency says why", body = Ready),
+        (status = 200, description = "Ready: take this node into rotation", body = Ready,
+            headers(("X-Event-Pipeline-Node" = String, description = "Which node answered (host:port)"))),
+        (status = 503, description = "Not ready: each dependency says why", body = Ready,
+            headers(("X-Event-Pipeline-Node" = String, description = "Which node answered (host:port)"))),
     )
 )]
 pub(super) async fn readiness(state: AppState) -> Result<Response, Infallible> {
@@ -110,7 +112,7 @@ pub(super) async fn readiness(state: AppState) -> Result<Response, Infallible> {
         Ok(()) => Cow::Borrowed("connected"),
         Err(e) => Cow::Owned(format!("{kind}: {e}")),
     });
-    Ok(json(
+    let mut response = json(
         status,
         &Ready {
             ready,
@@ -118,5 +120,13 @@ pub(super) async fn readiness(state: AppState) -> Result<Response, Infallible> {
             broadcaster,
             router: r.router,
         },
-    ))
+    );
+    // Which node answered (behind a load balancer, the dashboard says).
+    if let Ok(node) = warp::http::HeaderValue::from_str(&state.config.node) {
+        response.headers_mut().insert(NODE_HEADER, node);
+    }
+    Ok(response)
 }
+
+/// The header naming the node that answered `/readiness`.
+pub(crate) const NODE_HEADER: &str = "x-event-pipeline-node";
