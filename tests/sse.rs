@@ -354,3 +354,34 @@ async fn a_reader_that_falls_behind_gets_an_error_naming_the_seq_to_resume_from(
     assert_eq!(seqs.first().copied(), Some(resume_from + 1));
     assert_eq!(seqs.last().copied(), Some(first + 4999));
 }
+
+#[tokio::test]
+async fn streams_count_against_the_subscriber_and_per_address_limits() {
+    let full = TestServer::start(&[("MAX_SUBSCRIBERS", "1")]).await;
+    let _first = Reader::new(open(&full, "", &[]).await);
+    let second = open(&full, "", &[]).await;
+    assert_eq!(second.status(), 503);
+    let body: Value = second.json().await.expect("JSON");
+    assert_eq!(body["detail"], "Server at subscriber capacity");
+
+    let per_ip = TestServer::start(&[("MAX_WS_CONNECTIONS_PER_IP", "1")]).await;
+    let first = Reader::new(open(&per_ip, "", &[]).await);
+    let second = open(&per_ip, "", &[]).await;
+    assert_eq!(second.status(), 429);
+    drop(first);
+    // Its slot is free once the server sees the client gone: at the next
+    // write to it (an event, or a keepalive).
+    let mut every = tokio::time::interval(Duration::from_millis(20));
+    let mut status = 429;
+    for _ in 0..100 {
+        every.tick().await;
+        per_ip.publish(&event("timer_tick", "s1")).await;
+        status = open(&per_ip, "", &[]).await.status().as_u16();
+        if status == 200 {
+            break;
+        }
+    }
+    assert_eq!(status, 200);
+    let bad = open(&per_ip, "?since_seq=soon", &[]).await;
+    assert_eq!(bad.status(), 422);
+}
