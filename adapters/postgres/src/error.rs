@@ -24,12 +24,23 @@ pub(crate) fn pool_error(e: &PoolError) -> StoreError {
 }
 
 /// The error with the server's message, which tokio-postgres' own text
-/// ("db error") leaves out.
+/// ("db error") leaves out, or with its cause ("error connecting to
+/// server" alone does not say that the host name does not resolve).
 pub(crate) fn describe(e: &tokio_postgres::Error) -> String {
-    match e.as_db_error() {
-        Some(db) => format!("PostgreSQL: {} ({})", db.message(), db.code().code()),
-        None => format!("PostgreSQL: {e}"),
+    if let Some(db) = e.as_db_error() {
+        return format!("PostgreSQL: {} ({})", db.message(), db.code().code());
     }
+    let mut text = format!("PostgreSQL: {e}");
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        let said = c.to_string();
+        if !text.contains(&said) {
+            text.push_str(": ");
+            text.push_str(&said);
+        }
+        cause = c.source();
+    }
+    text
 }
 
 /// Whether the error is a UNIQUE violation.

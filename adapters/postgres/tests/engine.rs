@@ -209,8 +209,24 @@ async fn an_absent_server_is_transient_and_a_bad_url_is_not() {
     .expect_err("nothing listens");
     assert!(absent.is_transient(), "{absent}");
     assert!(
-        absent.to_string().contains("127.0.0.1:1/postgres"),
-        "{absent}"
+        absent.to_string().contains("127.0.0.1:1/postgres")
+            && absent.to_string().contains("refused"),
+        "names the place and the cause: {absent}"
+    );
+    // A host name that does not resolve says so, not only "error
+    // connecting to server".
+    let unknown = PostgresStore::open(
+        "postgres://postgres@no-such-host.invalid:5432/postgres",
+        PostgresOptions {
+            timeout: std::time::Duration::from_secs(5),
+            ..PostgresOptions::default()
+        },
+    )
+    .await
+    .expect_err("no such host");
+    assert!(
+        unknown.to_string().contains("lookup") || unknown.to_string().contains("resolve"),
+        "names the cause: {unknown}"
     );
     let bad = PostgresStore::open("postgres://host:notaport/db", PostgresOptions::default())
         .await
