@@ -63,6 +63,18 @@ try {
   const rows = () => page.$$eval("#tail li", (lis) => lis.map((li) => ({ seq: Number(li.dataset.seq), type: li.dataset.type, session: li.dataset.session })));
   const waitRows = (n) => page.waitForFunction((n) => document.querySelectorAll("#tail li").length >= n, n);
 
+  // 0. The documentation page renders every operation once, code as code.
+  await page.goto(`${base}/docs`);
+  await page.waitForFunction(() => !document.getElementById("loading"));
+  const docs = await page.evaluate(() => ({
+    text: document.body.innerText,
+    code: document.querySelectorAll("p code, td code").length,
+  }));
+  check(docs.code > 10, `descriptions show code spans: ${docs.code}`);
+  check(!docs.text.includes("/api/v1/docs.js") && !docs.text.includes("/api/v1/dashboard.css"), "the pages' files are no operations");
+  check(docs.text.includes("/api/v1/stream"), "the stream is listed");
+  check(errors.length === 0, `console errors on /docs: ${errors.join(" | ")}`);
+
   // 1. Loads; events published meanwhile reach the tail, newest on top, and the chart.
   await page.goto(`${base}/dashboard`);
   await connectWith(key);

@@ -14,6 +14,11 @@ const el = (tag, attrs = {}, ...children) => {
 
 let doc = null;
 
+// A description as a paragraph's children: `code` spans as <code>, the
+// rest as text (never as HTML).
+const prose = (text) =>
+  String(text || "").split("`").map((part, i) => (i % 2 ? el("code", {}, part) : document.createTextNode(part)));
+
 // A `$ref` resolved against the document's components.
 const resolve = (schema) => {
   let s = schema || {};
@@ -51,7 +56,7 @@ const propertiesTable = (schema) => {
   const required = new Set(s.required || []);
   const rows = Object.entries(s.properties).map(([name, prop]) =>
     el("tr", {}, el("td", {}, el("code", {}, name)), el("td", {}, required.has(name) ? "yes" : "no"),
-      el("td", {}, describe(prop)), el("td", {}, resolve(prop).description || prop.description || "")));
+      el("td", {}, describe(prop)), el("td", {}, ...prose(resolve(prop).description || prop.description))));
   return el("table", {}, el("tr", {}, el("th", {}, "field"), el("th", {}, "required"),
     el("th", {}, "schema"), el("th", {}, "meaning")), ...rows);
 };
@@ -62,14 +67,14 @@ const operationView = (path, method, op, websocket) => {
     el("code", {}, path), " ", op.summary || "");
   if (secured) summary.append(el("span", { class: "key" }, "key"));
   const body = [summary];
-  if (op.description) body.push(el("p", {}, op.description));
+  if (op.description) body.push(el("p", {}, ...prose(op.description)));
   if (op.parameters && op.parameters.length) {
     body.push(el("h4", {}, "Parameters"));
     body.push(el("table", {}, el("tr", {}, el("th", {}, "name"), el("th", {}, "in"),
       el("th", {}, "required"), el("th", {}, "schema"), el("th", {}, "meaning")),
       ...op.parameters.map((p) => el("tr", {}, el("td", {}, el("code", {}, p.name)), el("td", {}, p.in),
         el("td", {}, p.required ? "yes" : "no"), el("td", {}, describe(p.schema)),
-        el("td", {}, p.description || "")))));
+        el("td", {}, ...prose(p.description))))));
   }
   if (op.requestBody) {
     body.push(el("h4", {}, "Body"));
@@ -82,7 +87,7 @@ const operationView = (path, method, op, websocket) => {
   const answers = Object.entries(op.responses || {}).map(([status, r]) => {
     const content = Object.entries(r.content || {}).map(([type, c]) => type + " " + describe(c.schema));
     const headers = Object.keys(r.headers || {}).map((h) => "header " + h);
-    return el("tr", {}, el("td", {}, status), el("td", {}, r.description || ""),
+    return el("tr", {}, el("td", {}, status), el("td", {}, ...prose(r.description)),
       el("td", {}, [...content, ...headers].join("; ")));
   });
   body.push(el("table", {}, el("tr", {}, el("th", {}, "status"), el("th", {}, "when"),
@@ -95,11 +100,13 @@ const render = () => {
   document.getElementById("loading").remove();
   const prefix = "/api/v1";
   const byTag = new Map();
-  // WebSocket handshakes are kept apart from the HTTP operations.
+  // WebSocket handshakes and streams are kept apart from the HTTP operations.
   const items = [...Object.entries(doc.paths).map(([p, i]) => [p, i, false]),
-    ...Object.entries(doc["x-websockets"] || {}).map(([p, i]) => [p, i, true])];
+    ...Object.entries(doc["x-websockets"] || {}).map(([p, i]) => [p, i, true]),
+    ...Object.entries(doc["x-streams"] || {}).map(([p, i]) => [p, i, false])];
   for (const [path, item, websocket] of items) {
     if (!path.startsWith(prefix + "/")) continue; // The root aliases repeat these.
+    if (/\.(js|css|svg)$/.test(path)) continue; // The pages' own files are no operations.
     for (const [method, op] of Object.entries(item)) {
       const tag = (op.tags && op.tags[0]) || "other";
       if (!byTag.has(tag)) byTag.set(tag, []);

@@ -473,6 +473,9 @@ fn serve_at_root(document: &mut OpenApi) {
                 if let Some(id) = &mut operation.operation_id {
                     id.push_str(ALIAS_SUFFIX);
                 }
+                // Served for the old service's clients; a client generated
+                // from the document should use the `/api/v1` operation.
+                operation.deprecated = Some(utoipa::openapi::Deprecated::True);
             }
             Some((root.to_owned(), item))
         })
