@@ -100,13 +100,13 @@ impl RetentionPolicy {
 /// `90d`, `12h`, `30m`, `45s`: a whole number above zero and a unit.
 fn parse_age(text: &str) -> Result<Duration, BadRetention> {
     let bad = || BadRetention::BadAge(text.to_owned());
-    let split = text.len().checked_sub(1).ok_or_else(bad)?;
-    let (digits, unit) = text.split_at(split);
+    let unit = text.chars().last().ok_or_else(bad)?;
+    let digits = &text[..text.len() - unit.len_utf8()];
     let unit_secs: u64 = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3_600,
-        "d" => 86_400,
+        's' => 1,
+        'm' => 60,
+        'h' => 3_600,
+        'd' => 86_400,
         _ => return Err(bad()),
     };
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
@@ -281,6 +281,8 @@ mod tests {
             ("timer_tick=-1d", BadRetention::BadAge("-1d".into())),
             ("timer_tick=7w", BadRetention::BadAge("7w".into())),
             ("timer_tick=d", BadRetention::BadAge("d".into())),
+            ("timer_tick=7é", BadRetention::BadAge("7é".into())),
+            ("timer_tick=é", BadRetention::BadAge("é".into())),
             ("timer_tick=", BadRetention::BadAge(String::new())),
             ("timer_tick=36501d", BadRetention::BadAge("36501d".into())),
             (

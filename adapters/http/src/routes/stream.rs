@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use ep_domain::{
-    authorize, Caller, GetError, Next, Operation, Refused, Resume, SubscribeRequest, Subscription,
+    authorize, Caller, GetError, Next, Operation, Refused, SubscribeRequest, Subscription,
 };
 use serde_json::{json, Map, Value};
 use tokio::sync::watch;
@@ -174,7 +174,6 @@ async fn open(
         .map_err(|denied| ApiError::Refused(Refused::Denied(denied)))?;
     let resume_after = match &request.resume {
         None => None,
-        Some(Resume::AfterSeq(seq)) => Some(*seq),
         Some(resume) => Some(state.service.resume_point(&caller, resume).await.map_err(
             |e| match e {
                 GetError::NotFound | GetError::Refused(_) => ApiError::UnknownResumePoint,
