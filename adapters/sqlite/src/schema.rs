@@ -43,11 +43,9 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     "ALTER TABLE events ADD COLUMN idempotency_key TEXT;
      CREATE INDEX ix_events_idempotency ON events (idempotency_key, seq)
          WHERE idempotency_key IS NOT NULL;",
-    // 5: retention deletes a type's older events by this index; a lease
-    // lets one holder at a time run a background job (retention, the xAPI
-    // connector), and a cursor is how far such a job has come.
-    "CREATE INDEX ix_events_type_timestamp ON events (event_type, timestamp);
-     CREATE TABLE leases (
+    // 5: a lease lets one holder at a time run a background job (retention,
+    // the xAPI connector), and a cursor is how far such a job has come.
+    "CREATE TABLE leases (
          name       TEXT PRIMARY KEY,
          holder     TEXT NOT NULL,
          expires_at INTEGER NOT NULL
@@ -56,6 +54,10 @@ pub(crate) const MIGRATIONS: &[&str] = &[
          name TEXT PRIMARY KEY,
          seq  INTEGER NOT NULL
      ) WITHOUT ROWID;",
+    // 6: a database made by a build of 2026-12-04 has an index on
+    // (event_type, timestamp) that retention no longer needs and every
+    // append paid for.
+    "DROP INDEX IF EXISTS ix_events_type_timestamp;",
 ];
 
 /// The version that adds `type_counts`: migrating to it counts the events.

@@ -219,7 +219,8 @@ fn insert_batch(
 /// their counts, in one transaction. Each selection walks an index that
 /// leads with its narrowest condition, so a step costs about `limit` rows:
 /// a student's events by `(user_id, seq)`, a type's older events by
-/// `(event_type, timestamp)`, older events by `timestamp`, else by seq.
+/// `(event_type, seq)` up to a seq bound, older events by `timestamp`,
+/// else by seq.
 fn delete_step(
     conn: &mut rusqlite::Connection,
     what: &Deletion,
@@ -263,12 +264,26 @@ fn selection(what: &Deletion, limit: usize) -> (String, Vec<Value>) {
     if let Some(before) = what.before {
         sql.push_str(" AND timestamp < ?");
         args.push(Value::Text(before.to_string()));
+        if what.event_type.is_some() && what.user_id.is_none() {
+            // A type's older events (retention): walked on (event_type, seq)
+            // up to the newest event stamped before the instant, found on
+            // the timestamp index; the domain stamps events in seq order,
+            // so no index on (event_type, timestamp) is needed (one more
+            // B-tree write per append: 15% of REST publish). An event
+            // stamped out of seq order (an import) waits for a later pass.
+            sql.push_str(
+                " AND seq <= (SELECT seq FROM events WHERE timestamp < ? ORDER BY timestamp DESC LIMIT 1)",
+            );
+            args.push(Value::Text(before.to_string()));
+        }
     }
-    sql.push_str(if what.before.is_some() && what.user_id.is_none() {
-        " ORDER BY timestamp LIMIT ?"
-    } else {
-        " ORDER BY seq LIMIT ?"
-    });
+    sql.push_str(
+        if what.before.is_some() && what.user_id.is_none() && what.event_type.is_none() {
+            " ORDER BY timestamp LIMIT ?"
+        } else {
+            " ORDER BY seq LIMIT ?"
+        },
+    );
     args.push(Value::Integer(i64::try_from(limit).unwrap_or(i64::MAX)));
     (sql, args)
 }
@@ -535,7 +550,7 @@ mod tests {
                 Deletion::through(9)
                     .of_type(ep_ports::EventType::TIMER_TICK)
                     .before(t),
-                "ix_events_type_timestamp",
+                "ix_events_type_seq (event_type=? AND seq<?)",
             ),
         ];
         for (what, index) in cases {
