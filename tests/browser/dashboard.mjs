@@ -120,12 +120,15 @@ try {
   check(errors.length === 0, `console errors under load: ${errors.join(" | ")}`);
 
   // 5. EventSource in the browser resumes after a restart, gap-free.
-  await page.evaluate(({ key }) => {
+  // Open (subscribed) before anything is published: events before it are
+  // not its to get.
+  await page.evaluate(({ key }) => new Promise((resolve) => {
     window.got = [];
     const source = new EventSource(`/api/v1/stream?api_key=${encodeURIComponent(key)}&event_types=quiz_started`);
     source.addEventListener("quiz_started", (e) => window.got.push(Number(e.lastEventId)));
+    source.addEventListener("open", () => resolve(), { once: true });
     window.resumed = source;
-  }, { key });
+  }), { key });
   const before = await publish([event("quiz_started", "s1", 100), event("quiz_started", "s1", 101)]);
   await page.waitForFunction(() => window.got.length >= 2);
   console.log("RESTART");
