@@ -43,6 +43,7 @@ function connect() {
   $("tail").replaceChildren();
   state.total = 0;
   state.held = [];
+  state.pending = [];
   state.seconds.clear();
   const source = new EventSource(`/api/v1/stream?${params}`);
   state.source = source;
