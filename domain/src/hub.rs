@@ -719,6 +719,21 @@ mod tests {
         assert_eq!(indexed(&hub), [1, 0, 0, 0]);
     }
 
+    /// A timer tick with this seq, session and user.
+    fn tick(seq: u64, session: Option<&str>, user: Option<&str>) -> Arc<Event> {
+        Arc::new(Event {
+            occurred_at: None,
+            id: ep_ports::EventId::new(format!("evt_{seq:032x}")),
+            event_type: EventType::TIMER_TICK,
+            source: "t".into(),
+            session_id: session.map(str::to_owned),
+            user_id: user.map(str::to_owned),
+            payload: ep_ports::Payload::empty(),
+            timestamp: ep_ports::Timestamp::from_micros(seq as i64),
+            seq,
+        })
+    }
+
     #[test]
     fn an_evicted_subscription_leaves_the_index() {
         let hub = Hub::new(
@@ -733,19 +748,7 @@ mod tests {
         let _slow = hub
             .subscribe(filter(None, None, Some("u1")), None)
             .expect("room");
-        let event = |seq| {
-            Arc::new(Event {
-                occurred_at: None,
-                id: ep_ports::EventId::new(format!("evt_{seq:032x}")),
-                event_type: EventType::TIMER_TICK,
-                source: "t".into(),
-                session_id: None,
-                user_id: Some("u1".into()),
-                payload: ep_ports::Payload::empty(),
-                timestamp: ep_ports::Timestamp::from_micros(seq as i64),
-                seq,
-            })
-        };
+        let event = |seq| tick(seq, None, Some("u1"));
         let batch: EventBatch = vec![event(1), event(2)].into();
         hub.dispatch(&batch);
         assert_eq!(
@@ -799,19 +802,7 @@ mod tests {
         let _other = hub
             .subscribe(filter(None, Some("x"), None), None)
             .expect("room");
-        let event = |seq| {
-            Arc::new(Event {
-                occurred_at: None,
-                id: ep_ports::EventId::new(format!("evt_{seq:032x}")),
-                event_type: EventType::TIMER_TICK,
-                source: "t".into(),
-                session_id: (seq == 3).then(|| "x".to_owned()),
-                user_id: None,
-                payload: ep_ports::Payload::empty(),
-                timestamp: ep_ports::Timestamp::from_micros(seq as i64),
-                seq,
-            })
-        };
+        let event = |seq| tick(seq, (seq == 3).then_some("x"), None);
         let batch: EventBatch = vec![event(1), event(2), event(3)].into();
         hub.dispatch(&batch);
         assert_eq!(*drained.lock().expect("drained"), [1]);

@@ -94,31 +94,16 @@ pub(crate) fn tailor(mut document: OpenApi, settings: &Settings) -> OpenApi {
                     answer(operation, Documented::RateLimited);
                 }
             }
+            // Streams and handshakes also take credentials in the query
+            // (browsers cannot set headers on either).
             Transport::Stream => {
-                let mut schemes = Vec::new();
-                if key {
-                    schemes.extend([requirement(HEADER_KEY), requirement(QUERY_KEY)]);
-                }
-                if token {
-                    schemes.extend([requirement(BEARER), requirement(QUERY_TOKEN)]);
-                }
-                if key || token {
-                    operation.security = Some(schemes);
+                if secure_with_query(operation, key, token) {
                     answer(operation, Documented::Unauthenticated);
                     answer(operation, Documented::Denied);
                 }
             }
             Transport::WebSocket => {
-                let mut schemes = Vec::new();
-                if key {
-                    schemes.extend([requirement(HEADER_KEY), requirement(QUERY_KEY)]);
-                }
-                if token {
-                    schemes.extend([requirement(BEARER), requirement(QUERY_TOKEN)]);
-                }
-                if key || token {
-                    operation.security = Some(schemes);
-                }
+                secure_with_query(operation, key, token);
                 if settings.origins_restricted {
                     answer(operation, Documented::OriginNotAllowed);
                 }
@@ -161,6 +146,22 @@ pub(crate) fn tailor(mut document: OpenApi, settings: &Settings) -> OpenApi {
     serve_at_root(&mut document);
     set_websockets_apart(&mut document);
     document
+}
+
+/// Declares the header and query credentials `operation` takes (`key`,
+/// `token`); whether it takes any.
+fn secure_with_query(operation: &mut Operation, key: bool, token: bool) -> bool {
+    let mut schemes = Vec::new();
+    if key {
+        schemes.extend([requirement(HEADER_KEY), requirement(QUERY_KEY)]);
+    }
+    if token {
+        schemes.extend([requirement(BEARER), requirement(QUERY_TOKEN)]);
+    }
+    if key || token {
+        operation.security = Some(schemes);
+    }
+    key || token
 }
 
 /// The extension that holds the WebSocket endpoints.
