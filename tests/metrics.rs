@@ -239,6 +239,11 @@ async fn a_scrape_after_known_traffic_counts_it_exactly() {
     );
     assert_eq!(value(&s, "event_pipeline_subscribers", &[]), 1.0);
     assert_eq!(value(&s, "event_pipeline_queue_depth", &[]), 0.0);
+    // The in-process bus takes every batch.
+    assert_eq!(
+        value(&s, "event_pipeline_bus_skipped_events_total", &[]),
+        0.0
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,6 +8,7 @@
 #![warn(missing_docs)]
 
 mod access;
+mod bus_gate;
 mod commit_health;
 mod deleter;
 mod delivery;
@@ -31,6 +32,8 @@ mod service;
 mod stamper;
 mod subscribe_request;
 mod subscription;
+#[cfg(test)]
+mod testing;
 mod time_parse;
 mod validation;
 mod writer;

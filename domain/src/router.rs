@@ -2,7 +2,7 @@
 //! and the live figures (queue depth, subscribers) the readiness and stats
 //! routes report.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use ep_ports::{Broadcaster, EventStore, IdempotencyKey, NewEvent, StoreError, Timestamp};
@@ -10,6 +10,7 @@ use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+use crate::bus_gate::BusGate;
 use crate::commit_health::CommitHealth;
 use crate::errors::PublishError;
 use crate::gauge::SubscriberGauge;
@@ -39,6 +40,8 @@ pub struct EventRouter {
     subscribers: SubscriberGauge,
     /// The outcome of the writer's last commit.
     health: Arc<CommitHealth>,
+    /// Committed events the bus did not take.
+    bus_skipped: Arc<AtomicU64>,
     limits: Limits,
     writer: Mutex<Option<JoinHandle<()>>>,
 }
@@ -69,10 +72,11 @@ impl EventRouter {
         let (tx, rx) = mpsc::channel(limits.max_queue_size);
         let depth = Arc::new(AtomicUsize::new(0));
         let health = Arc::new(CommitHealth::default());
+        let bus_skipped = Arc::new(AtomicU64::new(0));
         let writer = tokio::spawn(run_writer(
             rx,
             store,
-            broadcaster,
+            BusGate::new(broadcaster, Arc::clone(&bus_skipped)),
             Arc::clone(&depth),
             Arc::clone(&health),
             limits.max_batch,
@@ -85,6 +89,7 @@ impl EventRouter {
             depth,
             subscribers: SubscriberGauge::default(),
             health,
+            bus_skipped,
             limits,
             writer: Mutex::new(Some(writer)),
         }
@@ -177,6 +182,13 @@ impl EventRouter {
             active_subscribers: self.subscribers.get(),
             queue_size: self.depth.load(Ordering::Acquire),
         }
+    }
+
+    /// Committed events the bus did not take since start (it failed or
+    /// stalled, see [`crate::bus_gate`]): other nodes read them from the
+    /// store.
+    pub fn bus_skipped_events(&self) -> u64 {
+        self.bus_skipped.load(Ordering::Relaxed)
     }
 
     /// The outcome of the last commit.

@@ -142,27 +142,8 @@ impl Sequencer {
 
 #[cfg(test)]
 mod tests {
-    use ep_ports::{EventId, EventType, Payload, Timestamp};
-
     use super::*;
-
-    fn event(seq: u64) -> Event {
-        Event {
-            occurred_at: None,
-            id: EventId::new(format!("evt_{seq:032x}")),
-            event_type: EventType::TIMER_TICK,
-            source: "t".into(),
-            session_id: None,
-            user_id: None,
-            payload: Payload::empty(),
-            timestamp: Timestamp::from_micros(seq as i64),
-            seq,
-        }
-    }
-
-    fn batch(seqs: impl IntoIterator<Item = u64>) -> EventBatch {
-        seqs.into_iter().map(|s| Arc::new(event(s))).collect()
-    }
+    use crate::testing::{batch, event};
 
     fn seqs(batch: Option<EventBatch>) -> Vec<u64> {
         batch.map_or_else(Vec::new, |b| b.iter().map(|e| e.seq).collect())

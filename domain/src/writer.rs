@@ -4,9 +4,10 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use ep_ports::{Broadcaster, Event, EventBatch, EventStore, NewEvent, StoreError};
+use ep_ports::{Event, EventBatch, EventStore, NewEvent, StoreError};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::bus_gate::BusGate;
 use crate::commit_health::CommitHealth;
 
 /// What the writer is handed: one accepted event, or a group that is
@@ -178,7 +179,7 @@ impl Batch {
 pub(crate) async fn run_writer(
     mut queue: mpsc::Receiver<Pending>,
     store: Arc<dyn EventStore>,
-    broadcaster: Arc<dyn Broadcaster>,
+    mut bus: BusGate,
     depth: Arc<AtomicUsize>,
     health: Arc<CommitHealth>,
     max_batch: usize,
@@ -270,9 +271,7 @@ pub(crate) async fn run_writer(
                 if batch.is_empty() {
                     continue;
                 }
-                if let Err(e) = broadcaster.publish(batch).await {
-                    tracing::error!(error = %e, events = n, "committed events could not be broadcast");
-                }
+                bus.publish(batch).await;
             }
             Err(e) => {
                 tracing::error!(error = %e, events = n, "a batch could not be committed; its publishers get an error");

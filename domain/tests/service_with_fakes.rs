@@ -11,8 +11,9 @@ use ep_domain::{
     QueryError, QueryParams, RateLimitConfig,
 };
 use ep_ports::{
-    Deletion, Event, EventFilter, EventId, EventQuery, EventStore, EventType, MockBroadcaster,
-    MockEventStore, NewEvent, Stats, StoreError, Timestamp,
+    BroadcastError, Broadcaster, Deletion, Event, EventBatch, EventFeed, EventFilter, EventId,
+    EventQuery, EventStore, EventType, MockBroadcaster, MockEventStore, NewEvent, Stats,
+    StoreError, Timestamp,
 };
 use mockall::predicate::{always, eq};
 use tokio::sync::Semaphore;
@@ -53,7 +54,7 @@ fn quiet_broadcaster() -> MockBroadcaster {
     b
 }
 
-fn service(store: impl EventStore, broadcaster: MockBroadcaster, limits: Limits) -> EventService {
+fn service(store: impl EventStore, broadcaster: impl Broadcaster, limits: Limits) -> EventService {
     let generous = ep_ports::RateLimit {
         count: 1_000_000,
         per: Duration::from_secs(1),
@@ -476,6 +477,62 @@ async fn readiness_reports_a_disconnected_broadcaster_while_publishing_still_com
         Err(ep_ports::BroadcastError::Unavailable("bus down".into()))
     );
     svc.shutdown().await;
+}
+
+/// A bus that takes nothing and never answers (a paused server), counting
+/// the batches offered to it.
+#[derive(Default)]
+struct FrozenBus {
+    offered: Arc<AtomicUsize>,
+}
+
+#[async_trait]
+impl Broadcaster for FrozenBus {
+    async fn publish(&self, _: EventBatch) -> Result<(), BroadcastError> {
+        self.offered.fetch_add(1, Ordering::SeqCst);
+        std::future::pending().await
+    }
+
+    async fn subscribe(&self) -> Result<EventFeed, BroadcastError> {
+        Err(BroadcastError::Unavailable("frozen".into()))
+    }
+
+    async fn ping(&self) -> Result<(), BroadcastError> {
+        std::future::pending().await
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_frozen_bus_holds_commits_for_a_moment_once_not_for_each_batch() {
+    let bus = FrozenBus::default();
+    let offered = Arc::clone(&bus.offered);
+    let svc = service(committing_store(), bus, Limits::default());
+    let started = tokio::time::Instant::now();
+    // Without a bound on the wait, the second publish would wait for ever
+    // behind the first batch's broadcast.
+    tokio::time::timeout(Duration::from_secs(60), async {
+        for n in 1..=20u64 {
+            let event = publish(&svc, request(TICK)).await.expect("committed");
+            assert_eq!(event.seq, n);
+        }
+    })
+    .await
+    .expect("every publish answered");
+    // One wait of the bus's budget (200 ms) behind the first batch, then
+    // the bus rests (1 s) and the rest go by the store only.
+    assert_eq!(started.elapsed(), Duration::from_millis(200));
+    assert_eq!(offered.load(Ordering::SeqCst), 1);
+    assert_eq!(svc.router().bus_skipped_events(), 20);
+    // After its rest the bus is offered a batch again (and misses again).
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    publish(&svc, request(TICK)).await.expect("committed");
+    tokio::time::timeout(Duration::from_secs(60), async {
+        while offered.load(Ordering::SeqCst) < 2 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("offered again after the rest");
 }
 
 #[tokio::test]

@@ -31,6 +31,7 @@ const XAPI_REFUSED: &str = "event_pipeline_xapi_refused_total";
 const XAPI_FAILURES: &str = "event_pipeline_xapi_failures_total";
 const XAPI_LAG_EVENTS: &str = "event_pipeline_xapi_lag_events";
 const XAPI_LAG_SECONDS: &str = "event_pipeline_xapi_lag_seconds";
+const BUS_SKIPPED: &str = "event_pipeline_bus_skipped_events_total";
 const RETENTION_DELETED: &str = "event_pipeline_retention_deleted_total";
 const RETENTION_PASSES: &str = "event_pipeline_retention_passes_total";
 const RETENTION_FAILURES: &str = "event_pipeline_retention_failures_total";
@@ -108,6 +109,10 @@ pub fn describe() {
         "Subscribers closed with 4008 for not reading fast enough"
     );
     metrics::describe_gauge!(QUEUE_DEPTH, "Events accepted and not yet committed");
+    metrics::describe_counter!(
+        BUS_SKIPPED,
+        "Committed events the bus did not take within its budget, or while it rested after failing: other nodes read them from the store"
+    );
     metrics::describe_gauge!(SUBSCRIBERS, "Live subscriptions on this node");
     metrics::describe_counter!(
         SCHEMA_WARNINGS,
@@ -247,6 +252,11 @@ pub(crate) fn retention(report: &ep_domain::RetentionReport) {
     if let Some(at) = report.last_pass {
         metrics::gauge!(RETENTION_LAST_PASS).set(at.as_micros() as f64 / 1e6);
     }
+}
+
+/// Committed events the bus did not take, read at each scrape.
+pub(crate) fn bus_skipped(events: u64) {
+    metrics::counter!(BUS_SKIPPED).absolute(events);
 }
 
 pub(crate) fn live(queue_depth: usize, subscribers: usize) {

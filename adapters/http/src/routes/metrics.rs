@@ -55,8 +55,10 @@ pub(super) fn metrics(admitted: Result<Admitted, ApiError>) -> Result<Response, 
     let Some(render) = &state.metrics else {
         return Err(ApiError::MetricsOff);
     };
-    let router = state.service.router().status();
-    crate::metrics::live(router.queue_size, router.active_subscribers);
+    let router = state.service.router();
+    let status = router.status();
+    crate::metrics::live(status.queue_size, status.active_subscribers);
+    crate::metrics::bus_skipped(router.bus_skipped_events());
     crate::metrics::schema_warnings(&state.service.event_types().schema_warnings());
     crate::metrics::retention(&state.service.retention_report());
     crate::metrics::export(&state.service.export_report());
