@@ -240,7 +240,13 @@ impl Retention {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use ep_ports::{MockEventStore, MockJobState, Stats, TypeStats};
+
     use super::*;
+
+    const DAY: Duration = Duration::from_secs(86_400);
 
     fn parse(text: &str) -> Result<RetentionPolicy, BadRetention> {
         RetentionPolicy::parse(text, EventType::known, || "timer_tick, ...".to_owned())
@@ -264,6 +270,14 @@ mod tests {
             "kept for ever"
         );
         assert!(parse("").expect("empty").keeps_everything());
+        assert!(!partial.keeps_everything());
+        assert!(!parse("*=1d").expect("valid").keeps_everything());
+        assert_eq!(
+            parse("*=36500d")
+                .expect("100 years, the most")
+                .age_of(EventType::TIMER_TICK),
+            Some(DAY * 36_500)
+        );
         assert_eq!(
             parse("*=45s,timer_tick=2h")
                 .expect("valid")
@@ -279,6 +293,7 @@ mod tests {
             ("timer_tick=7", BadRetention::BadAge("7".into())),
             ("timer_tick=0d", BadRetention::BadAge("0d".into())),
             ("timer_tick=-1d", BadRetention::BadAge("-1d".into())),
+            ("timer_tick=+1d", BadRetention::BadAge("+1d".into())),
             ("timer_tick=7w", BadRetention::BadAge("7w".into())),
             ("timer_tick=d", BadRetention::BadAge("d".into())),
             ("timer_tick=7é", BadRetention::BadAge("7é".into())),
@@ -304,5 +319,188 @@ mod tests {
                 .contains("'timer_tik' is not a registered event type"),
             "{unknown}"
         );
+    }
+
+    /// A store holding events of `types` through seq 500, whose deletes
+    /// find `deleted(deletion)` rows and record each deletion; its stats
+    /// fail from the `fail_stats_from`th call on.
+    fn store(
+        types: &[EventType],
+        deleted: fn(&Deletion) -> u64,
+        seen: Arc<Mutex<Vec<Deletion>>>,
+        fail_stats_from: u64,
+    ) -> MockEventStore {
+        let mut store = MockEventStore::new();
+        let by_type: Vec<TypeStats> = types
+            .iter()
+            .map(|t| TypeStats {
+                event_type: *t,
+                count: 10,
+                last_seen: Timestamp::now(),
+            })
+            .collect();
+        let calls = AtomicU64::new(0);
+        store.expect_stats().returning(move |_| {
+            if calls.fetch_add(1, Ordering::SeqCst) + 1 >= fail_stats_from {
+                return Err(StoreError::Unavailable("down".into()));
+            }
+            Ok(Stats {
+                total_events: 10 * by_type.len() as u64,
+                events_since: 0,
+                by_type: by_type.clone(),
+            })
+        });
+        store.expect_last_seq().returning(|| Ok(500));
+        store.expect_delete_some().returning(move |what, _| {
+            let n = deleted(&what);
+            seen.lock().expect("seen").push(what);
+            Ok(n)
+        });
+        store
+    }
+
+    /// Leases always held, each asked for `ttl`; counts the asks.
+    fn jobs(ttl: Duration, holding: impl Fn(u64) -> bool + Send + 'static) -> MockJobState {
+        let mut jobs = MockJobState::new();
+        let asks = AtomicU64::new(0);
+        jobs.expect_try_lease().returning(move |job, node, asked| {
+            assert_eq!((job, node, asked), (RETENTION_JOB, "node-a", ttl));
+            Ok(holding(asks.fetch_add(1, Ordering::SeqCst)))
+        });
+        jobs
+    }
+
+    fn retention(
+        policy: &str,
+        store: MockEventStore,
+        jobs: MockJobState,
+        interval: Duration,
+    ) -> Retention {
+        let store: Arc<dyn EventStore> = Arc::new(store);
+        Retention {
+            policy: parse(policy).expect("valid"),
+            store: Arc::clone(&store),
+            jobs: Arc::new(jobs),
+            deleter: Deleter::new(store),
+            interval,
+            node: "node-a".into(),
+            report: Arc::default(),
+        }
+    }
+
+    /// An event of `event_type` stamped `age` ago.
+    fn aged(event_type: EventType, age: Duration) -> ep_ports::Event {
+        let mut event = crate::testing::event(1);
+        event.event_type = event_type;
+        event.timestamp = Timestamp::now().minus_micros(age.as_micros() as i64);
+        event
+    }
+
+    /// Deletes of `quiz_started` find nothing, the others 2 rows.
+    fn two_but_quizzes(what: &Deletion) -> u64 {
+        if what.event_type == Some(EventType::QUIZ_STARTED) {
+            0
+        } else {
+            2
+        }
+    }
+
+    #[tokio::test]
+    async fn a_pass_deletes_each_type_older_than_its_own_age_and_counts_what_went() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let stored = [
+            EventType::TIMER_TICK,
+            EventType::QUIZ_STARTED,
+            EventType::ANSWER_SUBMITTED,
+        ];
+        let r = retention(
+            "timer_tick=7d,*=30d",
+            store(&stored, two_but_quizzes, Arc::clone(&seen), u64::MAX),
+            jobs(Duration::from_secs(180), |_| true),
+            Duration::from_secs(60),
+        );
+        r.pass().await.expect("a pass");
+        r.pass().await.expect("another");
+        let seen = seen.lock().expect("seen").clone();
+        // Each stored type once per pass, the typed rule's first.
+        let types: Vec<_> = seen.iter().map(|d| d.event_type).collect();
+        let once = [Some(stored[0]), Some(stored[1]), Some(stored[2])];
+        assert_eq!(types, [once, once].concat());
+        for d in &seen {
+            assert_eq!(
+                d.through_seq, 500,
+                "events published meanwhile are not chased"
+            );
+            let event_type = d.event_type.expect("one type");
+            let age = if event_type == EventType::TIMER_TICK {
+                DAY * 7
+            } else {
+                DAY * 30
+            };
+            assert!(d.selects(&aged(event_type, age + Duration::from_secs(3_600))));
+            assert!(!d.selects(&aged(event_type, age - Duration::from_secs(3_600))));
+            let other = if event_type == EventType::TIMER_TICK {
+                EventType::QUIZ_STARTED
+            } else {
+                EventType::TIMER_TICK
+            };
+            assert!(!d.selects(&aged(other, DAY * 365)), "its own type only");
+        }
+        let report = r.report.lock().expect("report").clone();
+        // A type whose delete found nothing is not reported.
+        assert_eq!(
+            report.deleted,
+            BTreeMap::from([(EventType::TIMER_TICK, 4), (EventType::ANSWER_SUBMITTED, 4)])
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn it_runs_a_pass_each_interval_while_holding_the_lease_and_counts_failures() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        // Stats answer the first pass and fail the second.
+        let store = store(&[EventType::TIMER_TICK], |_| 1, Arc::clone(&seen), 2);
+        // The first ask is refused (another node holds it), the rest held.
+        let r = retention(
+            "*=1d",
+            store,
+            jobs(Duration::from_secs(180), |ask| ask > 0),
+            Duration::from_secs(60),
+        );
+        let report = Arc::clone(&r.report);
+        let task = tokio::spawn(r.run());
+        let settle = || async {
+            for _ in 0..20 {
+                tokio::task::yield_now().await;
+            }
+        };
+        let read = || report.lock().expect("report").clone();
+        settle().await;
+        assert_eq!(read(), RetentionReport::default(), "not holding: no pass");
+        tokio::time::advance(Duration::from_secs(60)).await;
+        settle().await;
+        let first = read();
+        assert_eq!((first.passes, first.failures), (1, 0));
+        assert_eq!(first.deleted, BTreeMap::from([(EventType::TIMER_TICK, 1)]));
+        assert!(first.last_pass.is_some());
+        tokio::time::advance(Duration::from_secs(60)).await;
+        settle().await;
+        let second = read();
+        assert_eq!((second.passes, second.failures), (1, 1));
+        assert_eq!(seen.lock().expect("seen").len(), 1);
+        task.abort();
+    }
+
+    #[test]
+    fn a_lease_outlives_three_intervals_and_at_least_30_s() {
+        let r = |secs| {
+            retention(
+                "",
+                MockEventStore::new(),
+                MockJobState::new(),
+                Duration::from_secs(secs),
+            )
+        };
+        assert_eq!(r(60).lease_ttl(), Duration::from_secs(180));
+        assert_eq!(r(1).lease_ttl(), Duration::from_secs(30));
     }
 }
