@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use ep_ports::{EventExport, EventFilter, EventStore, JobState, Timestamp};
+use tokio::time::Instant;
 
 /// Events sent at once.
 pub(crate) const PAGE: usize = 100;
@@ -16,6 +17,9 @@ pub(crate) const PAGE: usize = 100;
 pub(crate) const IDLE: Duration = Duration::from_secs(1);
 /// How long the job's lease lasts: a node that stops hands over within it.
 pub(crate) const LEASE_TTL: Duration = Duration::from_secs(30);
+/// How often the holder renews its lease, and a node without it asks
+/// again: a third of its time. An idle holder writes nothing in between.
+pub(crate) const RENEW_EVERY: Duration = Duration::from_secs(10);
 /// The first wait after a failure; it doubles up to [`MAX_BACKOFF`].
 pub(crate) const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 /// The longest wait between two tries.
@@ -54,6 +58,8 @@ pub(crate) struct Exporter {
     /// This node's name as a lease holder.
     pub(crate) node: String,
     pub(crate) report: Arc<Mutex<ExportReport>>,
+    /// When this node last asked for the lease it then held.
+    pub(crate) renewed: Option<Instant>,
 }
 
 impl Exporter {
@@ -62,7 +68,7 @@ impl Exporter {
     }
 
     /// Runs for ever.
-    pub(crate) async fn run(self) {
+    pub(crate) async fn run(mut self) {
         let job = self.export.name();
         self.report().running = true;
         let mut backoff = FIRST_BACKOFF;
@@ -73,7 +79,7 @@ impl Exporter {
                     backoff = FIRST_BACKOFF;
                     tokio::time::sleep(IDLE).await;
                 }
-                Ok(Step::NotHolding) => tokio::time::sleep(LEASE_TTL / 3).await,
+                Ok(Step::NotHolding) => tokio::time::sleep(RENEW_EVERY).await,
                 Err(reason) => {
                     let failures = {
                         let mut report = self.report();
@@ -96,12 +102,21 @@ impl Exporter {
 
     /// One page: the lease, the cursor, the events after it, sent, the
     /// cursor saved.
-    pub(crate) async fn step(&self, job: &'static str) -> Result<Step, String> {
-        let holding = self
-            .jobs
-            .try_lease(job, &self.node, LEASE_TTL)
-            .await
-            .map_err(|e| e.to_string())?;
+    pub(crate) async fn step(&mut self, job: &'static str) -> Result<Step, String> {
+        let holding = match self.renewed {
+            // Held until at least LEASE_TTL after that ask.
+            Some(at) if at.elapsed() < RENEW_EVERY => true,
+            _ => {
+                let asked = Instant::now();
+                let holding = self
+                    .jobs
+                    .try_lease(job, &self.node, LEASE_TTL)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                self.renewed = holding.then_some(asked);
+                holding
+            }
+        };
         let was_holding = std::mem::replace(&mut self.report().holding, holding);
         if !holding {
             return Ok(Step::NotHolding);
@@ -216,6 +231,7 @@ mod tests {
             export: Arc::new(export),
             node: "node-a".into(),
             report: Arc::default(),
+            renewed: None,
         }
     }
 
@@ -231,12 +247,12 @@ mod tests {
                 .expect("sent")
                 .extend(events.iter().map(|e| e.seq));
             Ok(Exported {
-                delivered: events.len() as u64 - 1,
+                delivered: events.len() as u64 - 2,
                 unmapped: 1,
-                refused: 0,
+                refused: 1,
             })
         });
-        let x = exporter(store(250), jobs(Arc::clone(&saved)), export);
+        let mut x = exporter(store(250), jobs(Arc::clone(&saved)), export);
         assert_eq!(x.step("xapi").await, Ok(Step::Sent));
         assert_eq!(saved.load(Ordering::SeqCst), 200, "a page of 100 after 100");
         assert_eq!(x.step("xapi").await, Ok(Step::Sent));
@@ -245,7 +261,10 @@ mod tests {
         let sent = sent.lock().expect("sent").clone();
         assert_eq!(sent, (101..=250).collect::<Vec<_>>(), "each once, in order");
         let report = x.report().clone();
-        assert_eq!((report.delivered, report.unmapped), (148, 2));
+        assert_eq!(
+            (report.delivered, report.unmapped, report.refused),
+            (146, 2, 2)
+        );
         assert_eq!((report.cursor, report.lag_events), (Some(250), 0));
     }
 
@@ -284,13 +303,129 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_lag_is_what_waits_after_the_cursor_and_the_age_of_the_oldest() {
+        let mut store = MockEventStore::new();
+        store.expect_after().returning(|after, _, _| {
+            let mut first = event(after + 1);
+            first.timestamp = Timestamp::now().minus_micros(90_000_000);
+            Ok(vec![first, event(after + 2)])
+        });
+        store.expect_last_seq().returning(|| Ok(40));
+        let mut export = MockEventExport::new();
+        export.expect_name().return_const("xapi");
+        export
+            .expect_export()
+            .returning(|_| Err(ExportError::Unavailable("503".into())));
+        let mut x = exporter(store, jobs(Arc::new(AtomicU64::new(10))), export);
+        assert!(x.step("xapi").await.is_err());
+        let report = x.report().clone();
+        assert_eq!((report.cursor, report.lag_events), (Some(10), 30));
+        assert!(
+            (90.0..91.0).contains(&report.lag_seconds),
+            "{}",
+            report.lag_seconds
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn each_failed_try_doubles_the_wait_before_the_next() {
+        let tries = Arc::new(AtomicU64::new(0));
+        let mut export = MockEventExport::new();
+        export.expect_name().return_const("xapi");
+        let counted = Arc::clone(&tries);
+        export.expect_export().returning(move |_| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            Err(ExportError::Unavailable("503".into()))
+        });
+        let x = exporter(store(3), jobs(Arc::new(AtomicU64::new(0))), export);
+        let task = tokio::spawn(x.run());
+        let settle = || async {
+            for _ in 0..10 {
+                tokio::task::yield_now().await;
+            }
+        };
+        settle().await;
+        assert_eq!(tries.load(Ordering::SeqCst), 1);
+        // Waits of 1 s, 2 s, 4 s: tries at 1 s, 3 s and 7 s.
+        for (wait, tries_after) in [(1, 2), (2, 3), (4, 4)] {
+            tokio::time::advance(Duration::from_secs(wait) - Duration::from_millis(1)).await;
+            settle().await;
+            assert_eq!(tries.load(Ordering::SeqCst), tries_after - 1, "not yet");
+            tokio::time::advance(Duration::from_millis(1)).await;
+            settle().await;
+            assert_eq!(tries.load(Ordering::SeqCst), tries_after);
+        }
+        task.abort();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_node_without_the_lease_asks_for_it_again_every_third_of_its_time() {
+        let asked = Arc::new(AtomicU64::new(0));
+        let mut jobs = MockJobState::new();
+        let counted = Arc::clone(&asked);
+        jobs.expect_try_lease().returning(move |_, _, ttl| {
+            assert_eq!(ttl, LEASE_TTL);
+            counted.fetch_add(1, Ordering::SeqCst);
+            Ok(false)
+        });
+        let mut export = MockEventExport::new();
+        export.expect_name().return_const("xapi");
+        let x = exporter(MockEventStore::new(), jobs, export);
+        let task = tokio::spawn(x.run());
+        tokio::task::yield_now().await;
+        assert_eq!(asked.load(Ordering::SeqCst), 1);
+        // A holder that died is replaced well within its lease's time.
+        tokio::time::advance(RENEW_EVERY - Duration::from_millis(1)).await;
+        tokio::task::yield_now().await;
+        assert_eq!(asked.load(Ordering::SeqCst), 1);
+        tokio::time::advance(Duration::from_millis(1)).await;
+        tokio::task::yield_now().await;
+        assert_eq!(asked.load(Ordering::SeqCst), 2);
+        task.abort();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_idle_holder_renews_its_lease_every_third_of_its_time_not_at_each_look() {
+        let asked = Arc::new(AtomicU64::new(0));
+        let mut jobs = jobs(Arc::new(AtomicU64::new(0)));
+        jobs.checkpoint();
+        let counted = Arc::clone(&asked);
+        jobs.expect_try_lease().returning(move |_, _, _| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            Ok(true)
+        });
+        jobs.expect_cursor().returning(|_| Ok(None));
+        let mut export = MockEventExport::new();
+        export.expect_name().return_const("xapi");
+        let looked = Arc::new(AtomicU64::new(0));
+        let mut store = store(0);
+        store.checkpoint();
+        let counting = Arc::clone(&looked);
+        store.expect_after().returning(move |_, _, _| {
+            counting.fetch_add(1, Ordering::SeqCst);
+            Ok(Vec::new())
+        });
+        store.expect_last_seq().returning(|| Ok(0));
+        let task = tokio::spawn(exporter(store, jobs, export).run());
+        for _ in 0..25 {
+            tokio::task::yield_now().await;
+            tokio::time::advance(IDLE).await;
+        }
+        tokio::task::yield_now().await;
+        // It looked for events every second, and asked at 0, 10 and 20 s.
+        assert!(looked.load(Ordering::SeqCst) >= 25);
+        assert_eq!(asked.load(Ordering::SeqCst), 3);
+        task.abort();
+    }
+
+    #[tokio::test]
     async fn a_node_without_the_lease_reads_and_sends_nothing() {
         let mut jobs = MockJobState::new();
         jobs.expect_try_lease().returning(|_, _, _| Ok(false));
         // No expectation on the store or the export: a call fails the test.
         let mut export = MockEventExport::new();
         export.expect_name().return_const("xapi");
-        let x = exporter(MockEventStore::new(), jobs, export);
+        let mut x = exporter(MockEventStore::new(), jobs, export);
         assert_eq!(x.step("xapi").await, Ok(Step::NotHolding));
         assert!(!x.report().holding);
     }

@@ -154,6 +154,7 @@ impl EventService {
             export,
             node,
             report: Arc::clone(&self.export),
+            renewed: None,
         };
         tokio::spawn(exporter.run())
     }
