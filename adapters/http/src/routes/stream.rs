@@ -311,7 +311,14 @@ impl Live {
         // The seq of the last event the client will get (queued).
         let mut sent = self.subscription.last_seq();
         let end = loop {
-            match self.next().await {
+            let step = tokio::select! {
+                biased;
+                // The client went away: the server dropped the response
+                // (and its end of the queue) at once, not at the next write.
+                () = queue.closed() => return,
+                step = self.next() => step,
+            };
+            match step {
                 Step::End(event) => break event,
                 Step::Event(event, seq) => {
                     match tokio::time::timeout(WRITE_TIMEOUT, queue.send(event)).await {
