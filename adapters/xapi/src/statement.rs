@@ -298,4 +298,64 @@ mod tests {
         anonymous.user_id = None;
         assert!(statement(&anonymous, HOME).is_none(), "no student");
     }
+
+    #[test]
+    fn the_statement_id_is_fixed_by_the_event_id_for_good() {
+        // Changing how it is derived would send every event again, as new
+        // statements, after an upgrade: the value is pinned.
+        let answer = event(EventType::ANSWER_SUBMITTED, r#"{"question_id":"q"}"#);
+        let s = statement(&answer, HOME).expect("mapped");
+        assert_eq!(s["id"], "1cbe7fd6-bb32-58ed-997d-35cbaab6c662");
+        let mut next = answer.clone();
+        next.id = EventId::new("evt_0192a0b0c0d07e008000000000000002".to_owned());
+        let s = statement(&next, HOME).expect("mapped");
+        assert_eq!(s["id"], "e1c20c20-d59a-54ed-b53b-3b69345f6e4a");
+    }
+
+    #[test]
+    fn results_take_what_the_payload_gives_and_leave_out_what_does_not_fit() {
+        let result = |event_type, payload: &str| {
+            statement(&event(event_type, payload), HOME).expect("mapped")["result"].clone()
+        };
+        let answered = EventType::ANSWER_SUBMITTED;
+        assert_eq!(
+            result(answered, r#"{"question_id":"q","answer":42}"#),
+            json!({"response": "42"})
+        );
+        assert_eq!(
+            result(answered, r#"{"question_id":"q","answer":true}"#),
+            json!({"response": "true"})
+        );
+        assert_eq!(
+            result(answered, r#"{"question_id":"q","time_spent_ms":-1000}"#),
+            Value::Null,
+            "no negative duration"
+        );
+        let completed = EventType::QUIZ_COMPLETED;
+        assert_eq!(
+            result(completed, r#"{"quiz_id":"q","score":17,"max_score":20}"#)["score"],
+            json!({"raw": 17.0, "min": 0, "max": 20.0, "scaled": 0.85})
+        );
+        assert_eq!(
+            result(completed, r#"{"quiz_id":"q","score":120,"max_score":100}"#)["score"],
+            json!({"raw": 120.0, "min": 0, "max": 120.0, "scaled": 1.0}),
+            "a maximum under the score is not one"
+        );
+        assert_eq!(
+            result(completed, r#"{"quiz_id":"q","score":0,"max_score":0}"#)["score"],
+            json!({"raw": 0.0, "min": 0, "max": 0.0}),
+            "nothing scaled out of 0"
+        );
+    }
+
+    #[test]
+    fn an_object_id_may_be_a_number_but_not_empty() {
+        let started = |payload: &str| statement(&event(EventType::QUIZ_STARTED, payload), HOME);
+        assert_eq!(
+            started(r#"{"quiz_id":7}"#).expect("mapped")["object"]["id"],
+            "https://school.example/quizzes/7"
+        );
+        assert!(started(r#"{"quiz_id":""}"#).is_none());
+        assert!(started(r#"{"quiz_id":["q"]}"#).is_none());
+    }
 }
