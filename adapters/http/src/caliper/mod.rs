@@ -109,6 +109,21 @@ pub(crate) fn read_envelope(
     envelope: Value,
     stripped: &[String],
 ) -> Result<Vec<PublishRequest>, CaliperError> {
+    envelope_bodies(envelope, stripped)?
+        .into_iter()
+        .map(|body| {
+            let text = serde_json::to_vec(&Value::Object(body)).unwrap_or_default();
+            PublishRequest::from_json(&text).map_err(|errors| CaliperError::Malformed(errors.0))
+        })
+        .collect()
+}
+
+/// The envelope's events as publish bodies (as a client would send them),
+/// in order.
+fn envelope_bodies(
+    envelope: Value,
+    stripped: &[String],
+) -> Result<Vec<Map<String, Value>>, CaliperError> {
     let Value::Object(mut envelope) = envelope else {
         return Err(malformed(
             &["body"],
@@ -158,22 +173,22 @@ pub(crate) fn read_envelope(
         None => return Err(malformed(&["body", "data"], "data is required", "missing")),
     };
     let source = source_of(&sensor);
-    let mut requests = Vec::with_capacity(data.len());
+    let mut bodies = Vec::with_capacity(data.len());
     for (i, item) in data.into_iter().enumerate() {
-        if let Some(request) = read_event(i, item, &source, stripped)? {
-            requests.push(request);
+        if let Some(body) = read_event(i, item, &source, stripped)? {
+            bodies.push(body);
         }
     }
-    Ok(requests)
+    Ok(bodies)
 }
 
-/// One item of `data`: an event as a publish request, an entity as `None`.
+/// One item of `data`: an event as a publish body, an entity as `None`.
 fn read_event(
     i: usize,
     mut event: Value,
     source: &str,
     stripped: &[String],
-) -> Result<Option<PublishRequest>, CaliperError> {
+) -> Result<Option<Map<String, Value>>, CaliperError> {
     let index = i.to_string();
     let at = |field: &'static str| ["body", "data", index.as_str(), field];
     let Some(object) = event.as_object() else {
@@ -265,10 +280,7 @@ fn read_event(
         );
     }
     body.insert("payload".to_owned(), Value::Object(payload));
-    let text = serde_json::to_vec(&Value::Object(body)).unwrap_or_default();
-    PublishRequest::from_json(&text)
-        .map(Some)
-        .map_err(|errors| CaliperError::Malformed(errors.0))
+    Ok(Some(body))
 }
 
 /// The id of an entity of type `Attempt`.
@@ -315,5 +327,228 @@ mod tests {
             v,
             serde_json::json!({"session": {"client": {"host": "h"}}, "list": [{}]})
         );
+    }
+
+    const V1P2: &str = "http://purl.imsglobal.org/ctx/caliper/v1p2";
+
+    fn envelope(data: Vec<Value>) -> Value {
+        serde_json::json!({"sensor": "https://example.edu/sensors/1",
+            "sendTime": "2026-12-04T10:00:00.000Z", "dataVersion": V1P2, "data": data})
+    }
+
+    /// A Caliper event no row of the table maps (stored as `caliper_event`).
+    fn navigated(id: &str) -> Value {
+        serde_json::json!({"id": id, "type": "NavigationEvent", "action": "NavigatedTo",
+            "actor": {"id": "https://example.edu/users/554433", "type": "Person"},
+            "object": {"id": "https://example.edu/pages/1", "type": "WebPage"},
+            "eventTime": "2026-12-04T09:59:58.000Z",
+            "session": {"id": "https://example.edu/sessions/1f6442a4", "type": "Session",
+                "client": {"ipAddress": "10.0.0.1", "host": "h"}}})
+    }
+
+    fn bodies(envelope: Value) -> Vec<Map<String, Value>> {
+        envelope_bodies(envelope, &["ipAddress".to_owned()]).expect("an envelope")
+    }
+
+    fn body(event: Value) -> Map<String, Value> {
+        let mut all = bodies(envelope(vec![event]));
+        assert_eq!(all.len(), 1);
+        all.remove(0)
+    }
+
+    /// Where and why `envelope` is refused.
+    fn refusal(envelope: Value) -> (Vec<String>, &'static str) {
+        match envelope_bodies(envelope, &[]) {
+            Err(CaliperError::Malformed(errors)) => (errors[0].loc.clone(), errors[0].kind),
+            other => panic!("not malformed: {other:?}"),
+        }
+    }
+
+    fn loc(path: &[&str]) -> Vec<String> {
+        path.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn the_envelope_is_checked_naming_its_first_wrong_field() {
+        assert_eq!(
+            refusal(serde_json::json!([1])),
+            (loc(&["body"]), "model_type")
+        );
+        let with = |key: &str, value: Option<Value>| {
+            let mut e = envelope(vec![navigated("urn:uuid:1")]);
+            match value {
+                Some(v) => e[key] = v,
+                None => {
+                    e.as_object_mut().expect("object").remove(key);
+                }
+            }
+            e
+        };
+        let field = |key: &str| loc(&["body", key]);
+        assert_eq!(refusal(with("sensor", None)), (field("sensor"), "missing"));
+        for bad in [Value::from(""), Value::from(5)] {
+            assert_eq!(
+                refusal(with("sensor", Some(bad))),
+                (field("sensor"), "string_type")
+            );
+        }
+        assert_eq!(
+            refusal(with("sendTime", Some("yesterday".into()))),
+            (field("sendTime"), "datetime_parsing")
+        );
+        assert_eq!(
+            envelope_bodies(with("dataVersion", Some("v9".into())), &[]),
+            Err(CaliperError::UnsupportedVersion("v9".into()))
+        );
+        assert_eq!(refusal(with("data", None)), (field("data"), "missing"));
+        assert_eq!(
+            refusal(with("data", Some(serde_json::json!({})))),
+            (field("data"), "list_type")
+        );
+        assert_eq!(bodies(with("data", Some(serde_json::json!([])))).len(), 0);
+    }
+
+    #[test]
+    fn each_event_needs_what_every_event_has_and_entities_are_skipped() {
+        let at = |i: &str, key: &str| loc(&["body", "data", i, key]);
+        assert_eq!(
+            refusal(envelope(vec![Value::from(5)])),
+            (loc(&["body", "data", "0"]), "model_type")
+        );
+        let entity = serde_json::json!({"id": "https://example.edu/users/1", "type": "Person"});
+        assert_eq!(
+            bodies(envelope(vec![entity.clone(), navigated("urn:uuid:1")])).len(),
+            1,
+            "an entity is not an event"
+        );
+        let without = |key: &str| {
+            let mut e = navigated("urn:uuid:1");
+            e.as_object_mut().expect("object").remove(key);
+            envelope(vec![entity.clone(), e])
+        };
+        // (Without an action it is an entity, skipped as above.)
+        for key in ["type", "id", "eventTime", "actor", "object"] {
+            let (where_, _) = refusal(without(key));
+            assert_eq!(where_, at("1", key), "{key}");
+        }
+        let with = |key: &str, value: Value| {
+            let mut e = navigated("urn:uuid:1");
+            e[key] = value;
+            envelope(vec![e])
+        };
+        assert_eq!(
+            refusal(with("id", "".into())),
+            (at("0", "id"), "string_type")
+        );
+        assert_eq!(
+            refusal(with("type", 5.into())),
+            (at("0", "type"), "string_type")
+        );
+        assert_eq!(
+            refusal(with("actor", serde_json::json!({"type": "Person"}))),
+            (at("0", "actor"), "missing")
+        );
+        assert_eq!(
+            refusal(with("session", 5.into())),
+            (at("0", "session"), "model_type")
+        );
+        // An IRI stands for an entity.
+        assert_eq!(
+            body(
+                navigated("urn:uuid:1").tap(|e| e["actor"] = "https://example.edu/users/9".into())
+            )["user_id"],
+            "https://example.edu/users/9"
+        );
+    }
+
+    #[test]
+    fn an_event_becomes_a_body_with_its_student_session_time_and_key() {
+        let b = body(navigated("urn:uuid:ff"));
+        assert_eq!(b["event_type"], "caliper_event");
+        assert_eq!(b["source"], "example.edu-sensors-1");
+        assert_eq!(b["user_id"], "https://example.edu/users/554433");
+        assert_eq!(b["session_id"], "https://example.edu/sessions/1f6442a4");
+        assert_eq!(b["occurred_at"], "2026-12-04T09:59:58.000Z");
+        assert_eq!(b["idempotency_key"], "caliper:urn:uuid:ff");
+        assert_eq!(b["payload"]["caliper_type"], "NavigationEvent");
+        assert_eq!(b["payload"]["action"], "NavigatedTo");
+        let kept = &b["payload"]["caliper"];
+        assert_eq!(kept["id"], "urn:uuid:ff");
+        assert_eq!(
+            kept["session"]["client"],
+            serde_json::json!({"host": "h"}),
+            "stripped"
+        );
+
+        // A grade given by a program is the assignee's; one given by a
+        // person is still the actor's.
+        let graded = |actor_type: &str| {
+            navigated("urn:uuid:1").tap(|e| {
+                e["actor"]["type"] = actor_type.into();
+                e["object"]["assignee"] = serde_json::json!({"id": "stu-7", "type": "Person"});
+            })
+        };
+        assert_eq!(body(graded("SoftwareApplication"))["user_id"], "stu-7");
+        assert_eq!(
+            body(graded("Person"))["user_id"],
+            "https://example.edu/users/554433"
+        );
+
+        // Without a session: the generated attempt, a generated Attempt, or
+        // an Attempt as the object.
+        let sessionless = |edit: fn(&mut Value)| {
+            let mut e = navigated("urn:uuid:1");
+            e.as_object_mut().expect("object").remove("session");
+            edit(&mut e);
+            body(e)["session_id"].clone()
+        };
+        assert_eq!(
+            sessionless(|e| e["generated"] = serde_json::json!({"attempt": {"id": "att-1"}})),
+            "att-1"
+        );
+        assert_eq!(
+            sessionless(|e| e["generated"] = serde_json::json!({"id": "att-2", "type": "Attempt"})),
+            "att-2"
+        );
+        assert_eq!(
+            sessionless(|e| e["object"] = serde_json::json!({"id": "att-3", "type": "Attempt"})),
+            "att-3"
+        );
+        assert_eq!(
+            sessionless(|e| e["generated"] = serde_json::json!({"id": "r-1", "type": "Response"})),
+            Value::Null
+        );
+        assert_eq!(sessionless(|_| {}), Value::Null);
+
+        // An id too long for a key is stored without one.
+        let longest = format!("urn:{}", "x".repeat(MAX_KEYED_ID - 4));
+        assert!(body(navigated(&longest)).contains_key("idempotency_key"));
+        let longer = format!("{longest}x");
+        assert!(!body(navigated(&longer)).contains_key("idempotency_key"));
+    }
+
+    #[test]
+    fn the_bodies_become_publish_requests_in_order() {
+        let requests = read_envelope(
+            envelope(vec![navigated("urn:uuid:1"), navigated("urn:uuid:2")]),
+            &[],
+        )
+        .expect("an envelope");
+        assert_eq!(requests.len(), 2);
+        assert!(requests
+            .iter()
+            .all(|r| r.event_type() == Some(ep_ports::EventType::CALIPER_EVENT)));
+    }
+
+    /// Edits a value in place and hands it back.
+    trait Tap: Sized {
+        fn tap(self, edit: impl FnOnce(&mut Self)) -> Self;
+    }
+
+    impl Tap for Value {
+        fn tap(mut self, edit: impl FnOnce(&mut Self)) -> Self {
+            edit(&mut self);
+            self
+        }
     }
 }
