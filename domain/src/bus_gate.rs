@@ -6,7 +6,9 @@
 //! when the node sees the hole it leaves or when its feed has been quiet (see
 //! [`crate::hub`]). Waiting for a frozen bus would hold up every commit behind
 //! it (a paused Redis answers nothing for its whole 5 s response timeout, per
-//! batch), so a publish gets [`BUS_BUDGET`]; one that fails or misses it
+//! batch), so a publish over the network gets [`BUS_BUDGET`] (an in-process
+//! broadcaster gets no budget: its waiting is the pacing the writer needs when
+//! the node's dispatcher is behind); one that fails or misses it
 //! sends the batches of the next [`BUS_REST`] to the store's readers only,
 //! after which the bus is offered batches again. One line is logged when the
 //! bus is rested and one when it takes batches again, not one per batch.
@@ -18,8 +20,9 @@ use std::time::Duration;
 use ep_ports::{Broadcaster, EventBatch};
 use tokio::time::Instant;
 
-/// The longest the writer waits for the bus to take one batch.
-pub(crate) const BUS_BUDGET: Duration = Duration::from_millis(200);
+/// The longest the writer waits for a bus across the network to take one
+/// batch.
+pub const BUS_BUDGET: Duration = Duration::from_millis(200);
 
 /// How long batches go by the store only after the bus failed or missed
 /// its budget.
@@ -28,6 +31,8 @@ pub(crate) const BUS_REST: Duration = Duration::from_secs(1);
 /// The writer's side of the bus.
 pub(crate) struct BusGate {
     broadcaster: Arc<dyn Broadcaster>,
+    /// How long a publish may take (`None`: as long as it takes).
+    budget: Option<Duration>,
     /// Until when the bus rests, if it does.
     resting_until: Option<Instant>,
     /// Events not offered to the bus since it was rested.
@@ -38,19 +43,23 @@ pub(crate) struct BusGate {
 }
 
 impl BusGate {
-    /// The gate in front of `broadcaster`, counting what it skips in
-    /// `skipped`.
-    pub(crate) fn new(broadcaster: Arc<dyn Broadcaster>, skipped: Arc<AtomicU64>) -> Self {
+    /// The gate in front of `broadcaster`, giving each publish `budget`,
+    /// counting what it skips in `skipped`.
+    pub(crate) fn new(
+        broadcaster: Arc<dyn Broadcaster>,
+        budget: Option<Duration>,
+        skipped: Arc<AtomicU64>,
+    ) -> Self {
         Self {
             broadcaster,
+            budget,
             resting_until: None,
             skipped_in_rest: 0,
             skipped,
         }
     }
 
-    /// Offers `batch` to the bus unless it rests; waits at most
-    /// [`BUS_BUDGET`].
+    /// Offers `batch` to the bus unless it rests; waits at most its budget.
     pub(crate) async fn publish(&mut self, batch: EventBatch) {
         let n = batch.len() as u64;
         let now = Instant::now();
@@ -58,8 +67,14 @@ impl BusGate {
             self.skip(n);
             return;
         }
-        let failure = match tokio::time::timeout(BUS_BUDGET, self.broadcaster.publish(batch)).await
-        {
+        let publish = self.broadcaster.publish(batch);
+        let outcome = match self.budget {
+            Some(budget) => tokio::time::timeout(budget, publish)
+                .await
+                .map_err(|_| format!("no answer within {} ms", budget.as_millis())),
+            None => Ok(publish.await),
+        };
+        let failure = match outcome {
             Ok(Ok(())) => {
                 if self.resting_until.take().is_some() {
                     tracing::info!(
@@ -71,7 +86,7 @@ impl BusGate {
                 return;
             }
             Ok(Err(e)) => e.to_string(),
-            Err(_) => format!("no answer within {} ms", BUS_BUDGET.as_millis()),
+            Err(missed) => missed,
         };
         self.skip(n);
         if self.resting_until.is_none() {
@@ -105,6 +120,8 @@ mod tests {
         Takes,
         Fails,
         Hangs,
+        /// Takes it after 5 s (an in-process feed with no room).
+        TakesSlowly,
     }
 
     #[derive(Default)]
@@ -137,6 +154,10 @@ mod tests {
                 Answer::Takes => Ok(()),
                 Answer::Fails => Err(BroadcastError::Unavailable("refused".into())),
                 Answer::Hangs => std::future::pending().await,
+                Answer::TakesSlowly => {
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    Ok(())
+                }
             }
         }
 
@@ -154,9 +175,34 @@ mod tests {
     }
 
     fn gate(bus: &Arc<FakeBus>) -> (BusGate, Arc<AtomicU64>) {
+        gate_with(bus, Some(BUS_BUDGET))
+    }
+
+    fn gate_with(bus: &Arc<FakeBus>, budget: Option<Duration>) -> (BusGate, Arc<AtomicU64>) {
         let skipped = Arc::new(AtomicU64::new(0));
         let broadcaster: Arc<dyn Broadcaster> = bus.clone();
-        (BusGate::new(broadcaster, Arc::clone(&skipped)), skipped)
+        (
+            BusGate::new(broadcaster, budget, Arc::clone(&skipped)),
+            skipped,
+        )
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn without_a_budget_a_slow_in_process_feed_paces_the_writer_and_nothing_is_skipped() {
+        let bus = FakeBus::answering(&[Answer::TakesSlowly, Answer::TakesSlowly]);
+        let (mut paced, skipped) = gate_with(&bus, None);
+        let started = Instant::now();
+        for _ in 0..3 {
+            paced.publish(batch(2)).await;
+        }
+        assert_eq!(started.elapsed(), Duration::from_secs(10));
+        assert_eq!(bus.offered(), 3);
+        assert_eq!(skipped.load(Ordering::Relaxed), 0);
+        // With a budget the same feed would have been skipped.
+        let bus = FakeBus::answering(&[Answer::TakesSlowly]);
+        let (mut budgeted, skipped) = gate(&bus);
+        budgeted.publish(batch(2)).await;
+        assert_eq!(skipped.load(Ordering::Relaxed), 2);
     }
 
     #[tokio::test(start_paused = true)]

@@ -39,6 +39,7 @@ mod validation;
 mod writer;
 
 pub use access::{authorize, narrow, Caller, Denied, Operation, Refused};
+pub use bus_gate::BUS_BUDGET;
 pub use errors::{DeleteError, GetError, PublishError, QueryError, StatsError};
 pub use event_types::{EventTypes, SchemaMode, TypeDeclaration, MAX_SCHEMA_VIOLATIONS};
 pub use exporter::ExportReport;

@@ -19,6 +19,11 @@ pub struct Limits {
     /// How long an idempotency key stands for the event first published
     /// with it (`IDEMPOTENCY_WINDOW_SECONDS`).
     pub idempotency_window: std::time::Duration,
+    /// The longest the writer waits for the bus to take a committed batch
+    /// before batches go by the store only for a while (see
+    /// [`crate::bus_gate`]); `None` waits as long as it takes, for an
+    /// in-process broadcaster, whose waiting paces the writer.
+    pub bus_budget: Option<std::time::Duration>,
 }
 
 impl Default for Limits {
@@ -31,6 +36,7 @@ impl Default for Limits {
             max_batch_events: 1_000,
             max_clock_skew: std::time::Duration::from_secs(300),
             idempotency_window: std::time::Duration::from_secs(86_400),
+            bus_budget: Some(crate::bus_gate::BUS_BUDGET),
         }
     }
 }

@@ -76,7 +76,7 @@ impl EventRouter {
         let writer = tokio::spawn(run_writer(
             rx,
             store,
-            BusGate::new(broadcaster, Arc::clone(&bus_skipped)),
+            BusGate::new(broadcaster, limits.bus_budget, Arc::clone(&bus_skipped)),
             Arc::clone(&depth),
             Arc::clone(&health),
             limits.max_batch,

@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use ep_domain::RateLimit;
-use ep_domain::{HubConfig, Limits, RateLimitConfig};
+use ep_domain::{HubConfig, Limits, RateLimitConfig, BUS_BUDGET};
 use ep_http::{HttpConfig, TrustedProxies};
 use serde::{Deserialize, Serialize};
 
@@ -399,6 +399,9 @@ impl Config {
             max_batch_events: self.max_batch_events,
             max_clock_skew: self.max_clock_skew,
             idempotency_window: self.idempotency_window,
+            // An in-process broadcaster's waiting paces the writer; a bus
+            // across the network gets a budget.
+            bus_budget: (self.broadcaster != BroadcasterKind::Local).then_some(BUS_BUDGET),
             ..Limits::default()
         }
     }

@@ -124,6 +124,11 @@ fn several_nodes_need_a_shared_store_and_its_url() {
     );
     assert_eq!(c.nats_url, "nats://127.0.0.1:4222");
     assert!(!format!("{c:?}").contains("s3cret"), "{c:?}");
+    // A bus across the network gets a budget per batch; the in-process one
+    // paces the writer.
+    assert_eq!(c.limits().bus_budget, Some(ep_domain::BUS_BUDGET));
+    let one = Config::from_vars(Vec::<(&str, &str)>::new()).expect("defaults");
+    assert_eq!(one.limits().bus_budget, None);
     for (vars, needs) in [
         (vec![("EVENT_STORE", "postgres")], "DATABASE_URL"),
         (vec![("BROADCASTER", "redis")], "EVENT_STORE=postgres"),
