@@ -734,17 +734,22 @@ mod tests {
         })
     }
 
-    #[test]
-    fn an_evicted_subscription_leaves_the_index() {
-        let hub = Hub::new(
+    /// A hub whose subscriptions queue one event each, encoding with `encode`.
+    fn one_slot_hub(encode: Encoder<u64>) -> Hub<u64> {
+        Hub::new(
             Arc::new(NoStore),
             SubscriberGauge::default(),
             HubConfig {
                 max_subscribers: 10,
                 queue_len: 1,
             },
-            Box::new(|e: &Event| e.seq),
-        );
+            encode,
+        )
+    }
+
+    #[test]
+    fn an_evicted_subscription_leaves_the_index() {
+        let hub = one_slot_hub(Box::new(|e: &Event| e.seq));
         let _slow = hub
             .subscribe(filter(None, None, Some("u1")), None)
             .expect("room");
@@ -786,15 +791,7 @@ mod tests {
             }
             e.seq
         };
-        let hub = Hub::new(
-            Arc::new(NoStore),
-            SubscriberGauge::default(),
-            HubConfig {
-                max_subscribers: 10,
-                queue_len: 1,
-            },
-            Box::new(encode),
-        );
+        let hub = one_slot_hub(Box::new(encode));
         let sub = hub.subscribe(EventFilter::default(), None).expect("room");
         *reader.lock().expect("reader") = Some(sub);
         // Another subscriber of event 3 only: event 3 is encoded for it

@@ -266,19 +266,7 @@ impl EventService {
         PublishError,
     > {
         authorize(&caller.principal, operation).map_err(Refused::from)?;
-        if requests.len() > self.limits.max_batch_events {
-            return Err(PublishError::Invalid(ValidationErrors::one(
-                FieldError::new(
-                    &["body"],
-                    format!(
-                        "A batch holds at most {} events (MAX_BATCH_EVENTS); this one has {}",
-                        self.limits.max_batch_events,
-                        requests.len()
-                    ),
-                    "too_long",
-                ),
-            )));
-        }
+        self.within_batch_limit(requests.len(), &["body"])?;
         let mut outcomes: Vec<Option<PublishError>> = Vec::with_capacity(requests.len());
         let mut accepted = Vec::with_capacity(requests.len());
         for request in requests {
@@ -348,19 +336,7 @@ impl EventService {
         PublishError,
     > {
         authorize(&caller.principal, operation).map_err(Refused::from)?;
-        if requests.len() > self.limits.max_batch_events {
-            return Err(PublishError::Invalid(ValidationErrors::one(
-                FieldError::new(
-                    &["body", "data"],
-                    format!(
-                        "At most {} events at once (MAX_BATCH_EVENTS); this has {}",
-                        self.limits.max_batch_events,
-                        requests.len()
-                    ),
-                    "too_long",
-                ),
-            )));
-        }
+        self.within_batch_limit(requests.len(), &["body", "data"])?;
         let mut events = Vec::with_capacity(requests.len());
         let mut broken = Vec::new();
         for (i, request) in requests.into_iter().enumerate() {
@@ -406,6 +382,22 @@ impl EventService {
                 ))),
             }
         })
+    }
+
+    /// `Invalid` at `loc` when `n` events are more than one request may
+    /// carry (`MAX_BATCH_EVENTS`).
+    fn within_batch_limit(&self, n: usize, loc: &[&str]) -> Result<(), PublishError> {
+        let max = self.limits.max_batch_events;
+        if n <= max {
+            return Ok(());
+        }
+        Err(PublishError::Invalid(ValidationErrors::one(
+            FieldError::new(
+                loc,
+                format!("At most {max} events at once (MAX_BATCH_EVENTS); this has {n}"),
+                "too_long",
+            ),
+        )))
     }
 
     /// One request of a batch: valid, inside the scope, within the allowance.

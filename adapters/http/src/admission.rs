@@ -64,6 +64,27 @@ pub(crate) fn authenticate(
         .authenticate(credential(headers, query_key, query_token))?)
 }
 
+/// The principal of a handshake's credential (a WebSocket or an event
+/// stream), which may also come in the query as `api_key` or `token` (the
+/// last of each): browsers cannot set headers on either.
+///
+/// # Errors
+/// As [`authenticate`].
+pub(crate) fn authenticate_handshake(
+    state: &AppState,
+    headers: &HeaderMap,
+    query: &[(String, String)],
+) -> Result<Principal, ApiError> {
+    let last = |name: &str| {
+        query
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    authenticate(state, headers, last("api_key"), last("token"))
+}
+
 /// What logs call a caller; no allocation but for a named key.
 fn label(identity: &Identity) -> std::borrow::Cow<'static, str> {
     use std::borrow::Cow::{Borrowed, Owned};

@@ -24,7 +24,7 @@ use warp::sse::Event;
 use warp::Filter;
 
 use super::answer;
-use crate::admission::{authenticate, client_ip};
+use crate::admission::{authenticate_handshake, client_ip};
 use crate::api_error::ApiError;
 use crate::metrics;
 use crate::schemas::Detail;
@@ -150,14 +150,7 @@ async fn open(
     pairs: Pairs,
     remote: Option<SocketAddr>,
 ) -> Result<Response, ApiError> {
-    let last = |name: &str| {
-        pairs
-            .iter()
-            .rev()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
-    let principal = authenticate(&state, &headers, last("api_key"), last("token"))?;
+    let principal = authenticate_handshake(&state, &headers, &pairs)?;
     authorize(&principal, Operation::Stream).map_err(Refused::from)?;
     let client = client_ip(&state, remote, &headers);
     let caller = Caller::new(principal, client);

@@ -24,7 +24,7 @@ use warp::Filter;
 use super::close::{Close, Ending};
 use super::half_close::HalfCloseAware;
 use super::{closing, publish, subscribe};
-use crate::admission::{authenticate, client_ip};
+use crate::admission::{authenticate_handshake, client_ip};
 use crate::api_error::ApiError;
 use crate::metrics;
 use crate::refusals::Refusal;
@@ -236,16 +236,9 @@ fn handshake(
 
     // Other refusals are decided now, at the handshake, and sent as the
     // first frame: clients expect a close code, not an HTTP status.
-    let last = |name: &str| {
-        pairs
-            .iter()
-            .rev()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
     let operation = endpoint.action();
     let client = client_ip(&state, remote, &headers);
-    let admitted = match authenticate(&state, &headers, last("api_key"), last("token")) {
+    let admitted = match authenticate_handshake(&state, &headers, &pairs) {
         Ok(principal) => match authorize(&principal, operation) {
             Ok(()) => Ok(Caller::new(principal, client)),
             Err(denied) => Err(Close::Forbidden(denied.to_string())),
