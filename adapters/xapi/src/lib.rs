@@ -29,6 +29,24 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// How much of an LRS's refusal is logged.
 const MAX_REASON_CHARS: usize = 300;
 
+/// The start of a refusal's body, as text: read no further than
+/// [`MAX_REASON_CHARS`] need (an LRS may send a large or endless body).
+async fn reason(mut response: reqwest::Response) -> String {
+    let most = MAX_REASON_CHARS * 4;
+    let mut bytes = Vec::new();
+    while bytes.len() < most {
+        match response.chunk().await {
+            Ok(Some(chunk)) => bytes.extend_from_slice(&chunk),
+            Ok(None) | Err(_) => break,
+        }
+    }
+    bytes.truncate(most);
+    String::from_utf8_lossy(&bytes)
+        .chars()
+        .take(MAX_REASON_CHARS)
+        .collect()
+}
+
 /// Where and how to reach the LRS.
 #[derive(Debug, Clone)]
 pub struct XapiConfig {
@@ -100,13 +118,7 @@ impl XapiLrs {
         if status.is_success() {
             return Ok(Answer::Kept);
         }
-        let reason: String = response
-            .text()
-            .await
-            .unwrap_or_default()
-            .chars()
-            .take(MAX_REASON_CHARS)
-            .collect();
+        let reason = reason(response).await;
         match status {
             StatusCode::BAD_REQUEST
             | StatusCode::CONFLICT
@@ -175,5 +187,61 @@ impl EventExport for XapiLrs {
 
     fn name(&self) -> &'static str {
         JOB
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    /// An LRS that refuses every POST with a 400 whose body never ends.
+    async fn endless_refusal() -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let address = listener.local_addr().expect("address");
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.expect("accept");
+            let mut request = [0_u8; 4096];
+            let _ = socket.read(&mut request).await;
+            let head = "HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain\r\ntransfer-encoding: chunked\r\n\r\n";
+            if socket.write_all(head.as_bytes()).await.is_err() {
+                return;
+            }
+            let chunk = format!(
+                "1000\r\n{}\r\n",
+                "no ".repeat(4096 / 3 + 1)[..4096].to_owned()
+            );
+            while socket.write_all(chunk.as_bytes()).await.is_ok() {}
+        });
+        format!("http://{address}/xAPI")
+    }
+
+    #[tokio::test]
+    async fn a_refusal_is_read_no_further_than_its_reason_needs() {
+        let lrs = XapiLrs::new(XapiConfig {
+            endpoint: endless_refusal().await,
+            username: None,
+            password: None,
+            version: "1.0.3".into(),
+            home_page: "https://school.example".into(),
+        })
+        .expect("client");
+        // Reading the whole body would wait for REQUEST_TIMEOUT (30 s).
+        let answer = tokio::time::timeout(Duration::from_secs(10), lrs.post(&[Value::Null]))
+            .await
+            .expect("answered without reading the endless body");
+        match answer {
+            Ok(Answer::Refused(reason)) => {
+                assert!(reason.starts_with("400 Bad Request: no no "), "{reason}");
+                assert_eq!(
+                    reason.chars().count(),
+                    "400 Bad Request: ".len() + MAX_REASON_CHARS
+                );
+            }
+            _ => panic!("not a refusal"),
+        }
     }
 }
