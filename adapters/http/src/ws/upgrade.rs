@@ -238,9 +238,12 @@ fn handshake(
     // first frame: clients expect a close code, not an HTTP status.
     let operation = endpoint.action();
     let client = client_ip(&state, remote, &headers);
+    // Boxed: the connection's task keeps it for the connection's life, and
+    // moving a 240-byte value from future to future leaves a dead copy of
+    // it in each (every byte of that task is memory an idle subscriber costs).
     let admitted = match authenticate_handshake(&state, &headers, &pairs) {
         Ok(principal) => match authorize(&principal, operation) {
-            Ok(()) => Ok(Caller::new(principal, client)),
+            Ok(()) => Ok(Box::new(Caller::new(principal, client))),
             Err(denied) => Err(Close::Forbidden(denied.to_string())),
         },
         Err(ApiError::Auth(AuthError::TokenExpired)) => Err(Close::TokenExpired),
@@ -275,7 +278,7 @@ fn handshake(
                 tracing::debug!(%client, route, caller = caller.principal.identity.label(), "WebSocket open");
                 metrics::websocket(route, 1.0);
                 let ended = match endpoint {
-                    Endpoint::Publish => publish::run(socket, state, caller, closing).await,
+                    Endpoint::Publish => publish::run(socket, state, *caller, closing).await,
                     Endpoint::Subscribe => subscribe::run(socket, state, caller, closing).await,
                 };
                 metrics::websocket(route, -1.0);
