@@ -358,3 +358,63 @@ async fn a_malformed_envelope_gets_the_sensor_apis_answer_and_stores_nothing() {
         .expect("request");
     assert_eq!(anonymous.status(), 401, "a sensor needs the publish role");
 }
+
+#[tokio::test]
+async fn an_envelope_with_an_event_id_reused_for_other_content_stores_none_of_its_events() {
+    let server = start().await;
+    let started = event(1, "AssessmentEvent", "Started", assessment());
+    let (status, _) = send(
+        &server,
+        "/api/v1/caliper/v1p2",
+        Some("application/json"),
+        &envelope(V1P2, vec![started.clone()]).to_string(),
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    // A new event, and the first one's id with other content: 409, and
+    // neither is stored (the envelope is committed together or not at all).
+    let fresh = event(2, "AssessmentEvent", "Submitted", assessment());
+    let mut changed = started.clone();
+    changed["action"] = json!("Paused");
+    let (status, body) = send(
+        &server,
+        "/api/v1/caliper/v1p2",
+        Some("application/json"),
+        &envelope(V1P2, vec![fresh.clone(), changed]).to_string(),
+    )
+    .await;
+    assert_eq!(status, 409, "{body}");
+    let events = stored(&server).await;
+    assert_eq!(events.len(), 1, "the new event was not stored: {events:?}");
+    assert_eq!(events[0]["event_type"], "quiz_started");
+
+    // The same two with the first one unchanged: the new one is stored,
+    // the repeat is not stored again.
+    let (status, body) = send(
+        &server,
+        "/api/v1/caliper/v1p2",
+        Some("application/json"),
+        &envelope(V1P2, vec![fresh.clone(), started.clone()]).to_string(),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let events = stored(&server).await;
+    let types: Vec<&str> = events
+        .iter()
+        .map(|e| e["event_type"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(types, ["quiz_started", "quiz_completed"], "{events:?}");
+
+    // The same event twice in one envelope is stored once.
+    let twice = event(3, "AssessmentEvent", "Started", assessment());
+    let (status, body) = send(
+        &server,
+        "/api/v1/caliper/v1p2",
+        Some("application/json"),
+        &envelope(V1P2, vec![twice.clone(), twice]).to_string(),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(stored(&server).await.len(), 3);
+}

@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use ep_ports::{
-    Deletion, Event, EventFilter, EventId, EventQuery, EventStore, NewEvent, Stats, StoreError,
-    Timestamp,
+    Appended, Deletion, Event, EventFilter, EventId, EventQuery, EventStore, NewEvent, Stats,
+    StoreError, Timestamp,
 };
 use ep_store_memory::MemoryStore;
 use serde_json::{json, Value};
@@ -156,6 +156,10 @@ impl EventStore for GatedStore {
     async fn append(&self, batch: Vec<NewEvent>) -> Result<Vec<Event>, StoreError> {
         self.gate.acquire().await.expect("gate").forget();
         self.inner.append(batch).await
+    }
+    async fn append_unless_held(&self, batch: Vec<NewEvent>) -> Result<Appended, StoreError> {
+        self.gate.acquire().await.expect("gate").forget();
+        self.inner.append_unless_held(batch).await
     }
     async fn get(&self, id: &EventId) -> Result<Option<Event>, StoreError> {
         self.inner.get(id).await

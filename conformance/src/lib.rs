@@ -42,6 +42,7 @@ macro_rules! conformance_suite {
             query_since_is_exclusive,
             occurred_at_is_kept_and_queried,
             an_idempotency_key_is_stored_once_within_its_window,
+            an_append_unless_held_stores_all_or_none,
             stats_count_by_type_and_since,
             delete_before_removes_only_older_and_stats_follow,
             delete_all_never_reuses_seq,

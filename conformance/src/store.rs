@@ -2,8 +2,8 @@
 //! port, each given a fresh, empty store.
 
 use ep_ports::{
-    Deletion, Event, EventFilter, EventId, EventQuery, EventStore, EventType, NewEvent, Payload,
-    Scope, StoreError, Timestamp,
+    Appended, Deletion, Event, EventFilter, EventId, EventQuery, EventStore, EventType, NewEvent,
+    Payload, Scope, StoreError, Timestamp,
 };
 
 /// 2026-11-27T10:00:00Z, the base instant of the suite's events.
@@ -378,6 +378,89 @@ pub async fn an_idempotency_key_is_stored_once_within_its_window<S: EventStore>(
         "one of the two is stored"
     );
     assert_eq!(store.stats(at(-100)).await.expect("stats").total_events, 5);
+}
+
+/// An all-or-none append stores the whole batch when no key of it is
+/// held, and nothing when one is: then it names every holder by the
+/// position of the event whose key it holds. Keys outside their window are
+/// free, and a rolled-back attempt leaves no trace (seqs, counts, ids).
+pub async fn an_append_unless_held_stores_all_or_none<S: EventStore>(store: &S) {
+    let keyed = |n: i64, key: &str, since: i64| NewEvent {
+        idempotency: Some(ep_ports::IdempotencyKey {
+            key: key.to_owned(),
+            since: at(since),
+        }),
+        ..new_event(n, EventType::ANSWER_SUBMITTED, Some("s1"), None)
+    };
+    let Appended::Stored(first) = store
+        .append_unless_held(vec![
+            keyed(0, "k1", -10),
+            new_event(1, EventType::TIMER_TICK, None, None),
+            keyed(2, "k2", -10),
+        ])
+        .await
+        .expect("append")
+    else {
+        panic!("no key was held: everything is stored");
+    };
+    assert_eq!(ids(&first).len(), 3);
+    assert_eq!(first[1].seq, first[0].seq + 1);
+    assert_eq!(first[2].seq, first[1].seq + 1);
+
+    let attempt = store
+        .append_unless_held(vec![
+            new_event(3, EventType::QUIZ_STARTED, Some("s1"), None),
+            keyed(4, "k2", -10),
+            keyed(5, "k3", -10),
+            keyed(6, "k1", -10),
+        ])
+        .await
+        .expect("append");
+    assert_eq!(
+        attempt,
+        Appended::Held(vec![(1, first[2].clone()), (3, first[0].clone())]),
+        "every holder, by position, in batch order"
+    );
+    assert_eq!(
+        store.last_seq().await.expect("last_seq"),
+        first[2].seq,
+        "nothing was stored"
+    );
+    assert_eq!(store.query(query()).await.expect("query").len(), 3);
+    assert_eq!(store.stats(at(-100)).await.expect("stats").total_events, 3);
+    assert!(
+        store
+            .get(&new_event(3, EventType::QUIZ_STARTED, None, None).id)
+            .await
+            .expect("get")
+            .is_none(),
+        "the unheld events of the batch were not stored"
+    );
+
+    // The same events again, without the held ones: stored, dense after
+    // the first batch (the refused attempt took no seq), and a key outside
+    // its window is free.
+    let Appended::Stored(second) = store
+        .append_unless_held(vec![
+            new_event(3, EventType::QUIZ_STARTED, Some("s1"), None),
+            keyed(5, "k3", -10),
+            keyed(6, "k1", 1),
+        ])
+        .await
+        .expect("append")
+    else {
+        panic!("no key in its window was held");
+    };
+    assert_eq!(second[0].seq, first[2].seq + 1, "seqs stay dense");
+    assert_eq!(store.stats(at(-100)).await.expect("stats").total_events, 6);
+    assert_eq!(
+        store
+            .append(vec![keyed(7, "k3", -10)])
+            .await
+            .expect("append")[0],
+        second[1],
+        "a key stored by an all-or-none append is held for append too"
+    );
 }
 
 /// Stats count by type (highest count first), give each type's newest

@@ -584,6 +584,12 @@ mod tests {
         async fn append(&self, _: Vec<ep_ports::NewEvent>) -> Result<Vec<Event>, StoreError> {
             unreachable!()
         }
+        async fn append_unless_held(
+            &self,
+            _: Vec<ep_ports::NewEvent>,
+        ) -> Result<ep_ports::Appended, StoreError> {
+            unreachable!()
+        }
         async fn get(&self, _: &ep_ports::EventId) -> Result<Option<Event>, StoreError> {
             unreachable!()
         }

@@ -105,15 +105,18 @@ impl EventRouter {
         Ok(receipt)
     }
 
-    /// Stamps validated events and queues them for the writer as one group:
-    /// committed in one transaction, or none of them.
+    /// Stamps validated events and queues them for the writer as one group,
+    /// committed in one transaction; with `all_or_none`, an idempotency
+    /// conflict of one stores none of them (see [`Pending::Group`]).
     pub(crate) fn submit_group(
         &self,
         events: Vec<ValidEvent>,
+        all_or_none: bool,
     ) -> Result<GroupReceipt, PublishError> {
         let (reply, receipt) = oneshot::channel();
         self.queue(events.len(), |stamp| Pending::Group {
             events: events.into_iter().map(stamp).collect(),
+            all_or_none,
             reply,
         })?;
         Ok(receipt)

@@ -281,7 +281,7 @@ impl EventService {
         let receipt = if accepted.is_empty() {
             None
         } else {
-            Some(self.router.submit_group(accepted)?)
+            Some(self.router.submit_group(accepted, false)?)
         };
         Ok(async move {
             let mut stored = match receipt {
@@ -368,14 +368,14 @@ impl EventService {
         let receipt = if events.is_empty() {
             None
         } else {
-            Some(self.router.submit_group(events)?)
+            Some(self.router.submit_group(events, true)?)
         };
         Ok(async move {
             let Some(receipt) = receipt else {
                 return Ok(Vec::new());
             };
             match receipt.await {
-                Ok(Ok(stored)) => stored.into_iter().map(Published::from_stored).collect(),
+                Ok(Ok(stored)) => Published::all_or_none(stored),
                 Ok(Err(e)) => Err(PublishError::Store(e)),
                 Err(_) => Err(PublishError::Store(StoreError::Unavailable(
                     "the writer stopped before committing".into(),

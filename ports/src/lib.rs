@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod appended;
 mod auth;
 mod broadcaster;
 mod deletion;
@@ -25,6 +26,7 @@ mod stats;
 mod store;
 mod timestamp;
 
+pub use appended::Appended;
 pub use auth::{AuthError, Authenticator, Credential, Identity, OwnLimits, Principal, Role};
 pub use broadcaster::{BroadcastError, Broadcaster, EventBatch, EventFeed, FeedItem};
 pub use deletion::Deletion;

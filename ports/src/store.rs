@@ -2,7 +2,9 @@
 
 use async_trait::async_trait;
 
-use crate::{Deletion, Event, EventFilter, EventId, EventQuery, NewEvent, Stats, Timestamp};
+use crate::{
+    Appended, Deletion, Event, EventFilter, EventId, EventQuery, NewEvent, Stats, Timestamp,
+};
 
 /// Why a store operation failed. Adapter errors (SQL, I/O) are translated into
 /// these before they cross the port; the text is for operators' logs.
@@ -61,6 +63,25 @@ pub trait EventStore: Send + Sync + 'static {
     /// the batch could not be committed. On any error nothing of the batch is
     /// stored.
     async fn append(&self, batch: Vec<NewEvent>) -> Result<Vec<Event>, StoreError>;
+
+    /// Appends a batch in ONE transaction, with every promise of
+    /// [`EventStore::append`], unless an event's
+    /// [`IdempotencyKey`](crate::IdempotencyKey) is held by an event stored
+    /// before (by any writer, received at or after the key's `since`): then
+    /// NOTHING of the batch is stored, and every holder is returned with the
+    /// position of the event whose key it holds ([`Appended::Held`]). The
+    /// check and the append are one transaction, so a key taken by another
+    /// writer meanwhile is either seen here or waits for it. A group whose
+    /// events are committed together or not at all (a Caliper envelope)
+    /// is appended with it: the caller drops the repeats it is told of and
+    /// appends the rest again, or refuses the group for a conflict.
+    ///
+    /// The caller gives each key at most once per batch (it settles repeats
+    /// within a group itself); a store need not check.
+    ///
+    /// # Errors
+    /// As [`EventStore::append`]; on any error nothing of the batch is stored.
+    async fn append_unless_held(&self, batch: Vec<NewEvent>) -> Result<Appended, StoreError>;
 
     /// The event with this id, or `None`.
     ///

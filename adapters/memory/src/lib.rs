@@ -11,8 +11,8 @@ mod job_state;
 
 use async_trait::async_trait;
 use ep_ports::{
-    Deletion, Event, EventFilter, EventId, EventQuery, EventStore, NewEvent, Stats, StoreError,
-    Timestamp, TypeStats,
+    Appended, Deletion, Event, EventFilter, EventId, EventQuery, EventStore, IdempotencyKey,
+    NewEvent, Stats, StoreError, Timestamp, TypeStats,
 };
 
 /// Events in a map ordered by sequence number.
@@ -35,6 +35,49 @@ struct Inner {
     cursors: HashMap<String, u64>,
     /// When set, every operation fails with this error (fault injection).
     failure: Option<StoreError>,
+}
+
+impl Inner {
+    /// The stored event holding `idempotency`'s key within its window.
+    fn holder(&self, idempotency: &IdempotencyKey) -> Option<&Event> {
+        self.by_key.get(&idempotency.key).and_then(|seqs| {
+            seqs.iter()
+                .filter_map(|seq| self.events.get(seq))
+                .find(|e| e.timestamp >= idempotency.since)
+        })
+    }
+
+    /// Appends `batch` as [`EventStore::append`] says.
+    fn append(&mut self, batch: Vec<NewEvent>) -> Result<Vec<Event>, StoreError> {
+        let mut seen = std::collections::HashSet::with_capacity(batch.len());
+        for e in &batch {
+            if self.by_id.contains_key(&e.id) || !seen.insert(&e.id) {
+                return Err(StoreError::DuplicateId(e.id.clone()));
+            }
+        }
+        let mut stored = Vec::with_capacity(batch.len());
+        for new in batch {
+            if let Some(idempotency) = &new.idempotency {
+                if let Some(existing) = self.holder(idempotency) {
+                    stored.push(existing.clone());
+                    continue;
+                }
+            }
+            self.last_seq += 1;
+            let seq = self.last_seq;
+            self.by_id.insert(new.id.clone(), seq);
+            if let Some(idempotency) = &new.idempotency {
+                self.by_key
+                    .entry(idempotency.key.clone())
+                    .or_default()
+                    .push(seq);
+            }
+            let event = new.into_event(seq);
+            self.events.insert(seq, event.clone());
+            stored.push(event);
+        }
+        Ok(stored)
+    }
 }
 
 impl MemoryStore {
@@ -89,40 +132,23 @@ fn matches(event: &Event, query: &EventQuery) -> bool {
 impl EventStore for MemoryStore {
     async fn append(&self, batch: Vec<NewEvent>) -> Result<Vec<Event>, StoreError> {
         let mut inner = self.checked()?;
-        let mut seen = std::collections::HashSet::with_capacity(batch.len());
-        for e in &batch {
-            if inner.by_id.contains_key(&e.id) || !seen.insert(&e.id) {
-                return Err(StoreError::DuplicateId(e.id.clone()));
-            }
+        inner.append(batch)
+    }
+
+    async fn append_unless_held(&self, batch: Vec<NewEvent>) -> Result<Appended, StoreError> {
+        let mut inner = self.checked()?;
+        let held: Vec<(usize, Event)> = batch
+            .iter()
+            .enumerate()
+            .filter_map(|(i, new)| {
+                let idempotency = new.idempotency.as_ref()?;
+                inner.holder(idempotency).map(|holder| (i, holder.clone()))
+            })
+            .collect();
+        if !held.is_empty() {
+            return Ok(Appended::Held(held));
         }
-        let mut stored = Vec::with_capacity(batch.len());
-        for new in batch {
-            if let Some(idempotency) = &new.idempotency {
-                let holder = inner.by_key.get(&idempotency.key).and_then(|seqs| {
-                    seqs.iter()
-                        .filter_map(|seq| inner.events.get(seq))
-                        .find(|e| e.timestamp >= idempotency.since)
-                });
-                if let Some(existing) = holder {
-                    stored.push(existing.clone());
-                    continue;
-                }
-            }
-            inner.last_seq += 1;
-            let seq = inner.last_seq;
-            inner.by_id.insert(new.id.clone(), seq);
-            if let Some(idempotency) = &new.idempotency {
-                inner
-                    .by_key
-                    .entry(idempotency.key.clone())
-                    .or_default()
-                    .push(seq);
-            }
-            let event = new.into_event(seq);
-            inner.events.insert(seq, event.clone());
-            stored.push(event);
-        }
-        Ok(stored)
+        inner.append(batch).map(Appended::Stored)
     }
 
     async fn get(&self, id: &EventId) -> Result<Option<Event>, StoreError> {

@@ -8,8 +8,8 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 use ep_ports::{
-    Deletion, Event, EventFilter, EventId, EventQuery, EventStore, NewEvent, Stats, StoreError,
-    Timestamp,
+    Appended, Deletion, Event, EventFilter, EventId, EventQuery, EventStore, NewEvent, Stats,
+    StoreError, Timestamp,
 };
 
 /// Events per committed batch.
@@ -56,6 +56,18 @@ fn counted<T>(operation: &'static str, outcome: Result<T, StoreError>) -> Result
     outcome
 }
 
+/// Records a committed batch of `size` events, begun at `started`.
+fn committed(size: usize, started: Instant, stored: &[Event]) {
+    metrics::histogram!(COMMIT_SECONDS).record(started.elapsed().as_secs_f64());
+    metrics::histogram!(COMMIT_BATCH_SIZE).record(size as f64);
+    let now = Timestamp::now().as_micros();
+    let latency = metrics::histogram!(PUBLISH_TO_COMMIT_SECONDS);
+    for event in stored {
+        let micros = now.saturating_sub(event.timestamp.as_micros()).max(0);
+        latency.record(micros as f64 / 1e6);
+    }
+}
+
 /// Wraps a store; measures it.
 pub struct MeteredStore(pub Arc<dyn EventStore>);
 
@@ -66,14 +78,17 @@ impl EventStore for MeteredStore {
         let started = Instant::now();
         let outcome = counted("append", self.0.append(batch).await);
         if let Ok(stored) = &outcome {
-            metrics::histogram!(COMMIT_SECONDS).record(started.elapsed().as_secs_f64());
-            metrics::histogram!(COMMIT_BATCH_SIZE).record(size as f64);
-            let now = Timestamp::now().as_micros();
-            let latency = metrics::histogram!(PUBLISH_TO_COMMIT_SECONDS);
-            for event in stored {
-                let micros = now.saturating_sub(event.timestamp.as_micros()).max(0);
-                latency.record(micros as f64 / 1e6);
-            }
+            committed(size, started, stored);
+        }
+        outcome
+    }
+
+    async fn append_unless_held(&self, batch: Vec<NewEvent>) -> Result<Appended, StoreError> {
+        let size = batch.len();
+        let started = Instant::now();
+        let outcome = counted("append", self.0.append_unless_held(batch).await);
+        if let Ok(Appended::Stored(stored)) = &outcome {
+            committed(size, started, stored);
         }
         outcome
     }

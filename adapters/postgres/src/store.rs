@@ -20,8 +20,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{GenericClient, Pool};
 use ep_ports::{
-    Deletion, Event, EventFilter, EventId, EventQuery, EventStore, NewEvent, Scope, Stats,
-    StoreError, Timestamp,
+    Appended, Deletion, Event, EventFilter, EventId, EventQuery, EventStore, NewEvent, Scope,
+    Stats, StoreError, Timestamp,
 };
 use tokio_postgres::types::ToSql;
 
@@ -170,6 +170,43 @@ impl EventStore for PostgresStore {
             return insert(&client, batch).await;
         }
         self.append_keyed(batch).await
+    }
+
+    async fn append_unless_held(&self, batch: Vec<NewEvent>) -> Result<Appended, StoreError> {
+        if batch.is_empty() {
+            return Ok(Appended::Stored(Vec::new()));
+        }
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(|e| store_error(&e))?;
+        // The same lock as every append's, from any node: no key can be
+        // taken between the look-ups and the insert.
+        tx.execute("SELECT last_seq FROM events_seq FOR UPDATE", &[])
+            .await
+            .map_err(|e| store_error(&e))?;
+        let holder = tx
+            .prepare_cached(&holder_sql())
+            .await
+            .map_err(|e| store_error(&e))?;
+        let mut held = Vec::new();
+        for (i, event) in batch.iter().enumerate() {
+            if let Some(idempotency) = &event.idempotency {
+                let since = instant(idempotency.since);
+                if let Some(row) = tx
+                    .query_opt(&holder, &[&idempotency.key, &since])
+                    .await
+                    .map_err(|e| store_error(&e))?
+                {
+                    held.push((i, event_from_row(&row)?));
+                }
+            }
+        }
+        if !held.is_empty() {
+            // Dropping the transaction rolls it back: it wrote nothing.
+            return Ok(Appended::Held(held));
+        }
+        let stored = insert(&tx, batch).await?;
+        tx.commit().await.map_err(|e| store_error(&e))?;
+        Ok(Appended::Stored(stored))
     }
 
     async fn get(&self, id: &EventId) -> Result<Option<Event>, StoreError> {
@@ -421,6 +458,15 @@ async fn insert(
         .collect())
 }
 
+/// The event stored before that holds a key (`$1`) within its window
+/// (received at or after `$2`).
+fn holder_sql() -> String {
+    format!(
+        "SELECT {COLUMNS} FROM events
+         WHERE idempotency_key = $1 AND ts >= $2 ORDER BY seq LIMIT 1"
+    )
+}
+
 /// Where each event of a keyed batch comes from.
 enum Slot {
     /// Stored before, holding the key.
@@ -442,10 +488,7 @@ impl PostgresStore {
             .await
             .map_err(|e| store_error(&e))?;
         let holder = tx
-            .prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM events
-                 WHERE idempotency_key = $1 AND ts >= $2 ORDER BY seq LIMIT 1"
-            ))
+            .prepare_cached(&holder_sql())
             .await
             .map_err(|e| store_error(&e))?;
         let mut slots = Vec::with_capacity(batch.len());

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use ep_ports::{
-    Deletion, Event, EventFilter, EventId, EventQuery, EventStore, NewEvent, Scope, Stats,
-    StoreError, Timestamp,
+    Appended, Deletion, Event, EventFilter, EventId, EventQuery, EventStore, NewEvent, Scope,
+    Stats, StoreError, Timestamp,
 };
 use rusqlite::{params, params_from_iter, types::Value, OptionalExtension};
 use tokio_rusqlite::Connection;
@@ -136,11 +136,69 @@ async fn open_configured(
     Ok(conn)
 }
 
+/// The event stored before that holds `idempotency`'s key within its
+/// window, if any.
+fn key_holder(
+    tx: &rusqlite::Transaction<'_>,
+    idempotency: &ep_ports::IdempotencyKey,
+) -> Result<Option<Event>, StoreError> {
+    let mut holder = tx
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM events
+             WHERE idempotency_key = ?1 AND timestamp >= ?2 ORDER BY seq LIMIT 1"
+        ))
+        .map_err(store_error)?;
+    holder
+        .query_row(
+            params![idempotency.key, idempotency.since.to_string()],
+            event_from_row,
+        )
+        .optional()
+        .map_err(store_error)
+}
+
+/// Appends `batch` in one transaction (see [`insert_in`]).
 fn insert_batch(
     conn: &mut rusqlite::Connection,
     batch: Vec<NewEvent>,
 ) -> Result<Vec<Event>, StoreError> {
     let tx = conn.transaction().map_err(store_error)?;
+    let stored = insert_in(&tx, batch)?;
+    tx.commit().map_err(store_error)?;
+    Ok(stored)
+}
+
+/// Appends `batch` in one transaction unless a key of it is held: then the
+/// transaction is rolled back and the holders returned.
+fn insert_unless_held(
+    conn: &mut rusqlite::Connection,
+    batch: Vec<NewEvent>,
+) -> Result<Appended, StoreError> {
+    let tx = conn.transaction().map_err(store_error)?;
+    let mut held = Vec::new();
+    for (i, event) in batch.iter().enumerate() {
+        if let Some(idempotency) = &event.idempotency {
+            if let Some(holder) = key_holder(&tx, idempotency)? {
+                held.push((i, holder));
+            }
+        }
+    }
+    if !held.is_empty() {
+        // Dropping the transaction rolls it back: it wrote nothing.
+        return Ok(Appended::Held(held));
+    }
+    let stored = insert_in(&tx, batch)?;
+    tx.commit().map_err(store_error)?;
+    Ok(Appended::Stored(stored))
+}
+
+/// Inserts `batch` and its counts in `tx`; an event whose idempotency key
+/// is held (by an event stored before or earlier in the batch) is not
+/// inserted, its holder is returned in its place.
+fn insert_in(
+    tx: &rusqlite::Transaction<'_>,
+    batch: Vec<NewEvent>,
+) -> Result<Vec<Event>, StoreError> {
     let mut stored = Vec::with_capacity(batch.len());
     // Positions in `stored` of events stored by an earlier append (their
     // idempotency key was held): returned, not inserted nor counted.
@@ -157,20 +215,7 @@ fn insert_batch(
             // The one writer's transaction sees every committed event and
             // this batch's own: no other writer can take the key meanwhile.
             if let Some(idempotency) = &event.idempotency {
-                let mut holder = tx
-                    .prepare_cached(&format!(
-                        "SELECT {COLUMNS} FROM events
-                         WHERE idempotency_key = ?1 AND timestamp >= ?2 ORDER BY seq LIMIT 1"
-                    ))
-                    .map_err(store_error)?;
-                let found = holder
-                    .query_row(
-                        params![idempotency.key, idempotency.since.to_string()],
-                        event_from_row,
-                    )
-                    .optional()
-                    .map_err(store_error)?;
-                if let Some(existing) = found {
+                if let Some(existing) = key_holder(tx, idempotency)? {
                     held.push(stored.len());
                     stored.push(existing);
                     continue;
@@ -201,7 +246,7 @@ fn insert_batch(
         }
     }
     if held.is_empty() {
-        counts::add(&tx, &stored).map_err(store_error)?;
+        counts::add(tx, &stored).map_err(store_error)?;
     } else {
         let inserted: Vec<Event> = stored
             .iter()
@@ -209,9 +254,8 @@ fn insert_batch(
             .filter(|(i, _)| !held.contains(i))
             .map(|(_, e)| e.clone())
             .collect();
-        counts::add(&tx, &inserted).map_err(store_error)?;
+        counts::add(tx, &inserted).map_err(store_error)?;
     }
-    tx.commit().map_err(store_error)?;
     Ok(stored)
 }
 
@@ -395,6 +439,22 @@ impl EventStore for SqliteStore {
                 let stored = insert_batch(conn, batch);
                 wal.after_append();
                 stored
+            })
+            .await
+            .map_err(call_error)
+    }
+
+    async fn append_unless_held(&self, batch: Vec<NewEvent>) -> Result<Appended, StoreError> {
+        if batch.is_empty() {
+            return Ok(Appended::Stored(Vec::new()));
+        }
+        let wal = Arc::clone(&self.wal);
+        self.writer
+            .call(move |conn| {
+                wal.before_transaction(conn);
+                let appended = insert_unless_held(conn, batch);
+                wal.after_append();
+                appended
             })
             .await
             .map_err(call_error)

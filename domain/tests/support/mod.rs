@@ -7,8 +7,8 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 use ep_ports::{
-    Deletion, Event, EventFilter, EventId, EventQuery, EventStore, NewEvent, Stats, StoreError,
-    Timestamp,
+    Appended, Deletion, Event, EventFilter, EventId, EventQuery, EventStore, NewEvent, Stats,
+    StoreError, Timestamp,
 };
 
 /// A store that only holds events and answers `after`.
@@ -18,6 +18,9 @@ pub struct Log(pub Mutex<Vec<Event>>);
 #[async_trait]
 impl EventStore for Log {
     async fn append(&self, _: Vec<NewEvent>) -> Result<Vec<Event>, StoreError> {
+        unreachable!("the hub never appends")
+    }
+    async fn append_unless_held(&self, _: Vec<NewEvent>) -> Result<Appended, StoreError> {
         unreachable!("the hub never appends")
     }
     async fn get(&self, _: &EventId) -> Result<Option<Event>, StoreError> {

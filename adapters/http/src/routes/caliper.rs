@@ -66,7 +66,7 @@ pub(super) fn routes(
         (status = 200, description = "Every event of the envelope is committed (an empty body)"),
         (status = 400, description = "Not a Caliper envelope, or an event that cannot be stored: nothing was stored", body = ValidationError),
         (status = 404, description = "A version other than v1p2 or v1p1", body = Detail),
-        (status = 409, description = "A Caliper event id sent before with other content", body = Detail),
+        (status = 409, description = "A Caliper event id sent before (or twice in the envelope) with other content: nothing of the envelope was stored", body = Detail),
         (status = 413, description = "The body is over the body limit (1 MiB by default)", body = Detail),
         (status = 415, description = "The body is not declared application/json", body = Detail),
         (status = 422, description = "A dataVersion this endpoint does not read", body = Detail),
