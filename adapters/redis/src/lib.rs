@@ -5,7 +5,10 @@
 //! whose connection drops is re-made by its feed, which then reports a gap
 //! (what was published meanwhile never reaches it), and the domain reads
 //! the store. Publishing goes over one connection per node that reconnects
-//! by itself (redis' ConnectionManager).
+//! by itself (redis' ConnectionManager), from a task of its own: `publish`
+//! hands the batch to that task's queue and returns, as the port asks (it
+//! never waits on the network); the task sends what queued up in one
+//! pipeline per round trip, in order.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -18,6 +21,7 @@ use ep_ports::{BroadcastError, Broadcaster, EventBatch, EventFeed};
 use futures_util::StreamExt;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::Client;
+use tokio::sync::mpsc;
 
 /// How a node connects to Redis.
 #[derive(Debug, Clone)]
@@ -44,12 +48,20 @@ impl Default for RedisOptions {
 const MAX_MESSAGE: usize = 1024 * 1024;
 /// How long a feed waits before re-making a subscription that failed.
 const RESUBSCRIBE_DELAY: Duration = Duration::from_millis(200);
+/// Batches queued for the publishing task at most: when Redis does not
+/// keep up (or does not answer), `publish` refuses the next ones at once,
+/// and other nodes find those events in the store.
+const OUTBOX: usize = 1024;
+/// Messages sent in one pipeline at most.
+const PIPELINE_MAX: usize = 256;
 
 /// Broadcasts over Redis pub/sub.
 #[derive(Clone)]
 pub struct RedisBroadcaster {
     client: Client,
     publisher: ConnectionManager,
+    /// The publishing task's queue: each entry a batch's messages.
+    outbox: mpsc::Sender<Vec<Vec<u8>>>,
     channel: String,
     /// Where the server is, for messages (no password).
     target: String,
@@ -88,10 +100,14 @@ impl RedisBroadcaster {
         .await
         .map_err(|_| unavailable(format!("no answer from {target}")))?
         .map_err(|e| unavailable(format!("cannot connect to {target}: {e}")))?;
+        let channel = format!("{}:batches", options.channel_prefix);
+        let (outbox, queued) = mpsc::channel(OUTBOX);
+        tokio::spawn(send_queued(publisher.clone(), channel.clone(), queued));
         Ok(Self {
             client,
             publisher,
-            channel: format!("{}:batches", options.channel_prefix),
+            outbox,
+            channel,
             target,
         })
     }
@@ -108,6 +124,45 @@ impl RedisBroadcaster {
             .await
             .map_err(|e| unavailable(format!("cannot subscribe at {}: {e}", self.target)))?;
         Ok(pubsub)
+    }
+}
+
+/// Sends the queued batches' messages on `channel`, in order: what queued
+/// up while the last pipeline was out goes in the next one. Ends when every
+/// sender is dropped. A pipeline that fails loses its messages (Redis
+/// pub/sub is at most once): the nodes that miss them see a hole in the
+/// seqs, or a quiet feed, and read the store.
+async fn send_queued(
+    mut connection: ConnectionManager,
+    channel: String,
+    mut queued: mpsc::Receiver<Vec<Vec<u8>>>,
+) {
+    let mut failing = false;
+    while let Some(first) = queued.recv().await {
+        let mut pipe = redis::pipe();
+        let mut messages = 0;
+        let mut next = Some(first);
+        while let Some(pieces) = next.take() {
+            for piece in pieces {
+                pipe.cmd("PUBLISH").arg(&channel).arg(piece).ignore();
+                messages += 1;
+            }
+            if messages < PIPELINE_MAX {
+                next = queued.try_recv().ok();
+            }
+        }
+        match pipe.query_async::<()>(&mut connection).await {
+            Ok(()) if failing => {
+                failing = false;
+                tracing::info!("Redis publishes go through again");
+            }
+            Ok(()) => {}
+            Err(e) if !failing => {
+                failing = true;
+                tracing::warn!(error = %e, messages, "Redis publish failed; other nodes read these events from the store");
+            }
+            Err(e) => tracing::debug!(error = %e, messages, "Redis publish failed again"),
+        }
     }
 }
 
@@ -159,16 +214,14 @@ async fn forward(broadcaster: RedisBroadcaster, first: redis::aio::PubSub, sende
 #[async_trait]
 impl Broadcaster for RedisBroadcaster {
     async fn publish(&self, batch: EventBatch) -> Result<(), BroadcastError> {
-        let mut connection = self.publisher.clone();
-        for piece in encode(&batch, MAX_MESSAGE) {
-            redis::cmd("PUBLISH")
-                .arg(&self.channel)
-                .arg(piece)
-                .query_async::<i64>(&mut connection)
-                .await
-                .map_err(unavailable)?;
-        }
-        Ok(())
+        self.outbox
+            .try_send(encode(&batch, MAX_MESSAGE))
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => {
+                    unavailable("the publish queue is full (the server is slow or not answering)")
+                }
+                mpsc::error::TrySendError::Closed(_) => unavailable("the publishing task stopped"),
+            })
     }
 
     async fn subscribe(&self) -> Result<EventFeed, BroadcastError> {
@@ -213,6 +266,121 @@ mod tests {
         "redis",
         connect
     ));
+
+    /// A forwarder to `target` that, once `frozen` is set, stops passing
+    /// bytes on without closing anything: a server that stops answering.
+    async fn freezing_proxy(
+        target: std::net::SocketAddr,
+    ) -> (std::net::SocketAddr, tokio::sync::watch::Sender<bool>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        use tokio::net::{tcp, TcpListener, TcpStream};
+        use tokio::sync::watch;
+
+        async fn pump(
+            mut from: tcp::OwnedReadHalf,
+            mut to: tcp::OwnedWriteHalf,
+            mut frozen: watch::Receiver<bool>,
+        ) {
+            let mut buf = vec![0; 16 * 1024];
+            loop {
+                if *frozen.borrow_and_update() {
+                    // Hold both sockets open, pass nothing on.
+                    std::future::pending::<()>().await;
+                }
+                tokio::select! {
+                    read = from.read(&mut buf) => match read {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => {
+                            if to.write_all(&buf[..n]).await.is_err() {
+                                return;
+                            }
+                        }
+                    },
+                    _ = frozen.changed() => {}
+                }
+            }
+        }
+
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (freeze, frozen) = watch::channel(false);
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(server) = TcpStream::connect(target).await else {
+                    continue;
+                };
+                let (client_read, client_write) = client.into_split();
+                let (server_read, server_write) = server.into_split();
+                tokio::spawn(pump(client_read, server_write, frozen.clone()));
+                tokio::spawn(pump(server_read, client_write, frozen.clone()));
+            }
+        });
+        (addr, freeze)
+    }
+
+    #[tokio::test]
+    async fn publish_never_waits_for_a_server_that_stopped_answering() {
+        let Some(url) =
+            ep_conformance::services::server(ep_conformance::services::Service::Redis).await
+        else {
+            return;
+        };
+        let target = match Client::open(url.as_str())
+            .expect("url")
+            .get_connection_info()
+            .addr
+            .clone()
+        {
+            redis::ConnectionAddr::Tcp(host, port) => {
+                tokio::net::lookup_host((host.as_str(), port))
+                    .await
+                    .expect("resolve")
+                    .next()
+                    .expect("an address")
+            }
+            other => panic!("a TCP server is needed, not {other:?}"),
+        };
+        let (proxy, freeze) = freezing_proxy(target).await;
+        let broadcaster = RedisBroadcaster::connect(
+            &format!("redis://{proxy}"),
+            RedisOptions {
+                channel_prefix: ep_conformance::services::unique_name("ep-test-frozen"),
+                // Longer than the test: the old publish, which waited for
+                // each reply, would wait this long.
+                timeout: Duration::from_secs(60),
+            },
+        )
+        .await
+        .expect("connect");
+        broadcaster.ping().await.expect("answers before the freeze");
+        freeze.send_replace(true);
+
+        let publish = |seq: u64| {
+            let broadcaster = broadcaster.clone();
+            async move {
+                tokio::time::timeout(
+                    Duration::from_secs(5),
+                    broadcaster.publish(ep_conformance::broadcaster::batch(seq, 1, 0)),
+                )
+                .await
+                .expect("publish returns without waiting for the server")
+            }
+        };
+        for seq in 1..=OUTBOX as u64 {
+            publish(seq).await.expect("queued");
+        }
+        // The task holds at most one pipeline out; then the queue is full
+        // and publish refuses at once.
+        let mut refused = None;
+        for seq in 0..=PIPELINE_MAX as u64 {
+            if let Err(e) = publish(OUTBOX as u64 + 1 + seq).await {
+                refused = Some(e);
+                break;
+            }
+        }
+        let refused = refused.expect("a full queue refuses");
+        assert!(refused.to_string().contains("queue is full"), "{refused}");
+    }
 
     #[tokio::test]
     async fn an_absent_server_is_unavailable_naming_it() {
