@@ -211,17 +211,9 @@ impl EventTypes {
 
     fn warn(&self, i: usize, errors: &[FieldError]) {
         static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
-        let warnings = &self.warnings[i];
-        let total = warnings.count.fetch_add(1, Ordering::Relaxed) + 1;
         let now = EPOCH.get_or_init(Instant::now).elapsed().as_millis() as u64 + 1;
-        let last = warnings.logged_at.load(Ordering::Relaxed);
-        let due = last == 0 || now.saturating_sub(last) >= WARNING_LOG_EVERY.as_millis() as u64;
-        if due
-            && warnings
-                .logged_at
-                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-        {
+        let (total, log) = self.count_warning(i, now);
+        if log {
             let first = &errors[0];
             tracing::warn!(
                 event_type = self.types[i].event_type.as_str(),
@@ -232,12 +224,54 @@ impl EventTypes {
             );
         }
     }
+
+    /// Counts a payload of type `i` stored against its schema at `now_ms`
+    /// (milliseconds from any fixed instant, never 0): how many so far, and
+    /// whether to log this one (the first, then one per
+    /// [`WARNING_LOG_EVERY`] per type, so that a producer sending every
+    /// event wrong does not flood the log).
+    fn count_warning(&self, i: usize, now_ms: u64) -> (u64, bool) {
+        let warnings = &self.warnings[i];
+        let total = warnings.count.fetch_add(1, Ordering::Relaxed) + 1;
+        let last = warnings.logged_at.load(Ordering::Relaxed);
+        let due = last == 0 || now_ms.saturating_sub(last) >= WARNING_LOG_EVERY.as_millis() as u64;
+        // Of several threads finding it due at once, one logs.
+        let log = due
+            && warnings
+                .logged_at
+                .compare_exchange(last, now_ms, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok();
+        (total, log)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use ep_ports::{MockPayloadSchema, SchemaViolation};
+
+    #[test]
+    fn a_schema_warning_is_logged_first_then_once_per_interval_per_type() {
+        let types = with_schema("answered", SchemaMode::Warn, broken());
+        let i = types.index["answered"];
+        let j = types.index[EventType::QUIZ_STARTED.as_str()];
+        let every = WARNING_LOG_EVERY.as_millis() as u64;
+        assert_eq!(types.count_warning(i, 1), (1, true), "the first is logged");
+        assert_eq!(types.count_warning(i, 2), (2, false));
+        assert_eq!(types.count_warning(i, every), (3, false), "not yet");
+        assert_eq!(
+            types.count_warning(j, every),
+            (1, true),
+            "each type its own"
+        );
+        assert_eq!(
+            types.count_warning(i, every + 1),
+            (4, true),
+            "an interval on"
+        );
+        assert_eq!(types.count_warning(i, every + 2), (5, false));
+        assert_eq!(types.count_warning(i, 3 * every + 1), (6, true));
+    }
 
     fn with_schema(name: &str, mode: SchemaMode, violations: Vec<SchemaViolation>) -> EventTypes {
         let mut schema = MockPayloadSchema::new();

@@ -28,6 +28,9 @@ struct Inner {
     /// Each idempotency key given, with the seqs of the events that hold it
     /// (oldest first; a deleted one is skipped when looked up).
     by_key: HashMap<String, Vec<u64>>,
+    /// The key each keyed event was stored with: what a delete takes out
+    /// of `by_key`, so that the index holds only stored events.
+    key_of: HashMap<u64, String>,
     last_seq: u64,
     /// Each job's lease: its holder and when it expires.
     leases: HashMap<String, (String, std::time::Instant)>,
@@ -71,6 +74,7 @@ impl Inner {
                     .entry(idempotency.key.clone())
                     .or_default()
                     .push(seq);
+                self.key_of.insert(seq, idempotency.key.clone());
             }
             let event = new.into_event(seq);
             self.events.insert(seq, event.clone());
@@ -225,9 +229,18 @@ impl EventStore for MemoryStore {
             .take(limit)
             .map(|e| (e.seq, e.id.clone()))
             .collect();
+        let inner = &mut *inner;
         for (seq, id) in &doomed {
             inner.events.remove(seq);
             inner.by_id.remove(id);
+            if let Some(key) = inner.key_of.remove(seq) {
+                if let Some(seqs) = inner.by_key.get_mut(&key) {
+                    seqs.retain(|s| s != seq);
+                    if seqs.is_empty() {
+                        inner.by_key.remove(&key);
+                    }
+                }
+            }
         }
         Ok(doomed.len() as u64)
     }
@@ -256,6 +269,53 @@ mod tests {
 
     ep_conformance::conformance_suite!(async { (MemoryStore::new(), ()) });
     ep_conformance::job_state_suite!(async { (MemoryStore::new(), ()) });
+
+    #[tokio::test]
+    async fn deleted_events_leave_no_idempotency_key_behind() {
+        let store = MemoryStore::new();
+        let keyed = |n: i64, key: &str| NewEvent {
+            idempotency: Some(IdempotencyKey {
+                key: key.into(),
+                since: ep_conformance::at(-10),
+            }),
+            ..ep_conformance::new_event(n, ep_ports::EventType::TIMER_TICK, None, None)
+        };
+        store
+            .append(vec![keyed(0, "a"), keyed(1, "b")])
+            .await
+            .expect("append");
+        let what = |through_seq| Deletion {
+            before: Some(ep_conformance::at(1)),
+            event_type: None,
+            user_id: None,
+            through_seq,
+        };
+        assert_eq!(store.delete_some(what(2), 10).await.expect("delete"), 1);
+        {
+            let inner = store.lock();
+            assert_eq!(inner.by_key.keys().collect::<Vec<_>>(), ["b"]);
+            assert_eq!(inner.key_of.len(), 1);
+        }
+        // The deleted event's key is free again; the kept one still holds.
+        let again = store
+            .append(vec![keyed(2, "a"), keyed(3, "b")])
+            .await
+            .expect("append");
+        assert_eq!(again[0].seq, 3, "stored anew");
+        assert_eq!(again[1].seq, 2, "the holder answers");
+        store
+            .delete_some(
+                Deletion {
+                    before: None,
+                    ..what(3)
+                },
+                10,
+            )
+            .await
+            .expect("delete all");
+        let inner = store.lock();
+        assert!(inner.by_key.is_empty() && inner.key_of.is_empty());
+    }
 
     #[tokio::test]
     async fn an_injected_failure_fails_every_operation_until_cleared() {
