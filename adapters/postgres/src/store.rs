@@ -177,26 +177,12 @@ impl EventStore for PostgresStore {
             return Ok(Appended::Stored(Vec::new()));
         }
         let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(|e| store_error(&e))?;
-        // The same lock as every append's, from any node: no key can be
-        // taken between the look-ups and the insert.
-        tx.execute("SELECT last_seq FROM events_seq FOR UPDATE", &[])
-            .await
-            .map_err(|e| store_error(&e))?;
-        let holder = tx
-            .prepare_cached(&holder_sql())
-            .await
-            .map_err(|e| store_error(&e))?;
+        let (tx, holder) = keyed_transaction(&mut client).await?;
         let mut held = Vec::new();
         for (i, event) in batch.iter().enumerate() {
             if let Some(idempotency) = &event.idempotency {
-                let since = instant(idempotency.since);
-                if let Some(row) = tx
-                    .query_opt(&holder, &[&idempotency.key, &since])
-                    .await
-                    .map_err(|e| store_error(&e))?
-                {
-                    held.push((i, event_from_row(&row)?));
+                if let Some(holder) = key_holder(&tx, &holder, idempotency).await? {
+                    held.push((i, holder));
                 }
             }
         }
@@ -458,13 +444,46 @@ async fn insert(
         .collect())
 }
 
-/// The event stored before that holds a key (`$1`) within its window
-/// (received at or after `$2`).
-fn holder_sql() -> String {
-    format!(
-        "SELECT {COLUMNS} FROM events
-         WHERE idempotency_key = $1 AND ts >= $2 ORDER BY seq LIMIT 1"
-    )
+/// A transaction of an append with idempotency keys, under the counter
+/// row's lock (which every append takes, from any node: no key can be
+/// taken between its look-ups and its insert), and the look-up of a key's
+/// holder prepared in it.
+async fn keyed_transaction(
+    client: &mut deadpool_postgres::Client,
+) -> Result<
+    (
+        deadpool_postgres::Transaction<'_>,
+        tokio_postgres::Statement,
+    ),
+    StoreError,
+> {
+    let tx = client.transaction().await.map_err(|e| store_error(&e))?;
+    tx.execute("SELECT last_seq FROM events_seq FOR UPDATE", &[])
+        .await
+        .map_err(|e| store_error(&e))?;
+    let holder = tx
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM events
+             WHERE idempotency_key = $1 AND ts >= $2 ORDER BY seq LIMIT 1"
+        ))
+        .await
+        .map_err(|e| store_error(&e))?;
+    Ok((tx, holder))
+}
+
+/// The event stored before that holds `idempotency`'s key within its
+/// window, looked up with `holder` (from [`keyed_transaction`]).
+async fn key_holder(
+    tx: &deadpool_postgres::Transaction<'_>,
+    holder: &tokio_postgres::Statement,
+    idempotency: &ep_ports::IdempotencyKey,
+) -> Result<Option<Event>, StoreError> {
+    let since = instant(idempotency.since);
+    tx.query_opt(holder, &[&idempotency.key, &since])
+        .await
+        .map_err(|e| store_error(&e))?
+        .map(|row| event_from_row(&row))
+        .transpose()
 }
 
 /// Where each event of a keyed batch comes from.
@@ -483,14 +502,7 @@ impl PostgresStore {
     /// the events whose key no event holds are inserted.
     async fn append_keyed(&self, batch: Vec<NewEvent>) -> Result<Vec<Event>, StoreError> {
         let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(|e| store_error(&e))?;
-        tx.execute("SELECT last_seq FROM events_seq FOR UPDATE", &[])
-            .await
-            .map_err(|e| store_error(&e))?;
-        let holder = tx
-            .prepare_cached(&holder_sql())
-            .await
-            .map_err(|e| store_error(&e))?;
+        let (tx, holder) = keyed_transaction(&mut client).await?;
         let mut slots = Vec::with_capacity(batch.len());
         let mut fresh: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
         let mut to_insert = Vec::with_capacity(batch.len());
@@ -500,13 +512,8 @@ impl PostgresStore {
                     slots.push(Slot::SameAs(at));
                     continue;
                 }
-                let since = instant(idempotency.since);
-                let found = tx
-                    .query_opt(&holder, &[&idempotency.key, &since])
-                    .await
-                    .map_err(|e| store_error(&e))?;
-                if let Some(row) = found {
-                    slots.push(Slot::Held(event_from_row(&row)?));
+                if let Some(found) = key_holder(&tx, &holder, idempotency).await? {
+                    slots.push(Slot::Held(found));
                     continue;
                 }
                 fresh.insert(idempotency.key.clone(), slots.len());
