@@ -74,9 +74,7 @@ impl Published {
             ))),
         }
     }
-}
 
-impl Published {
     /// The answer to an all-or-none group: its conflict if one conflicted
     /// (then nothing of it was stored), else each event's.
     pub(crate) fn all_or_none(stored: Vec<Stored>) -> Result<Vec<Self>, crate::PublishError> {
