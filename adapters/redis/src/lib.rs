@@ -13,6 +13,8 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -52,8 +54,13 @@ const RESUBSCRIBE_DELAY: Duration = Duration::from_millis(200);
 /// keep up (or does not answer), `publish` refuses the next ones at once,
 /// and other nodes find those events in the store.
 const OUTBOX: usize = 1024;
-/// Messages sent in one pipeline at most.
+/// Bytes queued for the publishing task at most, whatever the batches'
+/// sizes: what a frozen server can make a node hold.
+const OUTBOX_BYTES: usize = 64 * 1024 * 1024;
+/// Messages sent in one pipeline at most, and bytes (a pipeline is begun
+/// below both and ends once over either).
 const PIPELINE_MAX: usize = 256;
+const PIPELINE_MAX_BYTES: usize = 4 * 1024 * 1024;
 
 /// Broadcasts over Redis pub/sub.
 #[derive(Clone)]
@@ -62,6 +69,8 @@ pub struct RedisBroadcaster {
     publisher: ConnectionManager,
     /// The publishing task's queue: each entry a batch's messages.
     outbox: mpsc::Sender<Vec<Vec<u8>>>,
+    /// Bytes in the queue, counted by `publish` and by the task.
+    queued_bytes: Arc<AtomicUsize>,
     channel: String,
     /// Where the server is, for messages (no password).
     target: String,
@@ -102,11 +111,18 @@ impl RedisBroadcaster {
         .map_err(|e| unavailable(format!("cannot connect to {target}: {e}")))?;
         let channel = format!("{}:batches", options.channel_prefix);
         let (outbox, queued) = mpsc::channel(OUTBOX);
-        tokio::spawn(send_queued(publisher.clone(), channel.clone(), queued));
+        let queued_bytes = Arc::new(AtomicUsize::new(0));
+        tokio::spawn(send_queued(
+            publisher.clone(),
+            channel.clone(),
+            queued,
+            Arc::clone(&queued_bytes),
+        ));
         Ok(Self {
             client,
             publisher,
             outbox,
+            queued_bytes,
             channel,
             target,
         })
@@ -136,21 +152,25 @@ async fn send_queued(
     mut connection: ConnectionManager,
     channel: String,
     mut queued: mpsc::Receiver<Vec<Vec<u8>>>,
+    queued_bytes: Arc<AtomicUsize>,
 ) {
     let mut failing = false;
     while let Some(first) = queued.recv().await {
         let mut pipe = redis::pipe();
-        let mut messages = 0;
+        let (mut messages, mut bytes) = (0, 0);
         let mut next = Some(first);
         while let Some(pieces) = next.take() {
             for piece in pieces {
+                bytes += piece.len();
                 pipe.cmd("PUBLISH").arg(&channel).arg(piece).ignore();
                 messages += 1;
             }
-            if messages < PIPELINE_MAX {
+            if messages < PIPELINE_MAX && bytes < PIPELINE_MAX_BYTES {
                 next = queued.try_recv().ok();
             }
         }
+        // Out of the queue: room for as many bytes again.
+        queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
         match pipe.query_async::<()>(&mut connection).await {
             Ok(()) if failing => {
                 failing = false;
@@ -214,14 +234,31 @@ async fn forward(broadcaster: RedisBroadcaster, first: redis::aio::PubSub, sende
 #[async_trait]
 impl Broadcaster for RedisBroadcaster {
     async fn publish(&self, batch: EventBatch) -> Result<(), BroadcastError> {
-        self.outbox
-            .try_send(encode(&batch, MAX_MESSAGE))
-            .map_err(|e| match e {
-                mpsc::error::TrySendError::Full(_) => {
-                    unavailable("the publish queue is full (the server is slow or not answering)")
+        let pieces = encode(&batch, MAX_MESSAGE);
+        let bytes: usize = pieces.iter().map(Vec::len).sum();
+        let before = self.queued_bytes.fetch_add(bytes, Ordering::AcqRel);
+        let refused = if before + bytes > OUTBOX_BYTES && before > 0 {
+            Some(unavailable(
+                "the publish queue is full (the server is slow or not answering)",
+            ))
+        } else {
+            match self.outbox.try_send(pieces) {
+                Ok(()) => None,
+                Err(mpsc::error::TrySendError::Full(_)) => Some(unavailable(
+                    "the publish queue is full (the server is slow or not answering)",
+                )),
+                Err(mpsc::error::TrySendError::Closed(_)) => {
+                    Some(unavailable("the publishing task stopped"))
                 }
-                mpsc::error::TrySendError::Closed(_) => unavailable("the publishing task stopped"),
-            })
+            }
+        };
+        match refused {
+            None => Ok(()),
+            Some(e) => {
+                self.queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
+                Err(e)
+            }
+        }
     }
 
     async fn subscribe(&self) -> Result<EventFeed, BroadcastError> {
@@ -318,13 +355,12 @@ mod tests {
         (addr, freeze)
     }
 
-    #[tokio::test]
-    async fn publish_never_waits_for_a_server_that_stopped_answering() {
-        let Some(url) =
-            ep_conformance::services::server(ep_conformance::services::Service::Redis).await
-        else {
-            return;
-        };
+    /// A broadcaster connected through a proxy that has stopped answering,
+    /// or `None` without a Redis server. The proxy's sender must live as
+    /// long as the test.
+    async fn frozen_broadcaster() -> Option<(RedisBroadcaster, tokio::sync::watch::Sender<bool>)> {
+        let url =
+            ep_conformance::services::server(ep_conformance::services::Service::Redis).await?;
         let target = match Client::open(url.as_str())
             .expect("url")
             .get_connection_info()
@@ -345,7 +381,7 @@ mod tests {
             &format!("redis://{proxy}"),
             RedisOptions {
                 channel_prefix: ep_conformance::services::unique_name("ep-test-frozen"),
-                // Longer than the test: the old publish, which waited for
+                // Longer than the tests: the old publish, which waited for
                 // each reply, would wait this long.
                 timeout: Duration::from_secs(60),
             },
@@ -354,32 +390,74 @@ mod tests {
         .expect("connect");
         broadcaster.ping().await.expect("answers before the freeze");
         freeze.send_replace(true);
+        Some((broadcaster, freeze))
+    }
 
-        let publish = |seq: u64| {
-            let broadcaster = broadcaster.clone();
-            async move {
-                tokio::time::timeout(
-                    Duration::from_secs(5),
-                    broadcaster.publish(ep_conformance::broadcaster::batch(seq, 1, 0)),
-                )
-                .await
-                .expect("publish returns without waiting for the server")
+    /// Publishes a batch of one event padded to `pad` bytes; it must
+    /// return without waiting for the server.
+    async fn publish_now(
+        broadcaster: &RedisBroadcaster,
+        seq: u64,
+        pad: usize,
+    ) -> Result<(), BroadcastError> {
+        tokio::time::timeout(
+            Duration::from_secs(5),
+            broadcaster.publish(ep_conformance::broadcaster::batch(seq, 1, pad)),
+        )
+        .await
+        .expect("publish returns without waiting for the server")
+    }
+
+    /// Publishes until refused, at most `most` times from `first`: the
+    /// refusal, and how many were taken before it.
+    async fn publish_until_refused(
+        broadcaster: &RedisBroadcaster,
+        first: u64,
+        most: u64,
+        pad: usize,
+    ) -> (BroadcastError, u64) {
+        for n in 0..most {
+            if let Err(e) = publish_now(broadcaster, first + n, pad).await {
+                return (e, n);
             }
+        }
+        panic!("{most} publishes to a frozen server, none refused");
+    }
+
+    #[tokio::test]
+    async fn publish_never_waits_for_a_server_that_stopped_answering() {
+        let Some((broadcaster, _frozen)) = frozen_broadcaster().await else {
+            return;
         };
         for seq in 1..=OUTBOX as u64 {
-            publish(seq).await.expect("queued");
+            publish_now(&broadcaster, seq, 0).await.expect("queued");
         }
         // The task holds at most one pipeline out; then the queue is full
         // and publish refuses at once.
-        let mut refused = None;
-        for seq in 0..=PIPELINE_MAX as u64 {
-            if let Err(e) = publish(OUTBOX as u64 + 1 + seq).await {
-                refused = Some(e);
-                break;
-            }
-        }
-        let refused = refused.expect("a full queue refuses");
+        let (refused, _) =
+            publish_until_refused(&broadcaster, OUTBOX as u64 + 1, PIPELINE_MAX as u64 + 1, 0)
+                .await;
         assert!(refused.to_string().contains("queue is full"), "{refused}");
+    }
+
+    #[tokio::test]
+    async fn a_frozen_server_makes_a_node_hold_no_more_than_the_queues_bytes() {
+        let Some((broadcaster, _frozen)) = frozen_broadcaster().await else {
+            return;
+        };
+        // Batches of about 512 KiB: the byte bound, not the count, refuses.
+        let pad = 512 * 1024;
+        let most = (OUTBOX_BYTES + PIPELINE_MAX_BYTES) / pad + 2;
+        let (refused, taken) = publish_until_refused(&broadcaster, 1, most as u64, pad).await;
+        assert!(refused.to_string().contains("queue is full"), "{refused}");
+        assert!(
+            taken as usize >= OUTBOX_BYTES / (pad + 1024),
+            "refused early, after {taken}"
+        );
+        assert!(
+            broadcaster.queued_bytes.load(Ordering::Acquire) <= OUTBOX_BYTES,
+            "the refused batches were not counted"
+        );
     }
 
     #[tokio::test]
