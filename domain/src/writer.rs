@@ -620,6 +620,130 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn append_tells_new_repeat_and_conflict_apart() {
+        let fresh = sent(1, None, 1);
+        let keyed_new = sent(2, Some("a"), 2);
+        let repeat = sent(3, Some("b"), 3);
+        let conflict = sent(4, Some("c"), 4);
+        let (same, other) = (
+            stored_before(&repeat, 7),
+            stored_before(&sent(4, Some("c"), 99), 8),
+        );
+        let mut store = MockEventStore::new();
+        let (s, o) = (same.clone(), other.clone());
+        store.expect_append().times(1).returning(move |b| {
+            let mut b = b.into_iter();
+            Ok(vec![
+                b.next().expect("1").into_event(9),
+                b.next().expect("2").into_event(10),
+                s.clone(),
+                o.clone(),
+            ])
+        });
+        let outcomes = append_batch(
+            &store,
+            vec![fresh.clone(), keyed_new.clone(), repeat, conflict],
+        )
+        .await
+        .expect("ok");
+        assert_eq!(
+            kinds(&outcomes),
+            [
+                format!("new {}", fresh.id),
+                format!("new {}", keyed_new.id),
+                format!("repeat {}", same.id),
+                format!("conflict {}", other.id),
+            ]
+        );
+    }
+
+    /// Runs the writer over `pending` (queued before it starts) with
+    /// batches of at most `max_batch` events, against a store that checks
+    /// each append's ids against the next of `expected`.
+    async fn write(pending: Vec<Pending>, max_batch: usize, expected: Vec<Vec<u64>>) {
+        let (tx, rx) = mpsc::channel(pending.len().max(1));
+        let n: usize = pending.iter().map(Pending::len).sum();
+        for p in pending {
+            tx.send(p).await.expect("queue");
+        }
+        drop(tx);
+        let mut store = MockEventStore::new();
+        let mut seq = mockall::Sequence::new();
+        let next = Arc::new(AtomicUsize::new(1));
+        for batch in expected {
+            let want: Vec<String> = batch.iter().map(|n| format!("evt_{n:032x}")).collect();
+            let counter = Arc::clone(&next);
+            store
+                .expect_append()
+                .withf(move |b| ids(b) == want)
+                .times(1)
+                .in_sequence(&mut seq)
+                .returning(move |b| {
+                    Ok(b.into_iter()
+                        .map(|e| e.into_event(counter.fetch_add(1, Ordering::SeqCst) as u64))
+                        .collect())
+                });
+        }
+        let mut broadcaster = ep_ports::MockBroadcaster::new();
+        broadcaster.expect_publish().returning(|_| Ok(()));
+        run_writer(
+            rx,
+            Arc::new(store),
+            BusGate::new(Arc::new(broadcaster), None, Arc::default()),
+            Arc::new(AtomicUsize::new(n)),
+            Arc::new(CommitHealth::default()),
+            max_batch,
+        )
+        .await;
+    }
+
+    fn one(n: u64) -> Pending {
+        Pending::One {
+            event: sent(n, None, n),
+            reply: oneshot::channel().0,
+        }
+    }
+
+    fn group(ns: &[u64]) -> Pending {
+        Pending::Group {
+            events: ns.iter().map(|&n| sent(n, None, n)).collect(),
+            all_or_none: false,
+            reply: oneshot::channel().0,
+        }
+    }
+
+    #[tokio::test]
+    async fn what_is_queued_goes_in_batches_of_at_most_max_batch_and_groups_stay_whole() {
+        write(
+            vec![one(1), one(2), one(3), one(4), one(5)],
+            2,
+            vec![vec![1, 2], vec![3, 4], vec![5]],
+        )
+        .await;
+        // A group that does not fit waits for the next batch; one larger
+        // than a batch goes whole, on its own.
+        write(
+            vec![
+                one(1),
+                one(2),
+                group(&[3, 4]),
+                group(&[5, 6, 7, 8]),
+                one(9),
+                one(10),
+            ],
+            3,
+            vec![vec![1, 2], vec![3, 4], vec![5, 6, 7, 8], vec![9, 10]],
+        )
+        .await;
+        write(
+            vec![one(1), group(&[2, 3, 4]), one(5)],
+            3,
+            vec![vec![1], vec![2, 3, 4], vec![5]],
+        )
+        .await;
+    }
+
+    #[tokio::test]
     async fn an_all_or_none_group_is_committed_in_a_transaction_of_its_own() {
         let (tx, rx) = mpsc::channel(8);
         let (one_before, _r1) = oneshot::channel();
