@@ -322,8 +322,17 @@ mod tests {
         let store = MemoryStore::new();
         store.inject_failure(Some(StoreError::Unavailable("test".into())));
         assert!(store.ping().await.is_err());
+        assert!(store.probe_write().await.is_err());
         assert!(store.query(EventQuery::latest(1)).await.is_err());
+        assert!(store.append(Vec::new()).await.is_err());
+        assert!(store.append_unless_held(Vec::new()).await.is_err());
         store.inject_failure(None);
         assert!(store.ping().await.is_ok());
+        assert!(store.probe_write().await.is_ok());
+    }
+
+    #[test]
+    fn memory_is_one_process_own() {
+        assert!(!MemoryStore::new().shared_by_nodes());
     }
 }

@@ -461,6 +461,43 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_queue_counts_no_bytes_once_its_batches_are_sent() {
+        let Some(url) =
+            ep_conformance::services::server(ep_conformance::services::Service::Redis).await
+        else {
+            return;
+        };
+        let broadcaster = RedisBroadcaster::connect(
+            &url,
+            RedisOptions {
+                channel_prefix: ep_conformance::services::unique_name("ep-test-bytes"),
+                timeout: Duration::from_secs(5),
+            },
+        )
+        .await
+        .expect("connect");
+        let mut feed = broadcaster.subscribe().await.expect("subscribe");
+        for seq in 1..=3 {
+            broadcaster
+                .publish(ep_conformance::broadcaster::batch(seq, 2, 1000))
+                .await
+                .expect("queued");
+        }
+        let mut received = 0;
+        while received < 6 {
+            let item = tokio::time::timeout(Duration::from_secs(10), feed.next())
+                .await
+                .expect("the batches arrive")
+                .expect("the feed goes on");
+            if let ep_ports::FeedItem::Batch(batch) = item {
+                received += batch.len();
+            }
+        }
+        // Taken out of the queue before they were sent: nothing counted.
+        assert_eq!(broadcaster.queued_bytes.load(Ordering::Acquire), 0);
+    }
+
+    #[tokio::test]
     async fn an_absent_server_is_unavailable_naming_it() {
         let error = RedisBroadcaster::connect(
             "redis://127.0.0.1:1",
