@@ -325,7 +325,9 @@ impl EventService {
     /// At once: `Refused`; `Invalid` with every broken rule of every event,
     /// each `loc` under `["body", "data", <index>]` (nothing queued); for
     /// more than `max_batch_events` events; `QueueFull`, `ShuttingDown`.
-    /// From the future: `Store` (none of them is stored) or `Conflict`.
+    /// From the future: `Store` (none of them is stored) or `Conflict`: an
+    /// event's idempotency key held by an event of other content (or given
+    /// twice in `requests` with other content); none of them is stored.
     pub fn publish_all(
         &self,
         caller: &Caller,
