@@ -659,8 +659,9 @@ mod tests {
 
     /// Runs the writer over `pending` (queued before it starts) with
     /// batches of at most `max_batch` events, against a store that checks
-    /// each append's ids against the next of `expected`.
-    async fn write(pending: Vec<Pending>, max_batch: usize, expected: Vec<Vec<u64>>) {
+    /// each transaction's ids against the next of `expected`: `(false,
+    /// ids)` an append, `(true, ids)` an all-or-none append.
+    async fn write(pending: Vec<Pending>, max_batch: usize, expected: Vec<(bool, Vec<u64>)>) {
         let (tx, rx) = mpsc::channel(pending.len().max(1));
         let n: usize = pending.iter().map(Pending::len).sum();
         for p in pending {
@@ -670,19 +671,29 @@ mod tests {
         let mut store = MockEventStore::new();
         let mut seq = mockall::Sequence::new();
         let next = Arc::new(AtomicUsize::new(1));
-        for batch in expected {
+        let stamp = move |b: Vec<NewEvent>| -> Vec<Event> {
+            b.into_iter()
+                .map(|e| e.into_event(next.fetch_add(1, Ordering::SeqCst) as u64))
+                .collect()
+        };
+        for (alone, batch) in expected {
             let want: Vec<String> = batch.iter().map(|n| format!("evt_{n:032x}")).collect();
-            let counter = Arc::clone(&next);
-            store
-                .expect_append()
-                .withf(move |b| ids(b) == want)
-                .times(1)
-                .in_sequence(&mut seq)
-                .returning(move |b| {
-                    Ok(b.into_iter()
-                        .map(|e| e.into_event(counter.fetch_add(1, Ordering::SeqCst) as u64))
-                        .collect())
-                });
+            let stamp = stamp.clone();
+            if alone {
+                store
+                    .expect_append_unless_held()
+                    .withf(move |b| ids(b) == want)
+                    .times(1)
+                    .in_sequence(&mut seq)
+                    .returning(move |b| Ok(Appended::Stored(stamp(b))));
+            } else {
+                store
+                    .expect_append()
+                    .withf(move |b| ids(b) == want)
+                    .times(1)
+                    .in_sequence(&mut seq)
+                    .returning(move |b| Ok(stamp(b)));
+            }
         }
         let mut broadcaster = ep_ports::MockBroadcaster::new();
         broadcaster.expect_publish().returning(|_| Ok(()));
@@ -704,12 +715,20 @@ mod tests {
         }
     }
 
-    fn group(ns: &[u64]) -> Pending {
+    fn grouped(ns: &[u64], all_or_none: bool) -> Pending {
         Pending::Group {
             events: ns.iter().map(|&n| sent(n, None, n)).collect(),
-            all_or_none: false,
+            all_or_none,
             reply: oneshot::channel().0,
         }
+    }
+
+    fn group(ns: &[u64]) -> Pending {
+        grouped(ns, false)
+    }
+
+    fn all_or_none(ns: &[u64]) -> Pending {
+        grouped(ns, true)
     }
 
     #[tokio::test]
@@ -717,7 +736,7 @@ mod tests {
         write(
             vec![one(1), one(2), one(3), one(4), one(5)],
             2,
-            vec![vec![1, 2], vec![3, 4], vec![5]],
+            vec![(false, vec![1, 2]), (false, vec![3, 4]), (false, vec![5])],
         )
         .await;
         // A group that does not fit waits for the next batch; one larger
@@ -732,89 +751,29 @@ mod tests {
                 one(10),
             ],
             3,
-            vec![vec![1, 2], vec![3, 4], vec![5, 6, 7, 8], vec![9, 10]],
+            vec![
+                (false, vec![1, 2]),
+                (false, vec![3, 4]),
+                (false, vec![5, 6, 7, 8]),
+                (false, vec![9, 10]),
+            ],
         )
         .await;
         write(
             vec![one(1), group(&[2, 3, 4]), one(5)],
             3,
-            vec![vec![1], vec![2, 3, 4], vec![5]],
+            vec![(false, vec![1]), (false, vec![2, 3, 4]), (false, vec![5])],
         )
         .await;
     }
 
     #[tokio::test]
     async fn an_all_or_none_group_is_committed_in_a_transaction_of_its_own() {
-        let (tx, rx) = mpsc::channel(8);
-        let (one_before, _r1) = oneshot::channel();
-        let (group_reply, group_answer) = oneshot::channel();
-        let (one_after, _r3) = oneshot::channel();
-        tx.send(Pending::One {
-            event: sent(1, None, 1),
-            reply: one_before,
-        })
-        .await
-        .expect("queue");
-        tx.send(Pending::Group {
-            events: vec![sent(2, None, 2), sent(3, None, 3)],
-            all_or_none: true,
-            reply: group_reply,
-        })
-        .await
-        .expect("queue");
-        tx.send(Pending::One {
-            event: sent(4, None, 4),
-            reply: one_after,
-        })
-        .await
-        .expect("queue");
-        drop(tx);
-
-        let mut store = MockEventStore::new();
-        let mut seq = mockall::Sequence::new();
-        let next = Arc::new(AtomicUsize::new(1));
-        for expected in [vec![1_u64], vec![4]] {
-            let want: Vec<String> = expected.iter().map(|n| format!("evt_{n:032x}")).collect();
-            let counter = Arc::clone(&next);
-            store
-                .expect_append()
-                .withf(move |b| ids(b) == want)
-                .times(1)
-                .in_sequence(&mut seq)
-                .returning(move |b| {
-                    Ok(b.into_iter()
-                        .map(|e| e.into_event(counter.fetch_add(1, Ordering::SeqCst) as u64))
-                        .collect())
-                });
-            if expected == [1] {
-                let next = Arc::clone(&next);
-                store
-                    .expect_append_unless_held()
-                    .withf(|b| b.len() == 2)
-                    .times(1)
-                    .in_sequence(&mut seq)
-                    .returning(move |b| {
-                        Ok(Appended::Stored(
-                            b.into_iter()
-                                .map(|e| e.into_event(next.fetch_add(1, Ordering::SeqCst) as u64))
-                                .collect(),
-                        ))
-                    });
-            }
-        }
-        let mut broadcaster = ep_ports::MockBroadcaster::new();
-        broadcaster.expect_publish().returning(|_| Ok(()));
-        let bus = BusGate::new(Arc::new(broadcaster), None, Arc::default());
-        run_writer(
-            rx,
-            Arc::new(store),
-            bus,
-            Arc::new(AtomicUsize::new(4)),
-            Arc::new(CommitHealth::default()),
+        write(
+            vec![one(1), all_or_none(&[2, 3]), one(4), one(5)],
             100,
+            vec![(false, vec![1]), (true, vec![2, 3]), (false, vec![4, 5])],
         )
         .await;
-        let answer = group_answer.await.expect("answered").expect("stored");
-        assert_eq!(kinds(&answer).len(), 2);
     }
 }
