@@ -48,6 +48,18 @@ fn ids(events: &[Event]) -> Vec<String> {
     events.iter().map(|e| e.id.to_string()).collect()
 }
 
+/// An `answer_submitted` `n` seconds in, in session `s1`, with the
+/// idempotency key `key` held by events received from `since` seconds on.
+fn keyed(n: i64, key: &str, since: i64) -> NewEvent {
+    NewEvent {
+        idempotency: Some(ep_ports::IdempotencyKey {
+            key: key.to_owned(),
+            since: at(since),
+        }),
+        ..new_event(n, EventType::ANSWER_SUBMITTED, Some("s1"), None)
+    }
+}
+
 /// Deletes every event stored now (`before = None`) or those of them
 /// stamped before `before`, in steps of `step` events as the domain does.
 pub async fn delete_in_steps<S: EventStore>(
@@ -330,13 +342,6 @@ pub async fn occurred_at_is_kept_and_queried<S: EventStore>(store: &S) {
 /// append or earlier in the same batch, whatever its content); outside the
 /// window the key is free again; two appends of one key at once store one.
 pub async fn an_idempotency_key_is_stored_once_within_its_window<S: EventStore>(store: &S) {
-    let keyed = |n: i64, key: &str, since: i64| NewEvent {
-        idempotency: Some(ep_ports::IdempotencyKey {
-            key: key.to_owned(),
-            since: at(since),
-        }),
-        ..new_event(n, EventType::ANSWER_SUBMITTED, Some("s1"), None)
-    };
     let first = store
         .append(vec![
             keyed(0, "k1", -10),
@@ -385,13 +390,6 @@ pub async fn an_idempotency_key_is_stored_once_within_its_window<S: EventStore>(
 /// position of the event whose key it holds. Keys outside their window are
 /// free, and a rolled-back attempt leaves no trace (seqs, counts, ids).
 pub async fn an_append_unless_held_stores_all_or_none<S: EventStore>(store: &S) {
-    let keyed = |n: i64, key: &str, since: i64| NewEvent {
-        idempotency: Some(ep_ports::IdempotencyKey {
-            key: key.to_owned(),
-            since: at(since),
-        }),
-        ..new_event(n, EventType::ANSWER_SUBMITTED, Some("s1"), None)
-    };
     let Appended::Stored(first) = store
         .append_unless_held(vec![
             keyed(0, "k1", -10),

@@ -103,6 +103,28 @@ impl SqliteStore {
             .map_err(call_error)
     }
 
+    /// Appends `batch` with `insert` on the writer connection, between the
+    /// WAL bookkeeping every transaction of events takes part in.
+    async fn append_with<R>(
+        &self,
+        batch: Vec<NewEvent>,
+        insert: fn(&mut rusqlite::Connection, Vec<NewEvent>) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+    {
+        let wal = Arc::clone(&self.wal);
+        self.writer
+            .call(move |conn| {
+                wal.before_transaction(conn);
+                let appended = insert(conn, batch);
+                wal.after_append();
+                appended
+            })
+            .await
+            .map_err(call_error)
+    }
+
     /// Runs `f` on the reader connection.
     pub(crate) async fn read<R, F>(&self, f: F) -> Result<R, StoreError>
     where
@@ -142,12 +164,14 @@ fn key_holder(
     tx: &rusqlite::Transaction<'_>,
     idempotency: &ep_ports::IdempotencyKey,
 ) -> Result<Option<Event>, StoreError> {
-    let mut holder = tx
-        .prepare_cached(&format!(
+    // Made once, not per keyed event of every batch.
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
             "SELECT {COLUMNS} FROM events
              WHERE idempotency_key = ?1 AND timestamp >= ?2 ORDER BY seq LIMIT 1"
-        ))
-        .map_err(store_error)?;
+        )
+    });
+    let mut holder = tx.prepare_cached(&SQL).map_err(store_error)?;
     holder
         .query_row(
             params![idempotency.key, idempotency.since.to_string()],
@@ -432,32 +456,14 @@ impl EventStore for SqliteStore {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
-        let wal = Arc::clone(&self.wal);
-        self.writer
-            .call(move |conn| {
-                wal.before_transaction(conn);
-                let stored = insert_batch(conn, batch);
-                wal.after_append();
-                stored
-            })
-            .await
-            .map_err(call_error)
+        self.append_with(batch, insert_batch).await
     }
 
     async fn append_unless_held(&self, batch: Vec<NewEvent>) -> Result<Appended, StoreError> {
         if batch.is_empty() {
             return Ok(Appended::Stored(Vec::new()));
         }
-        let wal = Arc::clone(&self.wal);
-        self.writer
-            .call(move |conn| {
-                wal.before_transaction(conn);
-                let appended = insert_unless_held(conn, batch);
-                wal.after_append();
-                appended
-            })
-            .await
-            .map_err(call_error)
+        self.append_with(batch, insert_unless_held).await
     }
 
     async fn get(&self, id: &EventId) -> Result<Option<Event>, StoreError> {
