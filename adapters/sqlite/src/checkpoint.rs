@@ -52,8 +52,17 @@ const CATCHING_UP_INTERVAL: Duration = Duration::from_millis(1);
 /// indexes take keys in random order, so under load the WAL grows by 1-2
 /// pages per event; starting over every 1,000 pages (SQLite's default) cost
 /// the writer measurably (the batched insert rate 55k -> 97k events/s from
-/// 1,000 pages to 10,000, with the writer's 64 MiB cache).
-pub(crate) const RESTART_FRAMES: i64 = 10_000;
+/// 1,000 pages to 10,000, with the writer's 64 MiB cache). Each start-over
+/// costs the writer one batch's copy and two fsyncs (5-50 ms), and at
+/// 20,000 pages they come half as often. Same-run A/B against 10,000, 8 s of
+/// WebSocket publish at 4 x 256 in flight, four rounds each (2026-12-04, a
+/// slow hour on this machine): ack p99 54.7-64.6 ms (median 62.3) -> 55.4-60.6
+/// (median 57.1); two builds that differed only in the backstop did the same
+/// (51.7-65.1 -> 44.3-54.3 ms over seven rounds). Publishes during a
+/// 170,000-event delete (`bench/big.sh 1000000`'s scenario, two rounds on
+/// copies of one database): max 60 / 92 -> 72 / 70 ms, the delete 8.5 / 10.4
+/// -> 9.0 / 9.8 s, no change beyond the noise.
+pub(crate) const RESTART_FRAMES: i64 = 20_000;
 
 /// A passive pass at least this fast found almost nothing left to copy: the
 /// writer's checkpoint after it will be short.
@@ -129,8 +138,14 @@ pub(crate) struct WalProgress {
 const HONOURED_BEHIND: i64 = 500;
 
 /// Frames the checkpointer may be behind the writer before a delete step
-/// waits for it (see [`WalProgress::wait_for_copies`]).
-const DELETE_BEHIND: i64 = RESTART_FRAMES / 2;
+/// waits for it (see [`WalProgress::wait_for_copies`]): each step's pages
+/// are copied while the next waits its turn, so the copy the writer makes
+/// before a start-over stays one batch's, and the WAL never nears the
+/// writer's backstop. Kept at 5,000 when [`RESTART_FRAMES`] went from
+/// 10,000 to 20,000: half of it, 10,000, let the slowest publish during a
+/// 170,000-event delete reach 75-102 ms (two rounds) against 59-73 ms
+/// (four).
+const DELETE_BEHIND: i64 = 5_000;
 
 /// The longest a delete step waits for the checkpointer: whatever happens to
 /// that task, deletes go on.

@@ -113,7 +113,7 @@ pub(crate) enum Role {
 
 /// WAL pages (4 KiB each) after which the writer checkpoints by itself: the
 /// backstop, should the background checkpointer fall behind (with it, the
-/// WAL starts over at `checkpoint::RESTART_FRAMES`, a quarter of this), so
+/// WAL starts over at `checkpoint::RESTART_FRAMES`, half of this), so
 /// the WAL stays bounded whatever happens to that task.
 const WRITER_AUTOCHECKPOINT_PAGES: u32 = 40_000;
 
@@ -121,7 +121,7 @@ const WRITER_AUTOCHECKPOINT_PAGES: u32 = 40_000;
 /// to this size, so a burst does not leave a large file behind. That
 /// truncation is on the commit path (freeing the file's blocks took 15-40 ms
 /// when a large delete had grown the WAL to ~90 MiB), so the limit is the
-/// writer's backstop: the WAL, which normally starts over at 40 MiB, is cut
+/// writer's backstop: the WAL, which normally starts over at 80 MiB, is cut
 /// only after it outgrew that.
 const JOURNAL_SIZE_LIMIT_BYTES: u64 = WRITER_AUTOCHECKPOINT_PAGES as u64 * 4096;
 
