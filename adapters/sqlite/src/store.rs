@@ -68,7 +68,9 @@ impl SqliteStore {
             .call(move |conn| {
                 admit(conn, &at)?;
                 configure(conn, durability, Role::Writer)?;
-                migrate(conn)
+                migrate(conn)?;
+                checkpoint::copy_left_over(conn);
+                Ok(())
             })
             .await
             .map_err(|e| match e {
