@@ -260,8 +260,9 @@ const LEFT_OVER_LOGGED: i64 = 1_000;
 /// load leaves up to the writer's backstop (40,000 pages); left there, the
 /// first commits find the WAL over the backstop and the writer copies it on
 /// the commit path: on a 5M-event database whose WAL held 40,565 pages the
-/// first publishes waited 215-372 ms for that (three runs), and copying it
-/// takes about 0.8 s. Passive: should another process have the file open,
+/// slowest of the first publishes waited 215-372 ms for that in five runs of
+/// eight, and 32-37 ms in three of three with this copy, which took
+/// 0.38-0.44 s. Passive: should another process have the file open,
 /// this waits for nobody. The writer's next commit starts the WAL over. A
 /// failure is logged, not the open's: the background checkpointer copies
 /// the WAL then. Answers the pass, if it ran.
