@@ -53,16 +53,19 @@ const CATCHING_UP_INTERVAL: Duration = Duration::from_millis(1);
 /// pages per event; starting over every 1,000 pages (SQLite's default) cost
 /// the writer measurably (the batched insert rate 55k -> 97k events/s from
 /// 1,000 pages to 10,000, with the writer's 64 MiB cache). Each start-over
-/// costs the writer one batch's copy and two fsyncs (5-50 ms), and at
-/// 20,000 pages they come half as often. Same-run A/B against 10,000, 8 s of
-/// WebSocket publish at 4 x 256 in flight, four rounds each (2026-12-04, a
-/// slow hour on this machine): ack p99 54.7-64.6 ms (median 62.3) -> 55.4-60.6
-/// (median 57.1); two builds that differed only in the backstop did the same
-/// (51.7-65.1 -> 44.3-54.3 ms over seven rounds). Publishes during a
-/// 170,000-event delete (`bench/big.sh 1000000`'s scenario, two rounds on
-/// copies of one database): max 60 / 92 -> 72 / 70 ms, the delete 8.5 / 10.4
-/// -> 9.0 / 9.8 s, no change beyond the noise.
-pub(crate) const RESTART_FRAMES: i64 = 20_000;
+/// costs the writer one batch's copy and two fsyncs (5-50 ms) on the commit
+/// path, so the fewer the better, up to what the disk should hold: 40,000
+/// pages (160 MiB) since 2026-12-04. Same-run A/Bs, 8 s of WebSocket publish
+/// at 4 x 256 in flight per round, on a slow afternoon of this machine:
+/// 10,000 -> 20,000 pages, ack p99 54.7-64.6 ms (median 62.3) -> 55.4-60.6
+/// (median 57.1) over four rounds each; 20,000 -> 40,000, 63.7 / 68.5 /
+/// 64.6 / 65.8 -> 54.7 / 53.4 / 53.2 / 77.1 ms, the writer's checkpoints
+/// 0.32-0.42 -> 0.17-0.22 s per run (earlier, 10,000 -> 40,000: 50.0-65.1
+/// -> 42.2-52.5 ms over six rounds). Publishes during a 170,000-event delete
+/// (`bench/big.sh 1000000`'s scenario, two rounds on copies of one
+/// database), 20,000 -> 40,000: max 135 / 97 -> 76 / 83 ms, the delete
+/// 13.8 / 11.0 -> 10.9 / 10.3 s.
+pub(crate) const RESTART_FRAMES: i64 = 40_000;
 
 /// A passive pass at least this fast found almost nothing left to copy: the
 /// writer's checkpoint after it will be short.
@@ -141,10 +144,10 @@ const HONOURED_BEHIND: i64 = 500;
 /// waits for it (see [`WalProgress::wait_for_copies`]): each step's pages
 /// are copied while the next waits its turn, so the copy the writer makes
 /// before a start-over stays one batch's, and the WAL never nears the
-/// writer's backstop. Kept at 5,000 when [`RESTART_FRAMES`] went from
-/// 10,000 to 20,000: half of it, 10,000, let the slowest publish during a
-/// 170,000-event delete reach 75-102 ms (two rounds) against 59-73 ms
-/// (four).
+/// writer's backstop. Kept at 5,000 when [`RESTART_FRAMES`] grew from
+/// 10,000: at 10,000 (half of a 20,000-page start-over) the slowest publish
+/// during a 170,000-event delete reached 75 / 102 ms (two rounds) against
+/// 59-73 ms at 5,000 (four).
 const DELETE_BEHIND: i64 = 5_000;
 
 /// The longest a delete step waits for the checkpointer: whatever happens to
@@ -257,9 +260,10 @@ const LEFT_OVER_LOGGED: i64 = 1_000;
 
 /// Run by the writer at open, before the other connections: copies into the
 /// database what a previous process left in the WAL. A process killed under
-/// load leaves up to the writer's backstop (40,000 pages); left there, the
+/// load leaves up to the writer's backstop (80,000 pages); left there, the
 /// first commits find the WAL over the backstop and the writer copies it on
-/// the commit path: on a 5M-event database whose WAL held 40,565 pages the
+/// the commit path: on a 5M-event database whose WAL held 40,565 pages (over
+/// the backstop of then, 40,000) the
 /// slowest of the first publishes waited 215-372 ms for that in five runs of
 /// eight, and 32-37 ms in three of three with this copy, which took
 /// 0.38-0.44 s. Passive: should another process have the file open,

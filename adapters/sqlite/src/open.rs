@@ -115,13 +115,13 @@ pub(crate) enum Role {
 /// backstop, should the background checkpointer fall behind (with it, the
 /// WAL starts over at `checkpoint::RESTART_FRAMES`, half of this), so
 /// the WAL stays bounded whatever happens to that task.
-const WRITER_AUTOCHECKPOINT_PAGES: u32 = 40_000;
+const WRITER_AUTOCHECKPOINT_PAGES: u32 = 80_000;
 
 /// After a checkpoint lets the WAL start over, the first commit truncates it
 /// to this size, so a burst does not leave a large file behind. That
 /// truncation is on the commit path (freeing the file's blocks took 15-40 ms
 /// when a large delete had grown the WAL to ~90 MiB), so the limit is the
-/// writer's backstop: the WAL, which normally starts over at 80 MiB, is cut
+/// writer's backstop: the WAL, which normally starts over at 160 MiB, is cut
 /// only after it outgrew that.
 const JOURNAL_SIZE_LIMIT_BYTES: u64 = WRITER_AUTOCHECKPOINT_PAGES as u64 * 4096;
 
@@ -177,6 +177,22 @@ thread_local! {
     static WRITER_WAL_FRAMES: std::cell::Cell<i64> = const { std::cell::Cell::new(0) };
 }
 
+#[cfg(test)]
+thread_local! {
+    /// The backstop on this thread in tests, which cannot write 320 MiB.
+    static TEST_BACKSTOP_PAGES: std::cell::Cell<u32> =
+        const { std::cell::Cell::new(WRITER_AUTOCHECKPOINT_PAGES) };
+}
+
+/// WAL pages at which the writer's commit checkpoints by itself:
+/// [`WRITER_AUTOCHECKPOINT_PAGES`], or a test's.
+fn backstop_pages() -> u32 {
+    #[cfg(test)]
+    return TEST_BACKSTOP_PAGES.get();
+    #[cfg(not(test))]
+    WRITER_AUTOCHECKPOINT_PAGES
+}
+
 /// The WAL's size in frames after the writer's last commit, on the writer's
 /// thread.
 pub(crate) fn writer_wal_frames() -> i64 {
@@ -196,7 +212,7 @@ pub(crate) fn set_writer_wal_frames(frames: i64) {
 /// not the commit's), and measures it: these are the commits that stall.
 fn writer_wal_hook(wal: &rusqlite::hooks::Wal, pages: std::ffi::c_int) -> rusqlite::Result<()> {
     WRITER_WAL_FRAMES.set(i64::from(pages));
-    if u32::try_from(pages).unwrap_or(0) >= WRITER_AUTOCHECKPOINT_PAGES {
+    if u32::try_from(pages).unwrap_or(0) >= backstop_pages() {
         let started = std::time::Instant::now();
         let outcome = wal.checkpoint();
         crate::checkpoint::record_stall(started);
@@ -205,4 +221,36 @@ fn writer_wal_hook(wal: &rusqlite::hooks::Wal, pages: std::ffi::c_int) -> rusqli
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_writers_commit_copies_the_wal_once_it_holds_the_backstops_pages() {
+        // No background checkpointer here: only the writer's hook copies.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let conn = Connection::open(dir.path().join("events.db")).expect("open");
+        configure(&conn, Durability::Normal, Role::Writer).expect("configure");
+        TEST_BACKSTOP_PAGES.set(1_000);
+        conn.execute_batch("CREATE TABLE t (x BLOB)")
+            .expect("schema");
+        // 20 commits of ~250 pages (a row of 4,000 bytes fills about one).
+        let mut largest = 0;
+        for _ in 0..20 {
+            conn.execute(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 250)
+                 INSERT INTO t SELECT zeroblob(4000) FROM n",
+                [],
+            )
+            .expect("insert");
+            largest = largest.max(writer_wal_frames());
+        }
+        // Without the copy the WAL would hold ~5,000 pages by now.
+        assert!(
+            (1_000..1_300).contains(&largest),
+            "the WAL held at most {largest} pages"
+        );
+    }
 }
