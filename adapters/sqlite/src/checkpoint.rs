@@ -64,7 +64,12 @@ const CATCHING_UP_INTERVAL: Duration = Duration::from_millis(1);
 /// -> 42.2-52.5 ms over six rounds). Publishes during a 170,000-event delete
 /// (`bench/big.sh 1000000`'s scenario, two rounds on copies of one
 /// database), 20,000 -> 40,000: max 135 / 97 -> 76 / 83 ms, the delete
-/// 13.8 / 11.0 -> 10.9 / 10.3 s.
+/// 13.8 / 11.0 -> 10.9 / 10.3 s. At that load (40-60k events/s) the
+/// checkpointer seldom gets within one commit of the writer, so the WAL
+/// mostly starts over at the writer's backstop (the file reached 306-342 MB
+/// in two 8 s runs): the gain is the backstop's as much as this constant's,
+/// and builds that differed only in the backstop (40,000 -> 80,000 pages,
+/// start-over at 20,000) gave ack p99 55.4-60.6 -> 44.3-54.3 ms.
 pub(crate) const RESTART_FRAMES: i64 = 40_000;
 
 /// A passive pass at least this fast found almost nothing left to copy: the
