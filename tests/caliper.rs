@@ -186,6 +186,18 @@ async fn send(
     )
 }
 
+/// Posts a Caliper 1.2 envelope of `events` as JSON with the key.
+async fn send_v1p2(server: &TestServer, events: Vec<Value>) -> (u16, String) {
+    let body = envelope(V1P2, events).to_string();
+    send(
+        server,
+        "/api/v1/caliper/v1p2",
+        Some("application/json"),
+        &body,
+    )
+    .await
+}
+
 async fn stored(server: &TestServer) -> Vec<Value> {
     let (status, events) = server
         .call_with_key("GET", "/api/v1/events?limit=1000", Some(KEY), None)
@@ -363,13 +375,7 @@ async fn a_malformed_envelope_gets_the_sensor_apis_answer_and_stores_nothing() {
 async fn an_envelope_with_an_event_id_reused_for_other_content_stores_none_of_its_events() {
     let server = start().await;
     let started = event(1, "AssessmentEvent", "Started", assessment());
-    let (status, _) = send(
-        &server,
-        "/api/v1/caliper/v1p2",
-        Some("application/json"),
-        &envelope(V1P2, vec![started.clone()]).to_string(),
-    )
-    .await;
+    let (status, _) = send_v1p2(&server, vec![started.clone()]).await;
     assert_eq!(status, 200);
 
     // A new event, and the first one's id with other content: 409, and
@@ -377,13 +383,7 @@ async fn an_envelope_with_an_event_id_reused_for_other_content_stores_none_of_it
     let fresh = event(2, "AssessmentEvent", "Submitted", assessment());
     let mut changed = started.clone();
     changed["action"] = json!("Paused");
-    let (status, body) = send(
-        &server,
-        "/api/v1/caliper/v1p2",
-        Some("application/json"),
-        &envelope(V1P2, vec![fresh.clone(), changed]).to_string(),
-    )
-    .await;
+    let (status, body) = send_v1p2(&server, vec![fresh.clone(), changed]).await;
     assert_eq!(status, 409, "{body}");
     let events = stored(&server).await;
     assert_eq!(events.len(), 1, "the new event was not stored: {events:?}");
@@ -391,13 +391,7 @@ async fn an_envelope_with_an_event_id_reused_for_other_content_stores_none_of_it
 
     // The same two with the first one unchanged: the new one is stored,
     // the repeat is not stored again.
-    let (status, body) = send(
-        &server,
-        "/api/v1/caliper/v1p2",
-        Some("application/json"),
-        &envelope(V1P2, vec![fresh.clone(), started.clone()]).to_string(),
-    )
-    .await;
+    let (status, body) = send_v1p2(&server, vec![fresh.clone(), started.clone()]).await;
     assert_eq!(status, 200, "{body}");
     let events = stored(&server).await;
     let types: Vec<&str> = events
@@ -408,13 +402,7 @@ async fn an_envelope_with_an_event_id_reused_for_other_content_stores_none_of_it
 
     // The same event twice in one envelope is stored once.
     let twice = event(3, "AssessmentEvent", "Started", assessment());
-    let (status, body) = send(
-        &server,
-        "/api/v1/caliper/v1p2",
-        Some("application/json"),
-        &envelope(V1P2, vec![twice.clone(), twice]).to_string(),
-    )
-    .await;
+    let (status, body) = send_v1p2(&server, vec![twice.clone(), twice]).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(stored(&server).await.len(), 3);
 }

@@ -237,16 +237,14 @@ impl Broadcaster for RedisBroadcaster {
         let pieces = encode(&batch, MAX_MESSAGE);
         let bytes: usize = pieces.iter().map(Vec::len).sum();
         let before = self.queued_bytes.fetch_add(bytes, Ordering::AcqRel);
+        let full =
+            || unavailable("the publish queue is full (the server is slow or not answering)");
         let refused = if before + bytes > OUTBOX_BYTES && before > 0 {
-            Some(unavailable(
-                "the publish queue is full (the server is slow or not answering)",
-            ))
+            Some(full())
         } else {
             match self.outbox.try_send(pieces) {
                 Ok(()) => None,
-                Err(mpsc::error::TrySendError::Full(_)) => Some(unavailable(
-                    "the publish queue is full (the server is slow or not answering)",
-                )),
+                Err(mpsc::error::TrySendError::Full(_)) => Some(full()),
                 Err(mpsc::error::TrySendError::Closed(_)) => {
                     Some(unavailable("the publishing task stopped"))
                 }
