@@ -38,6 +38,8 @@ pub struct Running {
     background: Vec<JoinHandle<()>>,
     /// Where the jobs' leases are, and this node's name as their holder.
     jobs: (Arc<dyn JobState>, String),
+    /// Closed last, once every accepted event is committed.
+    store: Arc<dyn EventStore>,
     /// Stops the publish path's runtime when dropped, after `shutdown`.
     _pipeline: Pipeline,
 }
@@ -72,7 +74,9 @@ impl Running {
     /// Answers new requests 503, closes WebSocket sessions with 1001 (a
     /// publisher first gets the replies to everything it sent), stops
     /// accepting connections, lets open requests finish (at most
-    /// [`DRAIN_TIMEOUT`]), then commits every event already accepted.
+    /// [`DRAIN_TIMEOUT`]), commits every event already accepted, then
+    /// closes the store (SQLite: the database file alone then holds every
+    /// event, with no WAL left for the next start to copy).
     pub async fn shutdown(self) {
         // New requests get a clear 503 from now on; WebSockets close with
         // 1001 (publishers first get the replies to all they sent); then the
@@ -100,7 +104,11 @@ impl Running {
             server.abort();
         }
         self.service.shutdown().await;
-        tracing::info!("every accepted event is committed; stopped");
+        tracing::info!("every accepted event is committed");
+        if let Err(e) = self.store.close().await {
+            tracing::warn!(error = %e, "the event store did not close cleanly; the next start recovers what it holds");
+        }
+        tracing::info!("stopped");
     }
 }
 
@@ -264,7 +272,7 @@ pub async fn start_with_stores(
         None => None,
     };
     let hub = Hub::new(
-        store,
+        Arc::clone(&store),
         service.subscriber_gauge(),
         HubConfig {
             max_subscribers: config.max_subscribers,
@@ -330,6 +338,7 @@ pub async fn start_with_stores(
         server,
         background: retention_task.into_iter().chain(export_task).collect(),
         jobs: (jobs, node),
+        store,
         _pipeline: pipeline,
     })
 }

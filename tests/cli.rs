@@ -417,6 +417,10 @@ async fn import_legacy_copies_the_old_events_into_sqlite_once() {
             && text(&first.stderr).contains("1 left out"),
         "{first:?}"
     );
+    assert!(
+        !dir.path().join("events.db-wal").exists(),
+        "the import closes the store: the database file alone holds the events"
+    );
     let again = cli(
         "http://unused",
         &["import-legacy", old.to_str().expect("path")],

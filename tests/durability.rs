@@ -8,12 +8,10 @@ mod support;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ep_ports::{EventId, EventStore};
-use ep_store_sqlite::{Durability, SqliteStore};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
-use support::example;
 use support::process::Process;
+use support::{assert_all_stored, example};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
@@ -204,22 +202,6 @@ async fn all_stop(tasks: Vec<tokio::task::JoinHandle<()>>) {
             .await
             .expect("publishers stop")
             .expect("publisher");
-    }
-}
-
-async fn assert_all_stored(db: &std::path::Path, acknowledged: &[String]) {
-    let store = SqliteStore::open(db, Durability::Normal)
-        .await
-        .expect("reopen");
-    for id in acknowledged {
-        assert!(
-            store
-                .get(&EventId::new(id.as_str()))
-                .await
-                .expect("get")
-                .is_some(),
-            "{id} was acknowledged but is lost"
-        );
     }
 }
 

@@ -123,6 +123,28 @@ async fn sigterm_commits_everything_acknowledged_and_exits_zero_then_a_restart_s
     assert_eq!(status.code(), Some(0));
 }
 
+/// A graceful stop closes the store before it returns: the WAL is copied
+/// into the database file and removed, so the file alone (what an operator
+/// copies as a backup once the service is stopped) holds every event, and
+/// the next start has nothing to recover.
+#[tokio::test]
+async fn a_graceful_stop_leaves_every_event_in_the_database_file_alone() {
+    let server = TestServer::start(&[]).await;
+    let mut acknowledged = Vec::new();
+    for _ in 0..25 {
+        let event = server.publish(&example("timer_tick")).await;
+        acknowledged.push(event["id"].as_str().expect("id").to_owned());
+    }
+    let wal = server.dir.path().join("events.db-wal");
+    assert!(wal.exists(), "the commits are in the WAL while it runs");
+    let dir = server.stop_keeping_files().await;
+    assert!(!wal.exists(), "a graceful stop leaves no WAL");
+    let backup = tempfile::tempdir().expect("tempdir");
+    let copy = backup.path().join("events.db");
+    std::fs::copy(dir.path().join("events.db"), &copy).expect("copy the file alone");
+    support::assert_all_stored(&copy, &acknowledged).await;
+}
+
 #[tokio::test]
 async fn readiness_is_503_while_the_store_is_unreachable() {
     let store = Arc::new(MemoryStore::new());
@@ -192,6 +214,9 @@ impl EventStore for GatedStore {
     }
     async fn ping(&self) -> Result<(), StoreError> {
         self.inner.ping().await
+    }
+    async fn close(&self) -> Result<(), StoreError> {
+        self.inner.close().await
     }
 }
 

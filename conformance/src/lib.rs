@@ -58,6 +58,7 @@ macro_rules! conformance_suite {
             last_seq_is_the_highest_ever_assigned,
             ping_answers,
             scope_limits_query_and_after,
+            closing_ends_the_store_cleanly,
         );
     };
     ($factory:expr) => {

@@ -989,3 +989,30 @@ pub async fn scope_limits_query_and_after<S: EventStore>(store: &S) {
         .expect("after")
         .is_empty());
 }
+
+/// Closing after commits succeeds and a second close does nothing; calls
+/// after it answer as before or fail with `Unavailable`, never with another
+/// error, a panic or a hang.
+pub async fn closing_ends_the_store_cleanly<S: EventStore>(store: &S) {
+    async fn within<T>(call: impl std::future::Future<Output = T>) -> T {
+        tokio::time::timeout(std::time::Duration::from_secs(10), call)
+            .await
+            .expect("answered within 10 s")
+    }
+    let last = seed(store).await.last().expect("seeded").seq;
+    within(store.close()).await.expect("close");
+    within(store.close())
+        .await
+        .expect("a second close does nothing");
+    match within(store.last_seq()).await {
+        Ok(seq) => assert_eq!(seq, last),
+        Err(StoreError::Unavailable(_)) => {}
+        Err(other) => panic!("last_seq after close: {other:?}"),
+    }
+    let late = vec![new_event(10, EventType::TIMER_TICK, Some("s1"), None)];
+    match within(store.append(late)).await {
+        Ok(stored) => assert_eq!(stored.len(), 1),
+        Err(StoreError::Unavailable(_)) => {}
+        Err(other) => panic!("append after close: {other:?}"),
+    }
+}

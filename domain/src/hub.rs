@@ -608,6 +608,9 @@ mod tests {
         async fn ping(&self) -> Result<(), StoreError> {
             unreachable!()
         }
+        async fn close(&self) -> Result<(), StoreError> {
+            unreachable!()
+        }
         async fn last_seq(&self) -> Result<u64, StoreError> {
             unreachable!()
         }

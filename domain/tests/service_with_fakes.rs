@@ -238,6 +238,9 @@ impl EventStore for GatedStore {
         // A ping that never answers: the store is hung.
         std::future::pending().await
     }
+    async fn close(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 #[tokio::test]

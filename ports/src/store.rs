@@ -158,4 +158,18 @@ pub trait EventStore: Send + Sync + 'static {
     /// # Errors
     /// As `append` would: `Full`, `Unavailable`.
     async fn probe_write(&self) -> Result<(), StoreError>;
+
+    /// Ends the store's work once its caller has committed all it will (a
+    /// graceful shutdown): what the store holds in memory or in side files
+    /// is put where its next open finds it without recovery (SQLite copies
+    /// its write-ahead log into the database file and removes it, so the
+    /// file alone holds every event), and its connections are closed.
+    /// Calling it again does nothing. Calls made after it MUST fail with
+    /// `Unavailable`, or answer as before (a store with nothing to release);
+    /// they MUST NOT panic or hang.
+    ///
+    /// # Errors
+    /// `Unavailable` when the backend could not finish; every committed
+    /// event is still there for the next open.
+    async fn close(&self) -> Result<(), StoreError>;
 }

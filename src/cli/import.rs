@@ -71,6 +71,12 @@ pub(crate) async fn run(args: Args) -> Result<(), CliError> {
         }
     }
     bar.finish_and_clear();
+    // As the service does when it stops: on SQLite the database file alone
+    // then holds what was imported. Everything is committed already, so a
+    // close that fails is a warning, not the import's failure.
+    if let Err(e) = store.close().await {
+        eprintln!("warning: {e}; the service recovers it when it next opens the database");
+    }
     if left_out > NAMED_LEFT_OUT {
         eprintln!("... and {} more left out", left_out - NAMED_LEFT_OUT);
     }

@@ -182,6 +182,33 @@ impl TestServer {
             running.shutdown().await;
         }
     }
+
+    /// Graceful shutdown, keeping the server's folder (its database) for
+    /// the caller to look at.
+    pub async fn stop_keeping_files(mut self) -> tempfile::TempDir {
+        if let Some(running) = self.running.take() {
+            running.shutdown().await;
+        }
+        self.dir
+    }
+}
+
+/// Opens the SQLite database at `db` and asserts that it holds every
+/// acknowledged event id.
+pub async fn assert_all_stored(db: &std::path::Path, acknowledged: &[String]) {
+    let store = ep_store_sqlite::SqliteStore::open(db, ep_store_sqlite::Durability::Normal)
+        .await
+        .expect("reopen");
+    for id in acknowledged {
+        assert!(
+            store
+                .get(&ep_ports::EventId::new(id.as_str()))
+                .await
+                .expect("get")
+                .is_some(),
+            "{id} was acknowledged but is lost"
+        );
+    }
 }
 
 /// A WebSocket to `path` on `server`.

@@ -133,6 +133,10 @@ impl EventStore for MeteredStore {
     async fn ping(&self) -> Result<(), StoreError> {
         counted("ping", self.0.ping().await)
     }
+
+    async fn close(&self) -> Result<(), StoreError> {
+        counted("close", self.0.close().await)
+    }
 }
 
 #[cfg(test)]

@@ -381,6 +381,15 @@ impl EventStore for PostgresStore {
             .map(drop)
             .map_err(|e| StoreError::Unavailable(describe(&e)))
     }
+
+    /// Closes the pool: connections in use close when they are given back,
+    /// and later calls fail with `Unavailable`. The server has every
+    /// committed event already.
+    async fn close(&self) -> Result<(), StoreError> {
+        self.pool.close();
+        tracing::info!(database = %self.target, "PostgreSQL event store closed");
+        Ok(())
+    }
 }
 
 /// Inserts a batch with the seqs the counter row gives (one statement).

@@ -90,12 +90,26 @@ pub(crate) fn record_stall(started: Instant) {
     metrics::histogram!(CHECKPOINT_STALL_SECONDS).record(started.elapsed().as_secs_f64());
 }
 
-/// Stops the checkpoint task when the store is dropped.
-pub(crate) struct Checkpointer(JoinHandle<()>);
+/// The checkpoint task and its connection: stopped when the store closes or
+/// is dropped.
+pub(crate) struct Checkpointer {
+    task: JoinHandle<()>,
+    /// The task's connection, kept here so that closing the store can close
+    /// it before the writer's (the last connection's close copies the WAL).
+    conn: Connection,
+}
+
+impl Checkpointer {
+    /// Stops the task and closes its connection once a pass under way ends.
+    pub(crate) async fn close(&self) -> Result<(), tokio_rusqlite::Error> {
+        self.task.abort();
+        self.conn.clone().close().await
+    }
+}
 
 impl Drop for Checkpointer {
     fn drop(&mut self) {
-        self.0.abort();
+        self.task.abort();
     }
 }
 
@@ -348,7 +362,8 @@ fn pass(conn: &mut rusqlite::Connection, wal: &WalProgress) -> rusqlite::Result<
 /// Starts checkpointing on `conn` (a connection of its own), sharing `wal`
 /// with the writer (see [`WalProgress::before_transaction`]).
 pub(crate) fn spawn(conn: Connection, wal: Arc<WalProgress>) -> Checkpointer {
-    Checkpointer(tokio::spawn(async move {
+    let kept = conn.clone();
+    let task = tokio::spawn(async move {
         // The WAL's size in frames at the previous completed pass.
         let mut last_frames = -1;
         loop {
@@ -377,7 +392,8 @@ pub(crate) fn spawn(conn: Connection, wal: Arc<WalProgress>) -> Checkpointer {
                 tokio::time::sleep(pause).await;
             }
         }
-    }))
+    });
+    Checkpointer { task, conn: kept }
 }
 
 #[cfg(test)]

@@ -34,8 +34,8 @@ pub struct SqliteStore {
     identity: (u64, u64),
     /// The writer's and the checkpointer's progress through the WAL.
     wal: Arc<WalProgress>,
-    /// Keeps the WAL bounded; stops when the store is dropped.
-    _checkpointer: Checkpointer,
+    /// Keeps the WAL bounded; stops when the store closes or is dropped.
+    checkpointer: Checkpointer,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -88,7 +88,7 @@ impl SqliteStore {
             reader,
             path,
             identity,
-            _checkpointer: checkpoint::spawn(checkpointer, Arc::clone(&wal)),
+            checkpointer: checkpoint::spawn(checkpointer, Arc::clone(&wal)),
             wal,
         })
     }
@@ -576,6 +576,36 @@ impl EventStore for SqliteStore {
         .await
         .map(drop)
     }
+
+    /// Stops the checkpointer and closes its connection, the reader's and
+    /// the writer's (after what was queued on each). The last of them to
+    /// close copies the WAL into the database file and removes it (unless
+    /// another process has the file open), so that the file alone holds
+    /// every event and the next open has nothing to recover. A WAL at the
+    /// writer's backstop (320 MiB) takes about a second to copy.
+    async fn close(&self) -> Result<(), StoreError> {
+        let started = std::time::Instant::now();
+        let closing = |e: tokio_rusqlite::Error| {
+            StoreError::Unavailable(format!("closing the database: {e}"))
+        };
+        self.checkpointer.close().await.map_err(closing)?;
+        self.reader.clone().close().await.map_err(closing)?;
+        self.writer.clone().close().await.map_err(closing)?;
+        let wal_left = wal_path(&self.path).exists();
+        tracing::info!(
+            took_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            wal_left,
+            "SQLite event store closed"
+        );
+        Ok(())
+    }
+}
+
+/// The WAL file of the database at `path`.
+fn wal_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push("-wal");
+    PathBuf::from(name)
 }
 
 #[cfg(test)]
@@ -592,6 +622,45 @@ mod tests {
 
     ep_conformance::conformance_suite!(temp_store());
     ep_conformance::job_state_suite!(temp_store());
+
+    /// After a close the database file alone holds every event: the WAL is
+    /// copied into it and removed, and the next open finds them all.
+    #[tokio::test]
+    async fn closing_copies_the_wal_into_the_file_and_removes_it() {
+        let (store, dir) = temp_store().await;
+        let path = dir.path().join("events.db");
+        for batch in 0..4 {
+            let events = (0..500)
+                .map(|i| {
+                    ep_conformance::new_event(
+                        batch * 500 + i,
+                        ep_ports::EventType::TIMER_TICK,
+                        Some(&format!("s{}", i % 37)),
+                        Some(&format!("u{}", i % 101)),
+                    )
+                })
+                .collect();
+            store.append(events).await.expect("append");
+        }
+        let wal = wal_path(&path);
+        assert!(
+            std::fs::metadata(&wal).expect("a WAL while open").len() > 0,
+            "the appends are in the WAL"
+        );
+        store.close().await.expect("close");
+        assert!(!wal.exists(), "the WAL is removed at close");
+        let raw = rusqlite::Connection::open_with_flags(
+            &path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .expect("raw open");
+        let (count, top): (i64, i64) = raw
+            .query_row("SELECT COUNT(*), MAX(seq) FROM events", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .expect("count");
+        assert_eq!((count, top), (2_000, 2_000));
+    }
 
     /// Each kind of delete step walks an index that leads with its
     /// narrowest condition: never a scan of the table, never a sort.

@@ -65,4 +65,7 @@ impl EventStore for Log {
     async fn ping(&self) -> Result<(), StoreError> {
         Ok(())
     }
+    async fn close(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
