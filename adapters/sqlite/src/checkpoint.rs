@@ -94,8 +94,9 @@ pub(crate) fn record_stall(started: Instant) {
 /// is dropped.
 pub(crate) struct Checkpointer {
     task: JoinHandle<()>,
-    /// The task's connection, kept here so that closing the store can close
-    /// it before the writer's (the last connection's close copies the WAL).
+    /// The task's connection, kept here so that closing the store closes it
+    /// too: SQLite copies the WAL and removes it only when the last
+    /// connection closes.
     conn: Connection,
 }
 

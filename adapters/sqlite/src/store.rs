@@ -585,12 +585,19 @@ impl EventStore for SqliteStore {
     /// writer's backstop (320 MiB) takes about a second to copy.
     async fn close(&self) -> Result<(), StoreError> {
         let started = std::time::Instant::now();
-        let closing = |e: tokio_rusqlite::Error| {
-            StoreError::Unavailable(format!("closing the database: {e}"))
-        };
-        self.checkpointer.close().await.map_err(closing)?;
-        self.reader.clone().close().await.map_err(closing)?;
-        self.writer.clone().close().await.map_err(closing)?;
+        // Each is closed even if one before it failed: the more are closed,
+        // the fewer file handles a failed close leaves behind.
+        let outcomes = [
+            self.checkpointer.close().await,
+            self.reader.clone().close().await,
+            self.writer.clone().close().await,
+        ];
+        if let Some(Err(e)) = outcomes.into_iter().find(Result::is_err) {
+            return Err(StoreError::Unavailable(format!(
+                "closing the database {}: {e}",
+                self.path.display()
+            )));
+        }
         let wal_left = wal_path(&self.path).exists();
         tracing::info!(
             took_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
