@@ -58,6 +58,7 @@ macro_rules! conformance_suite {
             last_seq_is_the_highest_ever_assigned,
             ping_answers,
             scope_limits_query_and_after,
+            time_range_queries_answer_exactly_over_many_events,
             closing_ends_the_store_cleanly,
         );
     };

@@ -1016,3 +1016,95 @@ pub async fn closing_ends_the_store_cleanly<S: EventStore>(store: &S) {
         Err(other) => panic!("append after close: {other:?}"),
     }
 }
+
+/// Events [`fill_for_time_ranges`] stores: more than a SQL store reads
+/// through a time range's index before it leaves the plan to the database
+/// (10,000), so that both ways of answering are taken.
+pub const TIME_RANGE_EVENTS: i64 = 12_000;
+
+/// Stores [`TIME_RANGE_EVENTS`] events, event `i` received at [`at`]`(i)`,
+/// one in three an `answer_submitted` (the rest `timer_tick`), nine in ten
+/// saying they happened at the same instant.
+pub async fn fill_for_time_ranges<S: EventStore>(store: &S) {
+    for start in (0..TIME_RANGE_EVENTS).step_by(1_000) {
+        let batch = (start..(start + 1_000).min(TIME_RANGE_EVENTS))
+            .map(|i| {
+                let kind = if i % 3 == 0 {
+                    EventType::ANSWER_SUBMITTED
+                } else {
+                    EventType::TIMER_TICK
+                };
+                NewEvent {
+                    occurred_at: (i % 10 != 0).then(|| at(i)),
+                    ..new_event(i, kind, Some("s1"), Some("u1"))
+                }
+            })
+            .collect();
+        store.append(batch).await.expect("append");
+    }
+}
+
+/// A time range: `since`, `occurred_since`, `occurred_before`.
+pub type TimeRange = (Option<Timestamp>, Option<Timestamp>, Option<Timestamp>);
+
+/// Ranges over [`fill_for_time_ranges`]'s events, each with whether it
+/// holds few of them (under 20) or many (over 10,700 of all types, over
+/// 7,000 `timer_tick`): a SQL store reads the first kind through the
+/// range's index and leaves the second to the database.
+pub fn time_ranges() -> [(TimeRange, bool); 7] {
+    let n = TIME_RANGE_EVENTS;
+    let (few, many) = (Some(at(n - 7)), Some(at(7)));
+    [
+        ((few, None, None), true),
+        ((many, None, None), false),
+        ((None, few, None), true),
+        ((None, many, None), false),
+        ((None, None, Some(at(9))), true),
+        ((None, None, Some(at(n - 9))), false),
+        ((None, Some(at(100)), Some(at(120))), true),
+    ]
+}
+
+/// The newest 100 events of `event_type` (of any, with `None`) in `range`.
+pub fn time_range_query(event_type: Option<EventType>, range: TimeRange) -> EventQuery {
+    let (since, occurred_since, occurred_before) = range;
+    EventQuery {
+        event_type,
+        since,
+        occurred_since,
+        occurred_before,
+        ..EventQuery::latest(100)
+    }
+}
+
+/// `since`, `occurred_since` and `occurred_before` over few and over many
+/// events, with and without a type, answer what a filter over every event
+/// answers: the newest `limit` of them, newest first.
+pub async fn time_range_queries_answer_exactly_over_many_events<S: EventStore>(store: &S) {
+    fill_for_time_ranges(store).await;
+    let every = store
+        .after(0, EventFilter::default(), usize::MAX)
+        .await
+        .expect("read all");
+    let n = TIME_RANGE_EVENTS;
+    let mut ranges: Vec<TimeRange> = time_ranges().iter().map(|(r, _)| *r).collect();
+    ranges.push((None, Some(at(7)), Some(at(n - 9))));
+    ranges.push((Some(at(7)), Some(at(100)), Some(at(120))));
+    for range in ranges {
+        let (since, occurred_since, occurred_before) = range;
+        for event_type in [None, Some(EventType::ANSWER_SUBMITTED)] {
+            let query = time_range_query(event_type, range);
+            let want: Vec<&Event> = every
+                .iter()
+                .rev()
+                .filter(|e| event_type.is_none_or(|t| e.event_type == t))
+                .filter(|e| since.is_none_or(|s| e.timestamp > s))
+                .filter(|e| occurred_since.is_none_or(|s| e.occurred_at.is_some_and(|o| o >= s)))
+                .filter(|e| occurred_before.is_none_or(|b| e.occurred_at.is_some_and(|o| o < b)))
+                .take(100)
+                .collect();
+            let got = store.query(query.clone()).await.expect("query");
+            assert_eq!(got.iter().collect::<Vec<_>>(), want, "{query:?}");
+        }
+    }
+}

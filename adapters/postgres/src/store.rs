@@ -202,6 +202,11 @@ impl EventStore for PostgresStore {
     }
 
     async fn query(&self, query: EventQuery) -> Result<Vec<Event>, StoreError> {
+        if query.scope.allows_nothing() {
+            return Ok(Vec::new());
+        }
+        let client = self.client().await?;
+        let narrow = crate::plan::narrow_range(&client, &query).await?;
         let mut c = Conditions::new();
         if let Some(t) = query.event_type {
             c.add("event_type = ?", Box::new(t.as_str().to_owned()));
@@ -221,18 +226,37 @@ impl EventStore for PostgresStore {
         if let Some(since) = query.since {
             c.add("ts > ?", Box::new(instant(since)));
         }
-        if query.scope.allows_nothing() {
-            return Ok(Vec::new());
-        }
         c.add_scope(&query.scope);
         let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
         c.params.push(Box::new(limit));
-        let sql = format!(
-            "SELECT {COLUMNS} FROM events{} ORDER BY seq DESC LIMIT ${}",
-            c.sql,
-            c.params.len()
-        );
-        self.read_events(&sql, &c.refs()).await
+        // Only fixed SQL text is built here; every client value is a bound
+        // parameter.
+        let sql = match narrow {
+            // Read the range in its index's order: it holds at most
+            // RANGE_WALK_MAX events, so the inner LIMIT takes them all.
+            Some(narrow) => format!(
+                "SELECT * FROM (SELECT {COLUMNS} FROM events{} ORDER BY {} LIMIT {}) r
+                 ORDER BY seq DESC LIMIT ${}",
+                c.sql,
+                narrow.column(),
+                crate::plan::RANGE_WALK_MAX + 1,
+                c.params.len()
+            ),
+            None => format!(
+                "SELECT {COLUMNS} FROM events{} ORDER BY seq DESC LIMIT ${}",
+                c.sql,
+                c.params.len()
+            ),
+        };
+        let statement = client
+            .prepare_cached(&sql)
+            .await
+            .map_err(|e| store_error(&e))?;
+        let rows = client
+            .query(&statement, &c.refs())
+            .await
+            .map_err(|e| store_error(&e))?;
+        rows.iter().map(event_from_row).collect()
     }
 
     async fn after(

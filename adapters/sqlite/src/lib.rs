@@ -19,6 +19,7 @@ mod error;
 mod job_state;
 mod legacy;
 mod open;
+mod plan;
 mod rows;
 mod schema;
 mod space;
