@@ -48,7 +48,10 @@ impl Narrow {
 }
 
 /// The range of `query` to read through its index, if it holds at most
-/// [`RANGE_WALK_MAX`] events; `None` leaves the plan to PostgreSQL. A
+/// [`RANGE_WALK_MAX`] events; `None` leaves the plan to PostgreSQL. The
+/// count and the read are two statements: the read counts again what it
+/// read, and gives way to the usual plan if events came into the range
+/// meanwhile (see `store::read_narrow`). A
 /// query for one session or one user walks that one's index, bounded by
 /// its events, so it is left alone.
 pub(crate) async fn narrow_range(

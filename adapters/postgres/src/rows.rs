@@ -8,6 +8,10 @@ use tokio_postgres::Row;
 pub(crate) const COLUMNS: &str =
     "seq, id, event_type, source, session_id, user_id, payload::text, ts, occurred_at";
 
+/// How many columns [`COLUMNS`] lists: the index of a column a query adds
+/// after them.
+pub(crate) const COLUMN_COUNT: usize = 9;
+
 fn corrupt(what: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("unreadable event row: {what}"))
 }

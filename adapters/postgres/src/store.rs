@@ -27,7 +27,7 @@ use tokio_postgres::types::ToSql;
 
 use crate::counts;
 use crate::error::{describe, is_unique_violation, pool_error, store_error};
-use crate::rows::{event_from_row, COLUMNS};
+use crate::rows::{event_from_row, COLUMNS, COLUMN_COUNT};
 
 /// The append statement: the counter row first, then the batch with the
 /// numbers it gave, in one statement (one round trip, one commit).
@@ -162,6 +162,85 @@ impl Conditions {
     }
 }
 
+/// The conditions of `query`, its limit the last parameter.
+fn conditions(query: &EventQuery) -> Conditions {
+    let mut c = Conditions::new();
+    if let Some(t) = query.event_type {
+        c.add("event_type = ?", Box::new(t.as_str().to_owned()));
+    }
+    if let Some(s) = &query.session_id {
+        c.add("session_id = ?", Box::new(s.clone()));
+    }
+    if let Some(u) = &query.user_id {
+        c.add("user_id = ?", Box::new(u.clone()));
+    }
+    if let Some(from) = query.occurred_since {
+        c.add("occurred_at >= ?", Box::new(instant(from)));
+    }
+    if let Some(before) = query.occurred_before {
+        c.add("occurred_at < ?", Box::new(instant(before)));
+    }
+    if let Some(since) = query.since {
+        c.add("ts > ?", Box::new(instant(since)));
+    }
+    c.add_scope(&query.scope);
+    let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
+    c.params.push(Box::new(limit));
+    c
+}
+
+/// The events `query` asks for, read through the index of its time range
+/// (`narrow`): at most one more than `RANGE_WALK_MAX` of them in the
+/// index's order, counted in the same statement. `None` when the range
+/// holds more: events came into it since it was counted and the read's
+/// LIMIT cut some, so the caller asks again the usual way.
+pub(crate) async fn read_narrow(
+    client: &deadpool_postgres::Object,
+    query: &EventQuery,
+    narrow: crate::plan::Narrow,
+) -> Result<Option<Vec<Event>>, StoreError> {
+    let c = conditions(query);
+    let cap = crate::plan::RANGE_WALK_MAX + 1;
+    // Only fixed SQL text is built here; every client value is a bound
+    // parameter.
+    let sql = format!(
+        "SELECT r.*, count(*) OVER () FROM
+             (SELECT {COLUMNS} FROM events{} ORDER BY {} LIMIT {cap}) r
+         ORDER BY seq DESC LIMIT ${}",
+        c.sql,
+        narrow.column(),
+        c.params.len()
+    );
+    let rows = query_on(client, &sql, &c.refs()).await?;
+    let held: i64 = match rows.first() {
+        Some(row) => row.try_get(COLUMN_COUNT).map_err(|e| store_error(&e))?,
+        None => 0,
+    };
+    if held >= cap {
+        return Ok(None);
+    }
+    rows.iter()
+        .map(event_from_row)
+        .collect::<Result<_, _>>()
+        .map(Some)
+}
+
+/// Prepares `sql` (cached) on `client` and runs it with `params`.
+async fn query_on(
+    client: &deadpool_postgres::Object,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<Vec<tokio_postgres::Row>, StoreError> {
+    let statement = client
+        .prepare_cached(sql)
+        .await
+        .map_err(|e| store_error(&e))?;
+    client
+        .query(&statement, params)
+        .await
+        .map_err(|e| store_error(&e))
+}
+
 #[async_trait]
 impl EventStore for PostgresStore {
     async fn append(&self, batch: Vec<NewEvent>) -> Result<Vec<Event>, StoreError> {
@@ -206,56 +285,20 @@ impl EventStore for PostgresStore {
             return Ok(Vec::new());
         }
         let client = self.client().await?;
-        let narrow = crate::plan::narrow_range(&client, &query).await?;
-        let mut c = Conditions::new();
-        if let Some(t) = query.event_type {
-            c.add("event_type = ?", Box::new(t.as_str().to_owned()));
+        if let Some(narrow) = crate::plan::narrow_range(&client, &query).await? {
+            if let Some(events) = read_narrow(&client, &query, narrow).await? {
+                return Ok(events);
+            }
         }
-        if let Some(s) = query.session_id {
-            c.add("session_id = ?", Box::new(s));
-        }
-        if let Some(u) = query.user_id {
-            c.add("user_id = ?", Box::new(u));
-        }
-        if let Some(from) = query.occurred_since {
-            c.add("occurred_at >= ?", Box::new(instant(from)));
-        }
-        if let Some(before) = query.occurred_before {
-            c.add("occurred_at < ?", Box::new(instant(before)));
-        }
-        if let Some(since) = query.since {
-            c.add("ts > ?", Box::new(instant(since)));
-        }
-        c.add_scope(&query.scope);
-        let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
-        c.params.push(Box::new(limit));
+        let c = conditions(&query);
         // Only fixed SQL text is built here; every client value is a bound
         // parameter.
-        let sql = match narrow {
-            // Read the range in its index's order: it holds at most
-            // RANGE_WALK_MAX events, so the inner LIMIT takes them all.
-            Some(narrow) => format!(
-                "SELECT * FROM (SELECT {COLUMNS} FROM events{} ORDER BY {} LIMIT {}) r
-                 ORDER BY seq DESC LIMIT ${}",
-                c.sql,
-                narrow.column(),
-                crate::plan::RANGE_WALK_MAX + 1,
-                c.params.len()
-            ),
-            None => format!(
-                "SELECT {COLUMNS} FROM events{} ORDER BY seq DESC LIMIT ${}",
-                c.sql,
-                c.params.len()
-            ),
-        };
-        let statement = client
-            .prepare_cached(&sql)
-            .await
-            .map_err(|e| store_error(&e))?;
-        let rows = client
-            .query(&statement, &c.refs())
-            .await
-            .map_err(|e| store_error(&e))?;
+        let sql = format!(
+            "SELECT {COLUMNS} FROM events{} ORDER BY seq DESC LIMIT ${}",
+            c.sql,
+            c.params.len()
+        );
+        let rows = query_on(&client, &sql, &c.refs()).await?;
         rows.iter().map(event_from_row).collect()
     }
 
