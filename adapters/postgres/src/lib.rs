@@ -58,7 +58,9 @@ mod tests {
     /// answers both ways.
     #[tokio::test]
     async fn a_short_time_range_is_read_through_its_index() {
-        use ep_conformance::store::{fill_for_time_ranges, time_range_query, time_ranges};
+        use ep_conformance::store::{
+            fill_for_time_ranges, time_range_query, time_ranges, TIME_RANGE_EVENTS,
+        };
         use ep_ports::{EventQuery, EventStore, EventType};
         use plan::Narrow::{Occurred, Received};
 
@@ -98,6 +100,14 @@ mod tests {
                 None => assert!(!few, "{query:?}"),
             }
         }
+        // A range of exactly RANGE_WALK_MAX events is still read through
+        // its index.
+        let edge = ep_conformance::at(TIME_RANGE_EVENTS - 1 - plan::RANGE_WALK_MAX);
+        let edge = time_range_query(None, (Some(edge), None, None));
+        let chosen = plan::narrow_range(&client, &edge).await.expect("plan");
+        assert_eq!(chosen, Some(Received));
+        let read = store::read_narrow(&client, &edge, Received).await;
+        assert_eq!(read.expect("read").map(|e| e.len()), Some(100));
         let one_user = EventQuery {
             user_id: Some("u1".into()),
             ..time_range_query(None, time_ranges()[0].0)
