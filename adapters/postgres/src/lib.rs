@@ -50,6 +50,23 @@ mod tests {
     ep_conformance::conformance_suite!(skippable temp_store());
     ep_conformance::job_state_suite!(skippable temp_store());
 
+    /// Once closed, the pool lends no connection: calls fail with
+    /// `Unavailable` at once (the conformance case also allows a store to
+    /// answer as before; this one must not keep connections open).
+    #[tokio::test]
+    async fn after_close_calls_fail_unavailable() {
+        use ep_ports::{EventStore, StoreError};
+        let Some((store, _schema)) = temp_store().await else {
+            return;
+        };
+        store.ping().await.expect("ping while open");
+        store.close().await.expect("close");
+        assert!(
+            matches!(store.ping().await, Err(StoreError::Unavailable(_))),
+            "a ping after close"
+        );
+    }
+
     /// A query whose time range holds few events reads it through its
     /// index (on 2M events just filled, `since=` now walked the primary key
     /// for 0.25 s); one whose range holds more, or one for a session or a

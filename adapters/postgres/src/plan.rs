@@ -64,87 +64,70 @@ pub(crate) async fn narrow_range(
     }
     if let Some(since) = query.since {
         let since = since.to_datetime();
-        let n = match query.event_type {
+        let few = match query.event_type {
             // (event_type, ts) is indexed: count only the type's events.
             Some(t) => {
-                count_at_most(
+                let t = t.as_str();
+                holds_few(
                     client,
-                    "SELECT count(*) FROM (SELECT 1 FROM events
-                         WHERE ts > $1 AND event_type = $3 ORDER BY ts LIMIT $2) r",
+                    "ts > $1 AND event_type = $3",
+                    "ts",
                     &since,
-                    Some(&t.as_str()),
+                    Some(&t),
                 )
                 .await?
             }
-            None => count_at_most(
-                client,
-                "SELECT count(*) FROM (SELECT 1 FROM events WHERE ts > $1 ORDER BY ts LIMIT $2) r",
-                &since,
-                None,
-            )
-            .await?,
+            None => holds_few(client, "ts > $1", "ts", &since, None).await?,
         };
-        if n <= RANGE_WALK_MAX {
+        if few {
             return Ok(Some(Narrow::Received));
         }
     }
     let from = query.occurred_since.map(|t| t.to_datetime());
     let before = query.occurred_before.map(|t| t.to_datetime());
-    let n = match (&from, &before) {
+    let (condition, first, second) = match (&from, &before) {
         (None, None) => return Ok(None),
-        (Some(from), None) => {
-            count_at_most(
-                client,
-                "SELECT count(*) FROM (SELECT 1 FROM events WHERE occurred_at >= $1
-                     ORDER BY occurred_at LIMIT $2) r",
-                from,
-                None,
-            )
-            .await?
-        }
-        (None, Some(before)) => {
-            count_at_most(
-                client,
-                "SELECT count(*) FROM (SELECT 1 FROM events WHERE occurred_at < $1
-                     ORDER BY occurred_at LIMIT $2) r",
-                before,
-                None,
-            )
-            .await?
-        }
+        (Some(from), None) => ("occurred_at >= $1", from, None),
+        (None, Some(before)) => ("occurred_at < $1", before, None),
         (Some(from), Some(before)) => {
-            count_at_most(
-                client,
-                "SELECT count(*) FROM (SELECT 1 FROM events
-                     WHERE occurred_at >= $1 AND occurred_at < $3
-                     ORDER BY occurred_at LIMIT $2) r",
-                from,
-                Some(before),
-            )
-            .await?
+            ("occurred_at >= $1 AND occurred_at < $3", from, Some(before))
         }
     };
-    Ok((n <= RANGE_WALK_MAX).then_some(Narrow::Occurred))
+    let few = holds_few(
+        client,
+        condition,
+        "occurred_at",
+        first,
+        second.map(|b| b as &(dyn ToSql + Sync)),
+    )
+    .await?;
+    Ok(few.then_some(Narrow::Occurred))
 }
 
-/// Runs a count whose `$1` is `first`, `$2` the cap (one more than
-/// [`RANGE_WALK_MAX`]) and `$3` `second`, if given.
-async fn count_at_most(
+/// Whether at most [`RANGE_WALK_MAX`] events meet `condition` (fixed text
+/// whose `$1` is `first` and `$3`, if any, `second`), counted in `column`'s
+/// order so that its index is walked.
+async fn holds_few(
     client: &impl GenericClient,
-    sql: &str,
+    condition: &str,
+    column: &str,
     first: &(dyn ToSql + Sync),
     second: Option<&(dyn ToSql + Sync)>,
-) -> Result<i64, StoreError> {
+) -> Result<bool, StoreError> {
+    let sql = format!(
+        "SELECT count(*) FROM (SELECT 1 FROM events WHERE {condition} ORDER BY {column} LIMIT $2) r"
+    );
     let cap = RANGE_WALK_MAX + 1;
     let mut params: Vec<&(dyn ToSql + Sync)> = vec![first, &cap];
     params.extend(second);
     let statement = client
-        .prepare_cached(sql)
+        .prepare_cached(&sql)
         .await
         .map_err(|e| store_error(&e))?;
-    client
+    let n: i64 = client
         .query_one(&statement, &params)
         .await
         .and_then(|row| row.try_get(0))
-        .map_err(|e| store_error(&e))
+        .map_err(|e| store_error(&e))?;
+    Ok(n <= RANGE_WALK_MAX)
 }

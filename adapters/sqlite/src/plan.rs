@@ -35,52 +35,41 @@ pub(crate) fn range_index(
         return Ok(None);
     }
     if let Some(since) = query.since {
-        let n = count_at_most(
-            conn,
-            "SELECT COUNT(*) FROM (SELECT 1 FROM events WHERE timestamp > ?1 LIMIT ?2)",
-            &since.to_string(),
-            None,
-        )?;
-        if n <= RANGE_WALK_MAX {
+        if holds_few(conn, "timestamp > ?1", &since.to_string(), None)? {
             return Ok(Some("ix_events_timestamp"));
         }
     }
-    let n = match (query.occurred_since, query.occurred_before) {
-        (None, None) => return Ok(None),
-        (Some(from), None) => count_at_most(
+    let from = query.occurred_since.map(|t| t.to_string());
+    let before = query.occurred_before.map(|t| t.to_string());
+    let few = match (&from, &before) {
+        (None, None) => false,
+        (Some(from), None) => holds_few(conn, "occurred_at >= ?1", from, None)?,
+        (None, Some(before)) => holds_few(conn, "occurred_at < ?1", before, None)?,
+        (Some(from), Some(before)) => holds_few(
             conn,
-            "SELECT COUNT(*) FROM (SELECT 1 FROM events WHERE occurred_at >= ?1 LIMIT ?2)",
-            &from.to_string(),
-            None,
-        )?,
-        (None, Some(before)) => count_at_most(
-            conn,
-            "SELECT COUNT(*) FROM (SELECT 1 FROM events WHERE occurred_at < ?1 LIMIT ?2)",
-            &before.to_string(),
-            None,
-        )?,
-        (Some(from), Some(before)) => count_at_most(
-            conn,
-            "SELECT COUNT(*) FROM (SELECT 1 FROM events
-                 WHERE occurred_at >= ?1 AND occurred_at < ?3 LIMIT ?2)",
-            &from.to_string(),
-            Some(&before.to_string()),
+            "occurred_at >= ?1 AND occurred_at < ?3",
+            from,
+            Some(before),
         )?,
     };
-    Ok((n <= RANGE_WALK_MAX).then_some("ix_events_occurred"))
+    Ok(few.then_some("ix_events_occurred"))
 }
 
-/// Runs a count of the form `... LIMIT ?2` with `?1` (and `?3`) bound:
-/// the range's events, up to one more than [`RANGE_WALK_MAX`].
-fn count_at_most(
+/// Whether at most [`RANGE_WALK_MAX`] events meet `condition` (fixed text
+/// whose `?1` is `first` and `?3`, if any, `second`), counted through the
+/// index of its column.
+fn holds_few(
     conn: &Connection,
-    sql: &str,
+    condition: &str,
     first: &str,
     second: Option<&str>,
-) -> rusqlite::Result<i64> {
-    let mut stmt = conn.prepare_cached(sql)?;
-    match second {
-        None => stmt.query_row(params![first, RANGE_WALK_MAX + 1], |r| r.get(0)),
-        Some(second) => stmt.query_row(params![first, RANGE_WALK_MAX + 1, second], |r| r.get(0)),
-    }
+) -> rusqlite::Result<bool> {
+    let sql = format!("SELECT COUNT(*) FROM (SELECT 1 FROM events WHERE {condition} LIMIT ?2)");
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let cap = RANGE_WALK_MAX + 1;
+    let n: i64 = match second {
+        None => stmt.query_row(params![first, cap], |r| r.get(0))?,
+        Some(second) => stmt.query_row(params![first, cap, second], |r| r.get(0))?,
+    };
+    Ok(n <= RANGE_WALK_MAX)
 }
