@@ -59,6 +59,7 @@ macro_rules! conformance_suite {
             ping_answers,
             scope_limits_query_and_after,
             time_range_queries_answer_exactly_over_many_events,
+            scoped_queries_answer_exactly_over_many_events,
             closing_ends_the_store_cleanly,
         );
     };

@@ -1108,3 +1108,156 @@ pub async fn time_range_queries_answer_exactly_over_many_events<S: EventStore>(s
         }
     }
 }
+
+/// Events [`fill_for_scopes`] stores, more than a SQL store reads through a
+/// scope's index before it leaves the plan to the database (10,000).
+pub const SCOPED_EVENTS: i64 = 12_000;
+
+/// Stores [`SCOPED_EVENTS`] events, event `i` received at [`at`]`(i)`: a
+/// crowd of `timer_tick`s in session `crowd` of user `u-crowd`, with a few
+/// in sessions `class-a` and `class-b` (48 each), of user `stu-a` (40),
+/// and of type `answer_submitted` (one in 97): what a scope of a class, a
+/// student or a rare type picks out of many.
+pub async fn fill_for_scopes<S: EventStore>(store: &S) {
+    for start in (0..SCOPED_EVENTS).step_by(1_000) {
+        let batch = (start..(start + 1_000).min(SCOPED_EVENTS))
+            .map(|i| {
+                let session = match i % 250 {
+                    0 => "class-a",
+                    125 => "class-b",
+                    _ => "crowd",
+                };
+                let user = if i % 300 == 7 { "stu-a" } else { "u-crowd" };
+                let kind = if i % 97 == 0 {
+                    EventType::ANSWER_SUBMITTED
+                } else {
+                    EventType::TIMER_TICK
+                };
+                new_event(i, kind, Some(session), Some(user))
+            })
+            .collect();
+        store.append(batch).await.expect("append");
+    }
+}
+
+/// Scopes over [`fill_for_scopes`]'s events, each with whether its
+/// sessions, users or types hold few of them (at most 10,000): a SQL store
+/// may read the first kind through that list's index.
+pub fn scopes_over_many_events() -> [(Scope, bool); 6] {
+    [
+        (
+            Scope {
+                session_ids: names(&["class-a", "class-b"]),
+                ..Scope::default()
+            },
+            true,
+        ),
+        (
+            Scope {
+                user_ids: names(&["stu-a", "nobody"]),
+                ..Scope::default()
+            },
+            true,
+        ),
+        (
+            Scope {
+                event_types: names(&["answer_submitted", "quiz_started"]),
+                ..Scope::default()
+            },
+            true,
+        ),
+        (
+            Scope {
+                session_ids: names(&["crowd"]),
+                ..Scope::default()
+            },
+            false,
+        ),
+        (
+            Scope {
+                session_ids: names(&["class-a", "crowd"]),
+                user_ids: names(&["stu-a"]),
+                ..Scope::default()
+            },
+            true,
+        ),
+        (
+            Scope {
+                session_ids: names(&["crowd", "class-b"]),
+                event_types: names(&["timer_tick"]),
+                ..Scope::default()
+            },
+            false,
+        ),
+    ]
+}
+
+/// A caller's scope over many events, with and without a type and a
+/// `since`, answers what a filter over every event answers: the newest
+/// `limit` inside the scope, newest first; a resume from the start or the
+/// middle, the oldest after it, oldest first.
+pub async fn scoped_queries_answer_exactly_over_many_events<S: EventStore>(store: &S) {
+    fill_for_scopes(store).await;
+    let every = store
+        .after(0, EventFilter::default(), usize::MAX)
+        .await
+        .expect("read all");
+    let n = SCOPED_EVENTS;
+    for (scope, _) in scopes_over_many_events() {
+        for event_type in [
+            None,
+            Some(EventType::TIMER_TICK),
+            Some(EventType::ANSWER_SUBMITTED),
+        ] {
+            for since in [None, Some(at(n - 700)), Some(at(7))] {
+                for limit in [5, 100] {
+                    let query = EventQuery {
+                        event_type,
+                        since,
+                        scope: scope.clone(),
+                        ..EventQuery::latest(limit)
+                    };
+                    let want: Vec<&Event> = every
+                        .iter()
+                        .rev()
+                        .filter(|e| scope.allows(e))
+                        .filter(|e| event_type.is_none_or(|t| e.event_type == t))
+                        .filter(|e| since.is_none_or(|s| e.timestamp > s))
+                        .take(limit)
+                        .collect();
+                    let got = store.query(query.clone()).await.expect("query");
+                    assert_eq!(got.iter().collect::<Vec<_>>(), want, "{query:?}");
+                }
+            }
+        }
+        let middle = every[every.len() / 2].seq;
+        for event_types in [None, Some(vec![EventType::TIMER_TICK])] {
+            for after in [0, middle] {
+                let filter = EventFilter {
+                    event_types: event_types.clone(),
+                    scope: scope.clone(),
+                    ..EventFilter::default()
+                };
+                let want: Vec<&Event> = every
+                    .iter()
+                    .filter(|e| e.seq > after && scope.allows(e))
+                    .filter(|e| {
+                        event_types
+                            .as_ref()
+                            .is_none_or(|t| t.contains(&e.event_type))
+                    })
+                    .take(100)
+                    .collect();
+                let got = store
+                    .after(after, filter.clone(), 100)
+                    .await
+                    .expect("after");
+                assert_eq!(
+                    got.iter().collect::<Vec<_>>(),
+                    want,
+                    "after {after}: {filter:?}"
+                );
+            }
+        }
+    }
+}

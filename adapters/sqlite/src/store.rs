@@ -375,7 +375,7 @@ fn run_query(conn: &mut rusqlite::Connection, query: EventQuery) -> rusqlite::Re
     // Only fixed SQL text is built here (the index name is one of ours);
     // every client value is a bound parameter.
     let mut sql = format!("SELECT {COLUMNS} FROM events");
-    if let Some(index) = crate::plan::range_index(conn, &query)? {
+    if let Some(index) = crate::plan::query_index(conn, &query)? {
         let _ = write!(sql, " INDEXED BY {index}");
     }
     sql.push_str(" WHERE 1 = 1");
@@ -420,8 +420,19 @@ fn run_after(
     filter: EventFilter,
     limit: usize,
 ) -> rusqlite::Result<Vec<Event>> {
-    // Only fixed SQL text is built here; every client value is a bound parameter.
-    let mut sql = format!("SELECT {COLUMNS} FROM events WHERE seq > ?");
+    // Only fixed SQL text is built here (the index name is one of ours);
+    // every client value is a bound parameter.
+    let mut sql = format!("SELECT {COLUMNS} FROM events");
+    if filter.session_id.is_none() && filter.user_id.is_none() {
+        // A resume of a caller scoped to a class from far back would
+        // otherwise walk every event since then.
+        if let Some(index) =
+            crate::plan::scope_index(conn, &filter.scope, filter.event_types.is_some())?
+        {
+            let _ = write!(sql, " INDEXED BY {index}");
+        }
+    }
+    sql.push_str(" WHERE seq > ?");
     let mut args: Vec<Value> = vec![Value::Integer(i64::try_from(after_seq).unwrap_or(i64::MAX))];
     if let Some(types) = &filter.event_types {
         let marks = vec!["?"; types.len()].join(", ");
@@ -705,6 +716,64 @@ mod tests {
         assert_eq!(
             crate::plan::range_index(&raw, &one_session).expect("plan"),
             None
+        );
+    }
+
+    /// A query of a caller scoped to few sessions, users or types walks the
+    /// index of the list holding the fewest (a class's sessions asking for
+    /// `timer_tick` walked every `timer_tick` newest first); a scope over
+    /// many, a query naming a session, or a type list beside a type the
+    /// query names leaves the walk to SQLite. The conformance case
+    /// `scoped_queries_answer_exactly_over_many_events` checks the answers.
+    #[tokio::test]
+    async fn a_scope_of_few_events_walks_its_own_index() {
+        use ep_conformance::store::{fill_for_scopes, scopes_over_many_events};
+        use ep_ports::{EventQuery, EventType};
+
+        let (store, dir) = temp_store().await;
+        fill_for_scopes(&store).await;
+        let raw = rusqlite::Connection::open(dir.path().join("events.db")).expect("raw open");
+        let expected = [
+            Some("ix_events_session_seq"),
+            Some("ix_events_user_seq"),
+            Some("ix_events_type_seq"),
+            None,
+            Some("ix_events_user_seq"),
+            None,
+        ];
+        for ((scope, few), index) in scopes_over_many_events().into_iter().zip(expected) {
+            assert_eq!(few, index.is_some(), "{scope:?}");
+            let query = EventQuery {
+                scope: scope.clone(),
+                ..EventQuery::latest(100)
+            };
+            let chosen = crate::plan::query_index(&raw, &query).expect("plan");
+            assert_eq!(chosen, index, "{query:?}");
+            let one_session = EventQuery {
+                session_id: Some("class-a".into()),
+                ..query.clone()
+            };
+            assert_eq!(
+                crate::plan::query_index(&raw, &one_session).expect("plan"),
+                None
+            );
+        }
+        let rare_types = scopes_over_many_events()[2].0.clone();
+        let typed = EventQuery {
+            event_type: Some(EventType::TIMER_TICK),
+            scope: rare_types,
+            ..EventQuery::latest(100)
+        };
+        assert_eq!(crate::plan::query_index(&raw, &typed).expect("plan"), None);
+        let class = scopes_over_many_events()[0].0.clone();
+        let typed = EventQuery {
+            event_type: Some(EventType::TIMER_TICK),
+            scope: class,
+            ..EventQuery::latest(100)
+        };
+        assert_eq!(
+            crate::plan::query_index(&raw, &typed).expect("plan"),
+            Some("ix_events_session_seq")
         );
     }
 
