@@ -85,15 +85,9 @@ pub(crate) fn scope_index(
 }
 
 /// The index to walk for `query`, when its time range holds at most
-/// [`RANGE_WALK_MAX`] events; `None` otherwise, and for a query for one
-/// session or one user (see [`query_index`]).
-pub(crate) fn range_index(
-    conn: &Connection,
-    query: &EventQuery,
-) -> rusqlite::Result<Option<&'static str>> {
-    if query.session_id.is_some() || query.user_id.is_some() {
-        return Ok(None);
-    }
+/// [`RANGE_WALK_MAX`] events; `None` otherwise. Asked only for a query
+/// naming no session or user (see [`query_index`]).
+fn range_index(conn: &Connection, query: &EventQuery) -> rusqlite::Result<Option<&'static str>> {
     if let Some(since) = query.since {
         if holds_few(conn, "timestamp > ?", &[since.to_string().as_str()])? {
             return Ok(Some("ix_events_timestamp"));

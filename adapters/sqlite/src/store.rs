@@ -706,7 +706,7 @@ mod tests {
                 (true, Some(_)) => Some("ix_events_timestamp"),
                 (true, None) => Some("ix_events_occurred"),
             };
-            let chosen = crate::plan::range_index(&raw, &query).expect("plan");
+            let chosen = crate::plan::query_index(&raw, &query).expect("plan");
             assert_eq!(chosen, index, "{query:?}");
         }
         let one_session = EventQuery {
@@ -714,7 +714,7 @@ mod tests {
             ..time_range_query(None, time_ranges()[0].0)
         };
         assert_eq!(
-            crate::plan::range_index(&raw, &one_session).expect("plan"),
+            crate::plan::query_index(&raw, &one_session).expect("plan"),
             None
         );
     }
