@@ -60,6 +60,7 @@ macro_rules! conformance_suite {
             scope_limits_query_and_after,
             time_range_queries_answer_exactly_over_many_events,
             scoped_queries_answer_exactly_over_many_events,
+            since_queries_answer_exactly_over_events_stamped_out_of_order,
             closing_ends_the_store_cleanly,
         );
     };

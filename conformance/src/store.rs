@@ -1261,3 +1261,89 @@ pub async fn scoped_queries_answer_exactly_over_many_events<S: EventStore>(store
         }
     }
 }
+
+/// `since` queries answer exactly when some events are stamped out of seq
+/// order. First a `quiz_started` stamped ahead of the next 5,000 events,
+/// then 3,000 in order, 2,000 stamped before all of them (an import of old
+/// events), 3,000 more in order, a `quiz_started` stamped among the first
+/// ones (the first stamped after event 2,999), and 11,000 more in order. A
+/// SQL store that stops walking at the first event stamped after `since`
+/// may do so only where no event below it is stamped later: `quiz_started`
+/// since the start must find both.
+pub async fn since_queries_answer_exactly_over_events_stamped_out_of_order<S: EventStore>(
+    store: &S,
+) {
+    let kind = |i: i64| {
+        if i % 3 == 0 {
+            EventType::ANSWER_SUBMITTED
+        } else {
+            EventType::TIMER_TICK
+        }
+    };
+    let in_order = |from: i64, to: i64| -> Vec<NewEvent> {
+        (from..to)
+            .map(|i| new_event(i, kind(i), Some("s1"), Some("u1")))
+            .collect()
+    };
+    let stamped = |n: i64, at: Timestamp| NewEvent {
+        timestamp: at,
+        ..new_event(n, EventType::QUIZ_STARTED, Some("s3"), None)
+    };
+    let imported: Vec<NewEvent> = (0..2_000)
+        .map(|k| NewEvent {
+            timestamp: at(k - 100_000),
+            ..new_event(100_000 + k, kind(k), Some("s2"), Some("u2"))
+        })
+        .collect();
+    let mut batches = vec![
+        vec![stamped(300_000, at(5_000))],
+        in_order(0, 3_000),
+        imported,
+    ];
+    batches.push(in_order(3_000, 6_000));
+    // Half a second after event 2,999: the first stamped after it.
+    let half_past = Timestamp::from_micros(at(2_999).as_micros() + 500_000);
+    batches.push(vec![stamped(300_001, half_past)]);
+    for from in (6_000..17_000).step_by(1_000) {
+        batches.push(in_order(from, from + 1_000));
+    }
+    for batch in batches {
+        store.append(batch).await.expect("append");
+    }
+    let every = store
+        .after(0, EventFilter::default(), usize::MAX)
+        .await
+        .expect("read all");
+    for since in [
+        at(-200_000),
+        at(-50_000),
+        at(100),
+        at(2_000),
+        at(2_999),
+        at(6_500),
+        at(16_990),
+    ] {
+        for event_type in [
+            None,
+            Some(EventType::ANSWER_SUBMITTED),
+            Some(EventType::QUIZ_STARTED),
+        ] {
+            for limit in [10, 1_000] {
+                let query = EventQuery {
+                    event_type,
+                    since: Some(since),
+                    ..EventQuery::latest(limit)
+                };
+                let want: Vec<&Event> = every
+                    .iter()
+                    .rev()
+                    .filter(|e| event_type.is_none_or(|t| e.event_type == t))
+                    .filter(|e| e.timestamp > since)
+                    .take(limit)
+                    .collect();
+                let got = store.query(query.clone()).await.expect("query");
+                assert_eq!(got.iter().collect::<Vec<_>>(), want, "{query:?}");
+            }
+        }
+    }
+}

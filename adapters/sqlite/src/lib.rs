@@ -23,6 +23,7 @@ mod plan;
 mod rows;
 mod schema;
 mod space;
+mod stamps;
 mod store;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -42,6 +42,9 @@ pub(crate) fn query_index(
     }
 }
 
+/// The index of a `since` range.
+pub(crate) const SINCE_INDEX: &str = "ix_events_timestamp";
+
 /// The lists of a scope that have an index of their own, and that index.
 const SCOPE_INDEXES: [(ScopeField, &str); 3] = [
     (ScopeField::SessionId, "ix_events_session_seq"),
@@ -90,7 +93,7 @@ pub(crate) fn scope_index(
 fn range_index(conn: &Connection, query: &EventQuery) -> rusqlite::Result<Option<&'static str>> {
     if let Some(since) = query.since {
         if holds_few(conn, "timestamp > ?", &[since.to_string().as_str()])? {
-            return Ok(Some("ix_events_timestamp"));
+            return Ok(Some(SINCE_INDEX));
         }
     }
     let from = query.occurred_since.map(|t| t.to_string());

@@ -58,6 +58,15 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     // (event_type, timestamp) that retention no longer needs and every
     // append paid for.
     "DROP INDEX IF EXISTS ix_events_type_timestamp;",
+    // 7: the highest seq appended with a timestamp below one appended before
+    // it (stamps.rs). The events already stored are taken as out of order,
+    // which costs nothing to set and only forgoes a shortcut for `since`
+    // ranges that reach back before the upgrade.
+    "CREATE TABLE stamp_order (
+         id         INTEGER PRIMARY KEY CHECK (id = 1),
+         last_break INTEGER NOT NULL
+     );
+     INSERT INTO stamp_order (id, last_break) SELECT 1, COALESCE(MAX(seq), 0) FROM events;",
 ];
 
 /// The version that adds `type_counts`: migrating to it counts the events.

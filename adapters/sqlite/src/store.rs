@@ -20,6 +20,7 @@ use crate::open::{configure, file_identity, prepare_file, Durability, OpenError,
 use crate::rows::{event_from_row, COLUMNS};
 use crate::schema::migrate;
 use crate::space::{available_bytes, PROBE_RESERVE_BYTES};
+use crate::stamps::{self, StampOrder};
 
 /// Events in one SQLite file.
 pub struct SqliteStore {
@@ -36,6 +37,9 @@ pub struct SqliteStore {
     wal: Arc<WalProgress>,
     /// Keeps the WAL bounded; stops when the store closes or is dropped.
     checkpointer: Checkpointer,
+    /// The newest timestamp appended, for the writer to notice an event
+    /// stamped out of seq order.
+    stamps: Arc<StampOrder>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -64,13 +68,13 @@ impl SqliteStore {
             source: rusqlite::Error::InvalidPath(path.clone()),
         };
         let at = path.clone();
-        writer
+        let stamps = writer
             .call(move |conn| {
                 admit(conn, &at)?;
                 configure(conn, durability, Role::Writer)?;
                 migrate(conn)?;
                 checkpoint::copy_left_over(conn);
-                Ok(())
+                StampOrder::load(conn).map_err(crate::schema::MigrationError::Sql)
             })
             .await
             .map_err(|e| match e {
@@ -90,6 +94,7 @@ impl SqliteStore {
             identity,
             checkpointer: checkpoint::spawn(checkpointer, Arc::clone(&wal)),
             wal,
+            stamps: Arc::new(stamps),
         })
     }
 
@@ -110,16 +115,17 @@ impl SqliteStore {
     async fn append_with<R>(
         &self,
         batch: Vec<NewEvent>,
-        insert: fn(&mut rusqlite::Connection, Vec<NewEvent>) -> Result<R, StoreError>,
+        insert: fn(&mut rusqlite::Connection, Vec<NewEvent>, &StampOrder) -> Result<R, StoreError>,
     ) -> Result<R, StoreError>
     where
         R: Send + 'static,
     {
         let wal = Arc::clone(&self.wal);
+        let stamps = Arc::clone(&self.stamps);
         self.writer
             .call(move |conn| {
                 wal.before_transaction(conn);
-                let appended = insert(conn, batch);
+                let appended = insert(conn, batch, &stamps);
                 wal.after_append();
                 appended
             })
@@ -187,9 +193,10 @@ fn key_holder(
 fn insert_batch(
     conn: &mut rusqlite::Connection,
     batch: Vec<NewEvent>,
+    stamps: &StampOrder,
 ) -> Result<Vec<Event>, StoreError> {
     let tx = conn.transaction().map_err(store_error)?;
-    let stored = insert_in(&tx, batch)?;
+    let stored = insert_in(&tx, batch, stamps)?;
     tx.commit().map_err(store_error)?;
     Ok(stored)
 }
@@ -199,6 +206,7 @@ fn insert_batch(
 fn insert_unless_held(
     conn: &mut rusqlite::Connection,
     batch: Vec<NewEvent>,
+    stamps: &StampOrder,
 ) -> Result<Appended, StoreError> {
     let tx = conn.transaction().map_err(store_error)?;
     let mut held = Vec::new();
@@ -213,19 +221,22 @@ fn insert_unless_held(
         // Dropping the transaction rolls it back: it wrote nothing.
         return Ok(Appended::Held(held));
     }
-    let stored = insert_in(&tx, batch)?;
+    let stored = insert_in(&tx, batch, stamps)?;
     tx.commit().map_err(store_error)?;
     Ok(Appended::Stored(stored))
 }
 
-/// Inserts `batch` and its counts in `tx`; an event whose idempotency key
-/// is held (by an event stored before or earlier in the batch) is not
+/// Inserts `batch` and its counts in `tx`, and the last event of it stamped
+/// out of seq order, if any ([`stamps`]); an event whose idempotency key is
+/// held (by an event stored before or earlier in the batch) is not
 /// inserted, its holder is returned in its place.
 fn insert_in(
     tx: &rusqlite::Transaction<'_>,
     batch: Vec<NewEvent>,
+    stamps: &StampOrder,
 ) -> Result<Vec<Event>, StoreError> {
     let mut stored = Vec::with_capacity(batch.len());
+    let mut last_break = None;
     // Positions in `stored` of events stored by an earlier append (their
     // idempotency key was held): returned, not inserted nor counted.
     let mut held = Vec::new();
@@ -267,9 +278,15 @@ fn insert_in(
                 Err(e) => return Err(store_error(e)),
             }
             let seq = tx.last_insert_rowid();
+            if stamps.is_break(&ts) {
+                last_break = Some(seq);
+            }
             // AUTOINCREMENT rowids start at 1 and only grow.
             stored.push(event.into_event(u64::try_from(seq).unwrap_or(0)));
         }
+    }
+    if let Some(seq) = last_break {
+        stamps::record_break(tx, seq).map_err(store_error)?;
     }
     if held.is_empty() {
         counts::add(tx, &stored).map_err(store_error)?;
@@ -372,10 +389,22 @@ fn push_scope(sql: &mut String, args: &mut Vec<Value>, scope: &Scope) {
 }
 
 fn run_query(conn: &mut rusqlite::Connection, query: EventQuery) -> rusqlite::Result<Vec<Event>> {
-    // Only fixed SQL text is built here (the index name is one of ours);
-    // every client value is a bound parameter.
+    let (sql, args) = query_statement(conn, query)?;
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(params_from_iter(args), event_from_row)?;
+    rows.collect()
+}
+
+/// The statement that answers `query`, and its arguments. Only fixed SQL
+/// text is built here (an index name is one of ours); every client value
+/// is a bound parameter.
+fn query_statement(
+    conn: &rusqlite::Connection,
+    query: EventQuery,
+) -> rusqlite::Result<(String, Vec<Value>)> {
     let mut sql = format!("SELECT {COLUMNS} FROM events");
-    if let Some(index) = crate::plan::query_index(conn, &query)? {
+    let index = crate::plan::query_index(conn, &query)?;
+    if let Some(index) = index {
         let _ = write!(sql, " INDEXED BY {index}");
     }
     sql.push_str(" WHERE 1 = 1");
@@ -393,8 +422,16 @@ fn run_query(conn: &mut rusqlite::Connection, query: EventQuery) -> rusqlite::Re
         args.push(Value::Text(u));
     }
     if let Some(since) = query.since {
+        let since = since.to_string();
+        // Walking the range's own index, the floor is no use.
+        if index != Some(crate::plan::SINCE_INDEX) {
+            if let Some(floor) = stamps::since_floor(conn, &since)? {
+                sql.push_str(" AND seq >= ?");
+                args.push(Value::Integer(floor));
+            }
+        }
         sql.push_str(" AND timestamp > ?");
-        args.push(Value::Text(since.to_string()));
+        args.push(Value::Text(since));
     }
     if let Some(from) = query.occurred_since {
         sql.push_str(" AND occurred_at >= ?");
@@ -409,9 +446,7 @@ fn run_query(conn: &mut rusqlite::Connection, query: EventQuery) -> rusqlite::Re
     args.push(Value::Integer(
         i64::try_from(query.limit).unwrap_or(i64::MAX),
     ));
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map(params_from_iter(args), event_from_row)?;
-    rows.collect()
+    Ok((sql, args))
 }
 
 fn run_after(
@@ -775,6 +810,88 @@ mod tests {
             crate::plan::query_index(&raw, &typed).expect("plan"),
             Some("ix_events_session_seq")
         );
+    }
+
+    /// A `since` query over a range too large for its own index walks a
+    /// type's events down to the first event stamped after `since`, not to
+    /// the type's oldest (at 1,000,000 events, `event_type=error_occurred`
+    /// with 117 events since two days ago and `limit=1000` walked all
+    /// 7,000 of the type); a break above that event takes the floor away.
+    /// The conformance case
+    /// `since_queries_answer_exactly_over_events_stamped_out_of_order`
+    /// checks the answers.
+    #[tokio::test]
+    async fn a_since_query_stops_at_the_first_event_stamped_after_it() {
+        use ep_conformance::store::{at, fill_for_time_ranges, time_range_query};
+        use ep_ports::EventType;
+
+        let (store, dir) = temp_store().await;
+        fill_for_time_ranges(&store).await;
+        let raw = rusqlite::Connection::open(dir.path().join("events.db")).expect("raw open");
+        let query = time_range_query(Some(EventType::ANSWER_SUBMITTED), (Some(at(7)), None, None));
+        let (sql, args) = query_statement(&raw, query.clone()).expect("statement");
+        // Event 8, the first stamped after event 7, has seq 9.
+        assert!(args.contains(&Value::Integer(9)), "{sql} {args:?}");
+        let plan: Vec<String> = raw
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .expect("explain")
+            .query_map(params_from_iter(args), |r| r.get(3))
+            .expect("plan")
+            .collect::<rusqlite::Result<_>>()
+            .expect("plan rows");
+        assert_eq!(
+            plan,
+            ["SEARCH events USING INDEX ix_events_type_seq (event_type=? AND seq>?)"],
+            "{sql}"
+        );
+        let late = ep_ports::NewEvent {
+            timestamp: at(3),
+            ..ep_conformance::new_event(99_999, EventType::QUIZ_STARTED, None, None)
+        };
+        store.append(vec![late]).await.expect("append");
+        let (_, args) = query_statement(&raw, query).expect("statement");
+        assert!(
+            !args.contains(&Value::Integer(9)),
+            "a break above it: {args:?}"
+        );
+    }
+
+    /// The newest timestamp is read from the file at open: an event stamped
+    /// before those of an earlier run is a break, and `since` finds them.
+    #[tokio::test]
+    async fn an_event_stamped_before_an_earlier_runs_events_is_a_break() {
+        use ep_conformance::store::at;
+        use ep_ports::{EventQuery, EventType};
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("events.db");
+        let store = SqliteStore::open(&path, Durability::Normal)
+            .await
+            .expect("open");
+        // More than a `since` range's own index is walked for (10,000).
+        for from in (0..10_050).step_by(1_000) {
+            let first_run = (from..(from + 1_000).min(10_050))
+                .map(|i| ep_conformance::new_event(100 + i, EventType::TIMER_TICK, None, None))
+                .collect();
+            store.append(first_run).await.expect("append");
+        }
+        store.close().await.expect("close");
+        drop(store);
+        let store = SqliteStore::open(&path, Durability::Normal)
+            .await
+            .expect("reopen");
+        let behind = ep_conformance::new_event(50, EventType::TIMER_TICK, None, None);
+        store.append(vec![behind]).await.expect("append");
+        let found = store
+            .query(EventQuery {
+                since: Some(at(40)),
+                ..EventQuery::latest(100)
+            })
+            .await
+            .expect("query");
+        let seqs: Vec<u64> = found.iter().map(|e| e.seq).collect();
+        let want: Vec<u64> = (9_952..=10_051).rev().collect();
+        assert_eq!(seqs, want);
     }
 
     /// Each kind of delete step walks an index that leads with its
