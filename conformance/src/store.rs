@@ -1143,7 +1143,7 @@ pub async fn fill_for_scopes<S: EventStore>(store: &S) {
 /// Scopes over [`fill_for_scopes`]'s events, each with whether its
 /// sessions, users or types hold few of them (at most 10,000): a SQL store
 /// may read the first kind through that list's index.
-pub fn scopes_over_many_events() -> [(Scope, bool); 6] {
+pub fn scopes_over_many_events() -> [(Scope, bool); 7] {
     [
         (
             Scope {
@@ -1188,6 +1188,14 @@ pub fn scopes_over_many_events() -> [(Scope, bool); 6] {
                 ..Scope::default()
             },
             false,
+        ),
+        (
+            Scope {
+                session_ids: names(&["class-a", "class-b"]),
+                user_ids: names(&["stu-a"]),
+                ..Scope::default()
+            },
+            true,
         ),
     ]
 }

@@ -775,6 +775,8 @@ mod tests {
             None,
             Some("ix_events_user_seq"),
             None,
+            // 96 events in the class's sessions, 40 of the student's.
+            Some("ix_events_user_seq"),
         ];
         for ((scope, few), index) in scopes_over_many_events().into_iter().zip(expected) {
             assert_eq!(few, index.is_some(), "{scope:?}");
