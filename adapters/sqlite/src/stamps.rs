@@ -12,7 +12,7 @@
 //! one: a type's events are walked from the newest down to it, not to the
 //! type's oldest.
 
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
@@ -35,20 +35,31 @@ impl StampOrder {
         })
     }
 
+    /// The newest timestamp, held for one batch of appends: one lock per
+    /// batch, not per event.
+    pub(crate) fn lock(&self) -> Newest<'_> {
+        // A panic elsewhere cannot leave the string half written.
+        Newest(
+            self.newest
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+}
+
+/// The writer's hold on [`StampOrder`] while it appends a batch.
+pub(crate) struct Newest<'a>(MutexGuard<'a, String>);
+
+impl Newest<'_> {
     /// Notes the timestamp `stamp` (as stored) of an event being appended;
     /// `true` when it is earlier than one seen before: the event is a break.
     /// Text order is the order every query compares timestamps in.
-    pub(crate) fn is_break(&self, stamp: &str) -> bool {
-        // A panic elsewhere cannot leave the string half written.
-        let mut newest = self
-            .newest
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if stamp < newest.as_str() {
+    pub(crate) fn is_break(&mut self, stamp: &str) -> bool {
+        if stamp < self.0.as_str() {
             return true;
         }
-        newest.clear();
-        newest.push_str(stamp);
+        self.0.clear();
+        self.0.push_str(stamp);
         false
     }
 }
@@ -88,6 +99,7 @@ mod tests {
     #[test]
     fn an_earlier_stamp_is_a_break_and_leaves_the_newest_alone() {
         let order = StampOrder::default();
+        let mut order = order.lock();
         assert!(!order.is_break("2026-12-01T10:00:00.000000Z"));
         assert!(
             !order.is_break("2026-12-01T10:00:00.000000Z"),

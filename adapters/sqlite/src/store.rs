@@ -236,6 +236,7 @@ fn insert_in(
     stamps: &StampOrder,
 ) -> Result<Vec<Event>, StoreError> {
     let mut stored = Vec::with_capacity(batch.len());
+    let mut newest = stamps.lock();
     let mut last_break = None;
     // Positions in `stored` of events stored by an earlier append (their
     // idempotency key was held): returned, not inserted nor counted.
@@ -278,7 +279,7 @@ fn insert_in(
                 Err(e) => return Err(store_error(e)),
             }
             let seq = tx.last_insert_rowid();
-            if stamps.is_break(&ts) {
+            if newest.is_break(&ts) {
                 last_break = Some(seq);
             }
             // AUTOINCREMENT rowids start at 1 and only grow.
