@@ -38,6 +38,10 @@ pub struct Running {
     background: Vec<JoinHandle<()>>,
     /// Where the jobs' leases are, and this node's name as their holder.
     jobs: (Arc<dyn JobState>, String),
+    /// The hub's dispatcher, which reads the store whenever the feed is
+    /// quiet: stopped once no subscriber is left and every accepted event is
+    /// committed, before the store closes.
+    hub: JoinHandle<()>,
     /// Closed last, once every accepted event is committed.
     store: Arc<dyn EventStore>,
     /// Stops the publish path's runtime when dropped, after `shutdown`.
@@ -74,9 +78,9 @@ impl Running {
     /// Answers new requests 503, closes WebSocket sessions with 1001 (a
     /// publisher first gets the replies to everything it sent), stops
     /// accepting connections, lets open requests finish (at most
-    /// [`DRAIN_TIMEOUT`]), commits every event already accepted, then
-    /// closes the store (SQLite: the database file alone then holds every
-    /// event, with no WAL left for the next start to copy).
+    /// [`DRAIN_TIMEOUT`]), commits every event already accepted, stops the
+    /// hub, then closes the store (SQLite: the database file alone then
+    /// holds every event, with no WAL left for the next start to copy).
     pub async fn shutdown(self) {
         // New requests get a clear 503 from now on; WebSockets close with
         // 1001 (publishers first get the replies to all they sent); then the
@@ -105,6 +109,10 @@ impl Running {
         }
         self.service.shutdown().await;
         tracing::info!("every accepted event is committed");
+        // No subscriber is left to deliver to, and a read of a closing store
+        // would only log a failure.
+        self.hub.abort();
+        let _ = self.hub.await;
         if let Err(e) = self.store.close().await {
             tracing::warn!(error = %e, "the event store did not close cleanly; the next start recovers what it holds");
         }
@@ -280,7 +288,7 @@ pub async fn start_with_stores(
         },
         Box::new(ep_http::event_frame),
     );
-    pipeline
+    let hub_task = pipeline
         .handle()
         .spawn(hub.clone().run(broadcaster.subscribe().await?));
     let ws = Arc::new(WsShared::new(config.max_ws_connections_per_ip));
@@ -338,6 +346,7 @@ pub async fn start_with_stores(
         server,
         background: retention_task.into_iter().chain(export_task).collect(),
         jobs: (jobs, node),
+        hub: hub_task,
         store,
         _pipeline: pipeline,
     })

@@ -5,7 +5,9 @@
 mod support;
 
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use ep_ports::{
@@ -16,7 +18,7 @@ use ep_store_memory::MemoryStore;
 use serde_json::{json, Value};
 use support::process::Process;
 use support::{example, TestServer};
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, Semaphore};
 
 use support::process::BIN;
 
@@ -167,26 +169,57 @@ async fn readiness_is_503_while_the_store_is_unreachable() {
     server.publish(&example("timer_tick")).await;
 }
 
-/// A store whose appends wait for the test to let them through.
+/// A store whose appends wait for the test to let them through, and which
+/// notes any use once it has begun to close.
 struct GatedStore {
     inner: MemoryStore,
     gate: Arc<Semaphore>,
+    closed: AtomicBool,
+    /// Signalled by a use after `close` began.
+    used_after_close: Notify,
+    /// How long `close` waits for such a use before it returns.
+    linger: Duration,
+}
+
+impl GatedStore {
+    fn new(gate: Arc<Semaphore>, linger: Duration) -> Self {
+        Self {
+            inner: MemoryStore::new(),
+            gate,
+            closed: AtomicBool::new(false),
+            used_after_close: Notify::new(),
+            linger,
+        }
+    }
+
+    /// Fails a use of the store once it is closing, and says so to `close`.
+    fn open(&self) -> Result<(), StoreError> {
+        if self.closed.load(Ordering::Acquire) {
+            self.used_after_close.notify_one();
+            return Err(StoreError::Unavailable("closed".into()));
+        }
+        Ok(())
+    }
 }
 
 #[async_trait]
 impl EventStore for GatedStore {
     async fn append(&self, batch: Vec<NewEvent>) -> Result<Vec<Event>, StoreError> {
         self.gate.acquire().await.expect("gate").forget();
+        self.open()?;
         self.inner.append(batch).await
     }
     async fn append_unless_held(&self, batch: Vec<NewEvent>) -> Result<Appended, StoreError> {
         self.gate.acquire().await.expect("gate").forget();
+        self.open()?;
         self.inner.append_unless_held(batch).await
     }
     async fn get(&self, id: &EventId) -> Result<Option<Event>, StoreError> {
+        self.open()?;
         self.inner.get(id).await
     }
     async fn query(&self, q: EventQuery) -> Result<Vec<Event>, StoreError> {
+        self.open()?;
         self.inner.query(q).await
     }
     async fn after(
@@ -195,38 +228,65 @@ impl EventStore for GatedStore {
         filter: EventFilter,
         limit: usize,
     ) -> Result<Vec<Event>, StoreError> {
+        self.open()?;
         self.inner.after(after_seq, filter, limit).await
     }
     async fn stats(&self, since: Timestamp) -> Result<Stats, StoreError> {
+        self.open()?;
         self.inner.stats(since).await
     }
     async fn delete_some(&self, what: Deletion, limit: usize) -> Result<u64, StoreError> {
+        self.open()?;
         self.inner.delete_some(what, limit).await
     }
     async fn last_seq(&self) -> Result<u64, StoreError> {
+        self.open()?;
         self.inner.last_seq().await
     }
     fn shared_by_nodes(&self) -> bool {
         false
     }
     async fn probe_write(&self) -> Result<(), StoreError> {
+        self.open()?;
         self.inner.probe_write().await
     }
     async fn ping(&self) -> Result<(), StoreError> {
+        self.open()?;
         self.inner.ping().await
     }
     async fn close(&self) -> Result<(), StoreError> {
+        self.closed.store(true, Ordering::Release);
+        if tokio::time::timeout(self.linger, self.used_after_close.notified())
+            .await
+            .is_ok()
+        {
+            panic!("the store was used after it began to close");
+        }
         self.inner.close().await
     }
+}
+
+/// Nothing reads the store once it closes: the hub, which reads it
+/// whenever the feed has been quiet for half a second, is stopped first
+/// (it logged a failed read of a closed store at the end of most stops).
+/// `close` waits for a use for three such periods.
+#[tokio::test]
+async fn a_graceful_stop_uses_the_store_no_more_once_it_closes() {
+    let store = Arc::new(GatedStore::new(
+        Arc::new(Semaphore::new(Semaphore::MAX_PERMITS)),
+        Duration::from_millis(1_500),
+    ));
+    let server = TestServer::with_store(&[], store.clone()).await;
+    let (status, _) = server.post("/api/v1/events", &example("timer_tick")).await;
+    assert_eq!(status, 201);
+    server.stop().await;
+    assert!(store.closed.load(Ordering::Acquire), "the stop closed it");
 }
 
 #[tokio::test]
 async fn a_full_queue_answers_503_with_retry_after_and_accepted_events_still_commit() {
     let gate = Arc::new(Semaphore::new(0));
-    let store = Arc::new(GatedStore {
-        inner: MemoryStore::new(),
-        gate: gate.clone(),
-    });
+    let store = Arc::new(GatedStore::new(gate.clone(), Duration::ZERO));
     let server = Arc::new(TestServer::with_store(&[("MAX_QUEUE_SIZE", "2")], store).await);
     let waiting: Vec<_> = (0..2)
         .map(|_| {
