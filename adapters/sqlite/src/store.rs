@@ -404,7 +404,12 @@ fn query_statement(
     query: EventQuery,
 ) -> rusqlite::Result<(String, Vec<Value>)> {
     let mut sql = format!("SELECT {COLUMNS} FROM events");
-    let index = crate::plan::query_index(conn, &query)?;
+    let since = query.since.map(|t| t.to_string());
+    let floor = match &since {
+        Some(since) => stamps::since_floor(conn, since)?,
+        None => None,
+    };
+    let index = crate::plan::query_index(conn, &query, floor.is_some())?;
     if let Some(index) = index {
         let _ = write!(sql, " INDEXED BY {index}");
     }
@@ -422,14 +427,10 @@ fn query_statement(
         sql.push_str(" AND user_id = ?");
         args.push(Value::Text(u));
     }
-    if let Some(since) = query.since {
-        let since = since.to_string();
-        // Walking the range's own index, the floor is no use.
-        if index != Some(crate::plan::SINCE_INDEX) {
-            if let Some(floor) = stamps::since_floor(conn, &since)? {
-                sql.push_str(" AND seq >= ?");
-                args.push(Value::Integer(floor));
-            }
+    if let Some(since) = since {
+        if let Some(floor) = floor {
+            sql.push_str(" AND seq >= ?");
+            args.push(Value::Integer(floor));
         }
         sql.push_str(" AND timestamp > ?");
         args.push(Value::Text(since));
@@ -723,9 +724,9 @@ mod tests {
 
     /// A query whose time range holds few events walks that range's index
     /// (at 5M events, `since=` a minute ago with nothing newer scanned the
-    /// table); one whose range holds more, or one for a session or a user,
-    /// leaves the walk to SQLite. The conformance case
-    /// `time_range_queries_answer_exactly_over_many_events` checks the
+    /// table); one whose range holds more, one for a session or a user, or
+    /// a `since` with a floor, leaves the walk to SQLite. The conformance
+    /// case `time_range_queries_answer_exactly_over_many_events` checks the
     /// answers both ways.
     #[tokio::test]
     async fn a_short_time_range_walks_its_own_index() {
@@ -742,15 +743,18 @@ mod tests {
                 (true, Some(_)) => Some("ix_events_timestamp"),
                 (true, None) => Some("ix_events_occurred"),
             };
-            let chosen = crate::plan::query_index(&raw, &query).expect("plan");
+            let chosen = crate::plan::query_index(&raw, &query, false).expect("plan");
             assert_eq!(chosen, index, "{query:?}");
+            let floored = crate::plan::query_index(&raw, &query, true).expect("plan");
+            let index = index.filter(|_| range.0.is_none());
+            assert_eq!(floored, index, "with a floor: {query:?}");
         }
         let one_session = EventQuery {
             session_id: Some("s1".into()),
             ..time_range_query(None, time_ranges()[0].0)
         };
         assert_eq!(
-            crate::plan::query_index(&raw, &one_session).expect("plan"),
+            crate::plan::query_index(&raw, &one_session, false).expect("plan"),
             None
         );
     }
@@ -785,14 +789,14 @@ mod tests {
                 scope: scope.clone(),
                 ..EventQuery::latest(100)
             };
-            let chosen = crate::plan::query_index(&raw, &query).expect("plan");
+            let chosen = crate::plan::query_index(&raw, &query, false).expect("plan");
             assert_eq!(chosen, index, "{query:?}");
             let one_session = EventQuery {
                 session_id: Some("class-a".into()),
                 ..query.clone()
             };
             assert_eq!(
-                crate::plan::query_index(&raw, &one_session).expect("plan"),
+                crate::plan::query_index(&raw, &one_session, false).expect("plan"),
                 None
             );
         }
@@ -802,7 +806,10 @@ mod tests {
             scope: rare_types,
             ..EventQuery::latest(100)
         };
-        assert_eq!(crate::plan::query_index(&raw, &typed).expect("plan"), None);
+        assert_eq!(
+            crate::plan::query_index(&raw, &typed, false).expect("plan"),
+            None
+        );
         let class = scopes_over_many_events()[0].0.clone();
         let typed = EventQuery {
             event_type: Some(EventType::TIMER_TICK),
@@ -810,52 +817,78 @@ mod tests {
             ..EventQuery::latest(100)
         };
         assert_eq!(
-            crate::plan::query_index(&raw, &typed).expect("plan"),
+            crate::plan::query_index(&raw, &typed, false).expect("plan"),
             Some("ix_events_session_seq")
         );
     }
 
-    /// A `since` query over a range too large for its own index walks a
-    /// type's events down to the first event stamped after `since`, not to
-    /// the type's oldest (at 1,000,000 events, `event_type=error_occurred`
-    /// with 117 events since two days ago and `limit=1000` walked all
-    /// 7,000 of the type); a break above that event takes the floor away.
-    /// The conformance case
+    /// How SQLite runs `sql` with `args`: each step's detail.
+    fn plan_of(conn: &rusqlite::Connection, sql: &str, args: Vec<Value>) -> Vec<String> {
+        conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .expect("explain")
+            .query_map(params_from_iter(args), |r| r.get(3))
+            .expect("plan")
+            .collect::<rusqlite::Result<_>>()
+            .expect("plan rows")
+    }
+
+    /// A `since` query walks a type's events down to the first event
+    /// stamped after `since`, not to the type's oldest (at 1,000,000 events,
+    /// `event_type=error_occurred` with 117 events since two days ago and
+    /// `limit=1000` walked all 7,000 of the type), whether its range is
+    /// large or short (a short one was read whole through the timestamp
+    /// index and sorted: 8 ms for a day's 8,300 events); a break above that
+    /// event takes the floor away, and a short range then walks its own
+    /// index. The conformance case
     /// `since_queries_answer_exactly_over_events_stamped_out_of_order`
     /// checks the answers.
     #[tokio::test]
     async fn a_since_query_stops_at_the_first_event_stamped_after_it() {
-        use ep_conformance::store::{at, fill_for_time_ranges, time_range_query};
+        use ep_conformance::store::{
+            at, fill_for_time_ranges, time_range_query, TIME_RANGE_EVENTS,
+        };
         use ep_ports::EventType;
 
         let (store, dir) = temp_store().await;
         fill_for_time_ranges(&store).await;
         let raw = rusqlite::Connection::open(dir.path().join("events.db")).expect("raw open");
-        let query = time_range_query(Some(EventType::ANSWER_SUBMITTED), (Some(at(7)), None, None));
-        let (sql, args) = query_statement(&raw, query.clone()).expect("statement");
+        let floored = ["SEARCH events USING INDEX ix_events_type_seq (event_type=? AND seq>?)"];
+        let answers = |since| {
+            time_range_query(
+                Some(EventType::ANSWER_SUBMITTED),
+                (Some(at(since)), None, None),
+            )
+        };
+        let (many, short) = (answers(7), answers(TIME_RANGE_EVENTS - 7));
+        let (sql, args) = query_statement(&raw, many.clone()).expect("statement");
         // Event 8, the first stamped after event 7, has seq 9.
         assert!(args.contains(&Value::Integer(9)), "{sql} {args:?}");
-        let plan: Vec<String> = raw
-            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
-            .expect("explain")
-            .query_map(params_from_iter(args), |r| r.get(3))
-            .expect("plan")
-            .collect::<rusqlite::Result<_>>()
-            .expect("plan rows");
-        assert_eq!(
-            plan,
-            ["SEARCH events USING INDEX ix_events_type_seq (event_type=? AND seq>?)"],
-            "{sql}"
+        assert_eq!(plan_of(&raw, &sql, args), floored, "{sql}");
+        let (sql, args) = query_statement(&raw, short.clone()).expect("statement");
+        assert!(
+            args.contains(&Value::Integer(TIME_RANGE_EVENTS - 5)),
+            "{sql} {args:?}"
         );
+        assert_eq!(plan_of(&raw, &sql, args), floored, "{sql}");
+
         let late = ep_ports::NewEvent {
             timestamp: at(3),
             ..ep_conformance::new_event(99_999, EventType::QUIZ_STARTED, None, None)
         };
         store.append(vec![late]).await.expect("append");
-        let (_, args) = query_statement(&raw, query).expect("statement");
+        let (_, args) = query_statement(&raw, many).expect("statement");
         assert!(
             !args.contains(&Value::Integer(9)),
             "a break above it: {args:?}"
+        );
+        let (sql, args) = query_statement(&raw, short).expect("statement");
+        assert_eq!(
+            plan_of(&raw, &sql, args),
+            [
+                "SEARCH events USING INDEX ix_events_timestamp (timestamp>?)",
+                "USE TEMP B-TREE FOR ORDER BY"
+            ],
+            "{sql}"
         );
     }
 
