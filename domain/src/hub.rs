@@ -670,6 +670,23 @@ mod tests {
         ]
     }
 
+    /// Two nodes number their subscriptions alike; the random node tag in
+    /// the public id tells them apart (a client resuming or an operator
+    /// reading logs of several nodes sees one id per subscription).
+    #[test]
+    fn the_first_subscriptions_of_two_nodes_have_different_public_ids() {
+        let (a, b) = (hub(), hub());
+        let (sub_a, sub_b) = (
+            a.subscribe(EventFilter::default(), None).expect("room"),
+            b.subscribe(EventFilter::default(), None).expect("room"),
+        );
+        let (id_a, id_b) = (sub_a.public_id(), sub_b.public_id());
+        assert_ne!(id_a, id_b);
+        assert_eq!(id_a.len(), "sub_".len() + 16, "{id_a}");
+        assert!(id_a.ends_with("00000001"), "{id_a}");
+        assert!(id_b.ends_with("00000001"), "{id_b}");
+    }
+
     #[test]
     fn a_queued_delivery_is_a_pointer_and_a_number_whatever_the_frame() {
         // Every subscriber's queue allocates its first block of slots up

@@ -159,6 +159,19 @@ mod tests {
         assert_eq!(s.fill_due(), None);
     }
 
+    /// A batch that starts where the last ended but skips a seq inside
+    /// (whatever a store or bus did to it) goes no further than the hole:
+    /// the missing event would otherwise come after one with a higher seq.
+    #[test]
+    fn a_batch_with_a_hole_inside_is_delivered_up_to_the_hole() {
+        let now = Instant::now();
+        let mut s = Sequencer::new(10);
+        assert_eq!(seqs(s.accept(batch([11, 12, 14]), now)), [11, 12]);
+        assert_eq!(s.pending(), 1);
+        assert_eq!(s.fill_due(), Some(now + GAP_GRACE));
+        assert_eq!(seqs(s.accept(batch([13]), now)), [13, 14]);
+    }
+
     #[test]
     fn batches_out_of_order_are_delivered_in_seq_order_once_the_hole_fills() {
         let now = Instant::now();
@@ -224,8 +237,24 @@ mod tests {
     fn too_much_held_behind_a_hole_asks_the_store_at_once() {
         let now = Instant::now();
         let mut s = Sequencer::new(0);
-        s.accept(batch(2..=MAX_PENDING as u64 + 2), now);
+        s.accept(batch(2..=MAX_PENDING as u64 + 1), now);
+        assert_eq!(
+            s.fill_due(),
+            Some(now + GAP_GRACE),
+            "as many as it may hold"
+        );
+        s.accept(batch([MAX_PENDING as u64 + 2]), now);
         assert_eq!(s.fill_due(), Some(now));
+    }
+
+    /// What the store returns up to the delivery position (a store that
+    /// answered `after` inclusively, say) is not delivered twice.
+    #[test]
+    fn a_fill_delivers_nothing_up_to_the_position_again() {
+        let now = Instant::now();
+        let mut s = Sequencer::new(10);
+        let out = s.fill((9..=12).map(event).collect(), true, now);
+        assert_eq!(seqs(out), [11, 12]);
     }
 
     #[test]

@@ -188,6 +188,22 @@ async fn a_lost_batch_is_read_from_the_store_soon_and_what_followed_it_comes_aft
     nothing_more(&mut sub).await;
 }
 
+/// A hole longer than one page of the store's answer (1,000 events) is
+/// read page after page: a full page is never taken for the end of what
+/// the store holds (which would deliver what waits behind the hole and
+/// skip the rest of it for good).
+#[tokio::test(start_paused = true)]
+async fn a_hole_of_more_than_a_page_is_read_to_its_end() {
+    let shared = Arc::new(Shared::default());
+    shared.commit(1..=1_002);
+    let (feed, mut sub, _hub) = node(store(&shared, 0));
+    feed.send(batch([1_002])).expect("feed");
+    let (got, _) = receive(&mut sub, 1_002).await;
+    assert_eq!(got, (1..=1_002).collect::<Vec<_>>());
+    assert_eq!(shared.reads.load(Ordering::Acquire), 2, "two pages");
+    nothing_more(&mut sub).await;
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_node_that_dies_between_its_commit_and_its_publish_leaves_no_hole_for_long() {
     let shared = Arc::new(Shared::default());
