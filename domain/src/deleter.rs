@@ -136,6 +136,26 @@ pub(crate) fn next_step(step: usize, took: Duration) -> usize {
 mod tests {
     use super::*;
 
+    /// The count is every step's rows, and the delete ends at the first
+    /// step that found fewer than it was allowed.
+    #[tokio::test(start_paused = true)]
+    async fn a_delete_adds_up_its_steps_and_ends_at_the_first_short_one() {
+        let mut store = ep_ports::MockEventStore::new();
+        let mut left = 2_500_u64;
+        store
+            .expect_delete_some()
+            .times(2)
+            .returning(move |_, limit| {
+                let n = left.min(limit as u64);
+                left -= n;
+                Ok(n)
+            });
+        let deleted = in_steps(&store, Deletion::through(10_000))
+            .await
+            .expect("delete");
+        assert_eq!(deleted, 2_500);
+    }
+
     #[test]
     fn a_step_grows_when_fast_shrinks_when_slow_and_stays_bounded() {
         let budget = STEP_BUDGET;

@@ -310,6 +310,23 @@ mod tests {
         assert!(l.check_key(addr(1), RateClass::Publish).is_err());
     }
 
+    /// A rate of one token per millisecond or slower refills one token at
+    /// a time; a faster one refills in millisecond steps of enough tokens
+    /// (rounded up) to keep its rate.
+    #[test]
+    fn the_refill_step_keeps_the_configured_rate() {
+        let rate = |count, per| RateLimit { count, per };
+        let second = Duration::from_secs(1);
+        assert_eq!(refill(rate(100, second)), (1, Duration::from_millis(10)));
+        assert_eq!(refill(rate(1_000, second)), (1, MIN_STEP));
+        assert_eq!(refill(rate(1_500, second)), (2, MIN_STEP));
+        assert_eq!(refill(rate(1_000_000, second)), (1_000, MIN_STEP));
+        assert_eq!(
+            refill(rate(10, Duration::from_secs(60))),
+            (1, Duration::from_secs(6))
+        );
+    }
+
     #[tokio::test(start_paused = true)]
     async fn very_high_rates_refill_in_millisecond_steps() {
         let l = ClientRateLimits::new(RateLimitConfig {
@@ -333,6 +350,27 @@ mod tests {
         for n in 0..50_000 {
             let _ = l.check_key(addr(n), RateClass::Publish);
             assert!(l.tracked_clients() <= 1_000);
+        }
+    }
+
+    /// A table full of active clients drops its least recently seen eighth
+    /// for a newcomer, not one at a time (a flood of new addresses would
+    /// otherwise scan the table for each of them); the newest stay.
+    #[tokio::test(start_paused = true)]
+    async fn a_table_full_of_active_clients_drops_its_oldest_eighth() {
+        let l = limits(1, 16);
+        for n in 0..16 {
+            l.check_key(addr(n), RateClass::Publish).expect("first");
+            tokio::time::advance(Duration::from_millis(1)).await;
+        }
+        l.check_key(addr(100), RateClass::Publish)
+            .expect("newcomer");
+        assert_eq!(l.tracked_clients(), 16 - 2 + 1);
+        for n in 2..16 {
+            assert!(
+                l.check_key(addr(n), RateClass::Publish).is_err(),
+                "client {n} kept its spent bucket"
+            );
         }
     }
 
