@@ -244,6 +244,22 @@ mod tests {
     }
 
     #[test]
+    fn each_time_range_parameter_reaches_the_query() {
+        let Ok(CheckedQuery::Run(q)) = params(&[
+            ("since", "2026-01-01T00:00:00Z"),
+            ("occurred_since", "2026-01-02T00:00:00Z"),
+            ("occurred_before", "2026-01-03T00:00:00Z"),
+        ])
+        .check() else {
+            panic!("a valid range");
+        };
+        let day = |d: &str| Some(ep_ports::Timestamp::parse_canonical(d).expect("instant"));
+        assert_eq!(q.since, day("2026-01-01T00:00:00Z"));
+        assert_eq!(q.occurred_since, day("2026-01-02T00:00:00Z"));
+        assert_eq!(q.occurred_before, day("2026-01-03T00:00:00Z"));
+    }
+
+    #[test]
     fn the_last_repeated_value_wins_and_unknown_names_are_ignored() {
         let p = params(&[("user_id", "a"), ("user_id", "b"), ("colour", "red")]);
         assert_eq!(p.user_id.as_deref(), Some("b"));

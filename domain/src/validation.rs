@@ -271,6 +271,61 @@ mod tests {
     }
 
     #[test]
+    fn occurred_at_in_the_past_is_kept_and_too_far_ahead_is_refused() {
+        let at = |text: &str| {
+            format!(
+                r#"{{"event_type":"timer_tick","source":"t","payload":{{}},"occurred_at":"{text}"}}"#
+            )
+        };
+        let v = validate(
+            req(&at("2020-01-02T03:04:05Z")),
+            &Limits::default(),
+            &EventTypes::default(),
+        )
+        .expect("valid");
+        assert_eq!(
+            v.occurred_at,
+            Timestamp::parse_canonical("2020-01-02T03:04:05Z")
+        );
+        let ahead = Timestamp::now().as_micros() + 301 * 1_000_000;
+        let errors = errors_of(
+            &at(&Timestamp::from_micros(ahead).to_string()),
+            &Limits::default(),
+        );
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].loc, ["body", "occurred_at"]);
+        assert_eq!(errors[0].kind, "datetime_future");
+    }
+
+    #[test]
+    fn an_idempotency_key_has_1_to_its_most_characters() {
+        let keyed = |key: &str| {
+            format!(
+                r#"{{"event_type":"timer_tick","source":"t","payload":{{}},"idempotency_key":"{key}"}}"#
+            )
+        };
+        let most = "k".repeat(MAX_IDEMPOTENCY_KEY_CHARS);
+        let ok = validate(
+            req(&keyed(&most)),
+            &Limits::default(),
+            &EventTypes::default(),
+        );
+        assert_eq!(
+            ok.expect("valid").idempotency_key.as_deref(),
+            Some(most.as_str())
+        );
+        for (key, kind) in [
+            (String::new(), "string_too_short"),
+            (format!("{most}k"), "string_too_long"),
+        ] {
+            let errors = errors_of(&keyed(&key), &Limits::default());
+            assert_eq!(errors.len(), 1, "{key}");
+            assert_eq!(errors[0].loc, ["body", "idempotency_key"]);
+            assert_eq!(errors[0].kind, kind);
+        }
+    }
+
+    #[test]
     fn a_valid_event_passes_with_its_payload_compacted() {
         let v = validate(
             req(r#"{"event_type":"timer_tick","source":"timer-service","session_id":"sess-7f3a","payload":{ "remaining_seconds" : 1799 }}"#), &Limits::default(), &EventTypes::default(),

@@ -1,6 +1,6 @@
 //! The use cases decide what a caller may do, with fakes for the ports:
-//! roles, scope on publish, query, get and stats, the reasons given, and
-//! rate limits kept per key, per token and per address.
+//! roles, scope on publish, query, subscribe, get and stats, the reasons
+//! given, and rate limits kept per key, per token and per address.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -241,8 +241,47 @@ async fn a_query_is_refused_outside_the_scope_and_narrowed_to_it_inside() {
     svc.shutdown().await;
 }
 
+/// A subscriber's filter goes through the same role and scope as a query:
+/// `{}` is everything in the scope, a session outside it is refused, and a
+/// caller without `read` subscribes to nothing.
 #[tokio::test]
-async fn an_event_outside_the_scope_is_not_found_and_stats_need_no_restriction() {
+async fn a_subscription_is_narrowed_to_the_scope_and_refused_outside_it() {
+    let svc = service(MockEventStore::new(), generous());
+    let scope = Scope {
+        session_ids: list(&["s1", "s2"]),
+        ..Scope::default()
+    };
+    let teacher = caller(Identity::Token("t".into()), &[Role::Read], scope.clone(), 1);
+    let everything = svc
+        .subscription_filter(&teacher, &[], ep_ports::EventFilter::default())
+        .expect("in scope");
+    assert_eq!(everything.scope, scope);
+    let outside = ep_ports::EventFilter {
+        session_id: Some("s3".into()),
+        ..ep_ports::EventFilter::default()
+    };
+    assert_eq!(
+        svc.subscription_filter(&teacher, &[], outside),
+        Err(Denied::OutsideScope {
+            field: ScopeField::SessionId,
+            value: Some("s3".into()),
+        })
+    );
+    let producer = caller(
+        Identity::Key("p".into()),
+        &[Role::Publish],
+        Scope::default(),
+        2,
+    );
+    assert_eq!(
+        svc.subscription_filter(&producer, &[], ep_ports::EventFilter::default()),
+        Err(Denied::MissingRole(Role::Read))
+    );
+    svc.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_event_outside_the_scope_is_not_found_nor_resumed_from_and_stats_need_no_restriction() {
     let mut store = MockEventStore::new();
     store.expect_get().returning(|id| {
         Ok(Some(stored(
@@ -272,6 +311,19 @@ async fn an_event_outside_the_scope_is_not_found_and_stats_need_no_restriction()
     assert_eq!(svc.get(&teacher, &id).await, Err(GetError::NotFound));
     let reader = caller(Identity::Anonymous, &[Role::Read], Scope::default(), 1);
     assert_eq!(svc.get(&reader, &id).await.expect("inside").seq, 1);
+    // A resume from an event id is a lookup like `get`: the same scope.
+    let second = format!("evt_{:032x}", 2);
+    let after = |id: &str| ep_domain::Resume::AfterEvent(id.to_owned());
+    assert_eq!(
+        svc.resume_point(&teacher, &after(&second)).await,
+        Err(GetError::NotFound)
+    );
+    assert_eq!(svc.resume_point(&reader, &after(&second)).await, Ok(2));
+    assert_eq!(
+        svc.resume_point(&teacher, &ep_domain::Resume::AfterSeq(42))
+            .await,
+        Ok(42)
+    );
     assert!(matches!(
         svc.stats(&teacher).await,
         Err(StatsError::Refused(Refused::Denied(Denied::Restricted)))

@@ -268,6 +268,83 @@ async fn a_full_queue_answers_queue_full_and_frees_up_after_commits() {
     svc.shutdown().await;
 }
 
+/// A group (a batch, an envelope) is queued whole or not at all: it must fit
+/// beside what is queued, and one larger than the queue is taken alone
+/// when the queue is empty (else it could never be published).
+#[tokio::test]
+async fn a_group_is_queued_only_where_it_fits_whole_or_alone() {
+    let (store, gate) = GatedStore::new();
+    let limits = Limits {
+        max_queue_size: 4,
+        ..Limits::default()
+    };
+    let svc = service(store, quiet_broadcaster(), limits);
+    let group = |n| {
+        svc.publish_all(
+            &caller(),
+            (0..n).map(|_| request(TICK)).collect(),
+            Operation::Publish,
+        )
+    };
+    let alone = group(6).expect("larger than the queue, into an empty one");
+    assert_eq!(svc.router().status().queue_size, 6);
+    assert!(matches!(
+        enqueue(&svc, request(TICK)),
+        Err(PublishError::QueueFull)
+    ));
+    gate.add_permits(1);
+    assert_eq!(alone.await.expect("committed").len(), 6);
+    let first = enqueue(&svc, request(TICK)).expect("room");
+    assert!(matches!(group(4), Err(PublishError::QueueFull)));
+    let fits = group(3).expect("fits exactly");
+    assert_eq!(svc.router().status().queue_size, 4);
+    gate.add_permits(100);
+    first.await.expect("committed");
+    assert_eq!(fits.await.expect("committed").len(), 3);
+    svc.shutdown().await;
+}
+
+/// Limits of zero (a misconfiguration the domain does not trust the
+/// configuration to catch) are taken as one: the service starts and
+/// publishes.
+#[tokio::test]
+async fn a_queue_and_batch_of_zero_are_taken_as_one() {
+    let svc = service(
+        committing_store(),
+        quiet_broadcaster(),
+        Limits {
+            max_queue_size: 0,
+            max_batch: 0,
+            ..Limits::default()
+        },
+    );
+    publish(&svc, request(TICK)).await.expect("committed");
+    publish(&svc, request(TICK)).await.expect("committed");
+    svc.shutdown().await;
+}
+
+/// An envelope is all or none: one broken event refuses it whole, each
+/// error under `["body", "data", <index>]`, and nothing is queued.
+#[tokio::test]
+async fn one_broken_event_refuses_a_group_whole_naming_its_index() {
+    let mut store = MockEventStore::new();
+    store.expect_append().never();
+    store.expect_append_unless_held().never();
+    let svc = service(store, quiet_broadcaster(), Limits::default());
+    let bad = r#"{"event_type":"quiz_begun","source":"q"}"#;
+    let refused = svc.publish_all(
+        &caller(),
+        vec![request(TICK), request(bad), request(TICK)],
+        Operation::Publish,
+    );
+    let Err(PublishError::Invalid(errors)) = refused else {
+        panic!("not refused as invalid");
+    };
+    let locs: Vec<&[String]> = errors.0.iter().map(|e| e.loc.as_slice()).collect();
+    assert_eq!(locs, [["body", "data", "1", "event_type"]]);
+    assert_eq!(svc.router().status().queue_size, 0);
+}
+
 #[tokio::test]
 async fn shutdown_commits_everything_accepted_then_refuses_new_events() {
     let (store, gate) = GatedStore::new();
