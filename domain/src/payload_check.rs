@@ -156,6 +156,19 @@ mod tests {
         assert!(check_payload(&ok, &Limits::default()).is_ok());
     }
 
+    /// Depth is how far objects and lists nest, not how many there are: a
+    /// payload of many small ones side by side (answers to 40 questions,
+    /// each an object with a list) is four deep, however many answers.
+    #[test]
+    fn siblings_do_not_add_to_the_depth() {
+        let answers: Vec<String> = (0..40)
+            .map(|i| format!(r#"{{"q":{i},"a":[1,2]}}"#))
+            .collect();
+        let payload = format!(r#"{{"answers":[{}]}}"#, answers.join(","));
+        assert_eq!(scan(&payload).depth, 4);
+        assert!(check_payload(&payload, &Limits::default()).is_ok());
+    }
+
     #[test]
     fn non_objects_are_refused() {
         for raw in ["null", "[1]", "\"x\"", "3", "true"] {
