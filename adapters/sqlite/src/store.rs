@@ -800,26 +800,17 @@ mod tests {
                 None
             );
         }
-        let rare_types = scopes_over_many_events()[2].0.clone();
-        let typed = EventQuery {
-            event_type: Some(EventType::TIMER_TICK),
-            scope: rare_types,
-            ..EventQuery::latest(100)
+        // The index for `timer_tick` under the `i`th scope.
+        let typed = |i: usize| {
+            let query = EventQuery {
+                event_type: Some(EventType::TIMER_TICK),
+                scope: scopes_over_many_events()[i].0.clone(),
+                ..EventQuery::latest(100)
+            };
+            crate::plan::query_index(&raw, &query, false).expect("plan")
         };
-        assert_eq!(
-            crate::plan::query_index(&raw, &typed, false).expect("plan"),
-            None
-        );
-        let class = scopes_over_many_events()[0].0.clone();
-        let typed = EventQuery {
-            event_type: Some(EventType::TIMER_TICK),
-            scope: class,
-            ..EventQuery::latest(100)
-        };
-        assert_eq!(
-            crate::plan::query_index(&raw, &typed, false).expect("plan"),
-            Some("ix_events_session_seq")
-        );
+        assert_eq!(typed(2), None, "rare types beside a named type");
+        assert_eq!(typed(0), Some("ix_events_session_seq"), "a class");
     }
 
     /// How SQLite runs `sql` with `args`: each step's detail.
