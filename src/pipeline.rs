@@ -10,7 +10,9 @@
 //! more to reach its subscribers' queues. A thread that sleeps until its
 //! work arrives is run by the kernel at once when woken, whatever the
 //! workers are doing, so each event's commit and dispatch no longer queue
-//! behind the delivery of the one before.
+//! behind the delivery of the one before. It asks for a short scheduling
+//! slice (`ep_thread_slice`) so that the kernel also switches to it at
+//! once when the cores are busy, rather than at the end of a worker's turn.
 
 use tokio::runtime::Handle;
 use tokio::sync::oneshot;
@@ -36,6 +38,9 @@ impl Pipeline {
         std::thread::Builder::new()
             .name("ep-pipeline".into())
             .spawn(move || {
+                // Woken for every batch (its commit's result, a publish on
+                // an idle queue): see `ep_thread_slice`.
+                ep_thread_slice::shorten_current_thread_slice_or_log("ep-pipeline");
                 runtime.block_on(async {
                     let _ = stopped.await;
                 });
@@ -92,5 +97,21 @@ mod tests {
             dropped.await.is_err(),
             "the task was dropped, not completed"
         );
+    }
+
+    #[tokio::test]
+    async fn the_pipeline_thread_runs_with_a_short_slice_where_the_kernel_has_them() {
+        let default = std::thread::spawn(ep_thread_slice::current_thread_slice)
+            .join()
+            .expect("thread")
+            .expect("sched_getattr");
+        let pipeline = Pipeline::start().expect("thread");
+        let slice = pipeline
+            .handle()
+            .spawn(async { ep_thread_slice::current_thread_slice().expect("sched_getattr") })
+            .await
+            .expect("ran");
+        let expected = default.map(|_| ep_thread_slice::SLICE);
+        assert_eq!(slice, expected);
     }
 }

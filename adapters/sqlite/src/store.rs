@@ -70,6 +70,9 @@ impl SqliteStore {
         let at = path.clone();
         let stamps = writer
             .call(move |conn| {
+                // This connection's thread commits every batch: it should
+                // run as soon as the pipeline hands it one.
+                ep_thread_slice::shorten_current_thread_slice_or_log("sqlite-writer");
                 admit(conn, &at)?;
                 configure(conn, durability, Role::Writer)?;
                 migrate(conn)?;
@@ -682,6 +685,26 @@ mod tests {
 
     ep_conformance::conformance_suite!(temp_store());
     ep_conformance::job_state_suite!(temp_store());
+
+    /// The writer's thread commits every batch and asks for a short
+    /// scheduling slice; the reader's does not.
+    #[tokio::test]
+    async fn the_writer_thread_alone_runs_with_a_short_slice() {
+        let default = std::thread::spawn(ep_thread_slice::current_thread_slice)
+            .join()
+            .expect("thread")
+            .expect("sched_getattr");
+        let (store, _dir) = temp_store().await;
+        let slice = |conn: &mut rusqlite::Connection| {
+            let _ = conn;
+            Ok(ep_thread_slice::current_thread_slice().expect("sched_getattr"))
+        };
+        assert_eq!(
+            store.write(slice).await.expect("writer"),
+            default.map(|_| ep_thread_slice::SLICE)
+        );
+        assert_eq!(store.read(slice).await.expect("reader"), default);
+    }
 
     /// After a close the database file alone holds every event: the WAL is
     /// copied into it and removed, and the next open finds them all.
