@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Same-run A/B of WebSocket publish or fan-out between builds of the
 # service: for each round, each binary in turn on a fresh SQLite store,
-# printing the scenario's latencies and the server's CPU (/proc ticks).
+# printing the scenario's latencies and the server's CPU (/proc ticks, all
+# and in user space).
 #   bench/ab.sh ws|fanout ROUNDS BINARY...   (from the repository root)
 # ws: `ws-publish --connections 4 --in-flight 256 --duration 8`;
 # fanout: `fanout --subscribers 1000 --rate ${RATE:-1000} --duration 10`.
@@ -26,6 +27,7 @@ if (exec 3<>/dev/tcp/127.0.0.1/"$PORT") 2>/dev/null; then
 fi
 
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+user_ticks() { awk '{print $14}' "/proc/$1/stat"; }
 summary() {
   python3 -c '
 import json, sys
@@ -47,14 +49,14 @@ for round in $(seq "$ROUNDS"); do
     MAX_WS_CONNECTIONS_PER_IP=100000 MAX_SUBSCRIBERS=20000 "$binary" &
     SERVER=$!
     for _ in $(seq 100); do curl -sf "$URL/health" >/dev/null 2>&1 && break; sleep 0.1; done
-    before=$(ticks "$SERVER")
+    before=$(ticks "$SERVER") user_before=$(user_ticks "$SERVER")
     if [ "$SCENARIO" = ws ]; then
       line=$("$BENCH" --url "$URL" ws-publish --connections 4 --in-flight 256 --duration 8 | grep '^{')
     else
       line=$("$BENCH" --url "$URL" fanout --subscribers 1000 --rate "${RATE:-1000}" --duration 10 | grep '^{')
     fi
-    after=$(ticks "$SERVER")
-    printf 'round %s  %-40s cpu %5d ticks  %s\n' "$round" "$binary" $((after - before)) "$(echo "$line" | summary)"
+    after=$(ticks "$SERVER") user_after=$(user_ticks "$SERVER")
+    printf 'round %s  %-40s cpu %5d ticks (user %5d)  %s\n' "$round" "$binary" $((after - before)) $((user_after - user_before)) "$(echo "$line" | summary)"
     kill -TERM "$SERVER"; wait "$SERVER" || true; SERVER=
   done
 done

@@ -720,6 +720,25 @@ async fn a_live_subscriber_is_closed_when_its_token_expires() {
     );
 }
 
+/// The refreshed lease is the one in force: nothing closes the subscriber
+/// at the first token's `exp`. Awaited: the keepalive (3 s) comes after
+/// that `exp` (at most 2 s away).
+#[tokio::test]
+async fn a_refreshed_subscriber_outlives_its_first_token() {
+    let setup = start(&[("WS_KEEPALIVE_SECONDS", "3")]).await;
+    let server = &setup.server;
+    let mut ws = ws_connect(server, "/ws/subscribe", &Cred::Bearer(teacher_token(2))).await;
+    send(&mut ws, &json!({})).await;
+    assert_eq!(next(&mut ws).await["status"], "subscribed");
+    send(
+        &mut ws,
+        &json!({"type": "refresh_token", "token": teacher_token(3600)}),
+    )
+    .await;
+    assert_eq!(next(&mut ws).await["status"], "token_refreshed");
+    assert_eq!(next(&mut ws).await, json!({"type": "keepalive"}));
+}
+
 #[tokio::test]
 async fn a_fresh_token_keeps_a_subscriber_and_a_narrower_one_closes_it() {
     let setup = start(&[]).await;

@@ -144,20 +144,9 @@ impl<F: Clone + Send + Sync + 'static> Subscription<F> {
             }
             match self.rx.recv().await {
                 Some(d) => {
-                    let event = &d.item.event;
-                    // Already replayed, or matched under a filter since
-                    // replaced (only then is the filter checked again).
-                    let stale = d.generation != self.generation && !self.filter.matches(event);
-                    if event.seq <= self.last_seq || stale {
-                        continue;
+                    if let Some(next) = self.live(&d) {
+                        return Ok(next);
                     }
-                    self.last_seq = event.seq;
-                    return Ok(Next::Event {
-                        frame: d.item.frame.clone(),
-                        seq: event.seq,
-                        event_type: event.event_type,
-                        received: Some(event.timestamp),
-                    });
                 }
                 // Only the hub drops the sender, and only to evict.
                 None => {
@@ -167,6 +156,51 @@ impl<F: Clone + Send + Sync + 'static> Subscription<F> {
                 }
             }
         }
+    }
+
+    /// The next event if one is ready now: a live one already queued, or
+    /// the next of a replayed page already fetched. `None` when [`next`]
+    /// would wait (for the hub or the store) or has something else to say
+    /// (an eviction): a transport writing what is ready before one flush
+    /// calls this, with no future to build and no waker to register for
+    /// each event.
+    ///
+    /// [`next`]: Subscription::next
+    pub fn try_next(&mut self) -> Option<Next<F>> {
+        if let Some(replay) = &mut self.replay {
+            let event = replay.page.pop_front()?;
+            self.last_seq = event.seq;
+            return Some(Next::Event {
+                frame: self.hub.encode(&event),
+                seq: event.seq,
+                event_type: event.event_type,
+                received: None,
+            });
+        }
+        loop {
+            let d = self.rx.try_recv().ok()?;
+            if let Some(next) = self.live(&d) {
+                return Some(next);
+            }
+        }
+    }
+
+    /// A live delivery to send, or `None` for one to skip: already
+    /// replayed, or matched under a filter since replaced (only then is the
+    /// filter checked again).
+    fn live(&mut self, d: &Delivery<F>) -> Option<Next<F>> {
+        let event = &d.item.event;
+        let stale = d.generation != self.generation && !self.filter.matches(event);
+        if event.seq <= self.last_seq || stale {
+            return None;
+        }
+        self.last_seq = event.seq;
+        Some(Next::Event {
+            frame: d.item.frame.clone(),
+            seq: event.seq,
+            event_type: event.event_type,
+            received: Some(event.timestamp),
+        })
     }
 
     /// Replaces the filter; in force for every event delivered after this

@@ -346,3 +346,82 @@ async fn the_dispatcher_delivers_every_batch_of_its_feed_in_order_until_the_feed
     drop(tx);
     dispatcher.await.expect("the dispatcher ends with its feed");
 }
+
+/// Everything `try_next` has without waiting.
+fn ready_now(sub: &mut Subscription<u64>) -> Vec<u64> {
+    std::iter::from_fn(|| sub.try_next())
+        .map(|next| match next {
+            Next::Event { seq, .. } => seq,
+            Next::Evicted { .. } => panic!("try_next reports no eviction"),
+        })
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn try_next_takes_what_is_queued_now_as_next_would() {
+    let (hub, _) = hub(Arc::default(), HubConfig::default());
+    let mut sub = hub
+        .subscribe(filter(None, Some("s1"), None), None)
+        .expect("room");
+    assert!(sub.try_next().is_none(), "nothing queued yet");
+    let tick = |seq, session| event(seq, EventType::TIMER_TICK, session, "u");
+    hub.dispatch(&batch(&[tick(1, "s1"), tick(2, "s1"), tick(3, "s1")]));
+    assert_eq!(seqs(&[sub.next().await.expect("next")]), [1]);
+    assert_eq!(ready_now(&mut sub), [2, 3]);
+    assert_eq!(sub.last_seq(), 3);
+
+    // What was already delivered is skipped, as `next` skips it.
+    hub.dispatch(&batch(&[tick(3, "s1"), tick(4, "s1")]));
+    assert_eq!(ready_now(&mut sub), [4]);
+
+    // Queued under a filter since replaced, and no longer matching: skipped.
+    hub.dispatch(&batch(&[tick(5, "s1"), tick(6, "s1")]));
+    sub.update_filter(filter(None, Some("s2"), None));
+    hub.dispatch(&batch(&[tick(7, "s2")]));
+    assert_eq!(ready_now(&mut sub), [7]);
+    assert_eq!(sub.last_seq(), 7);
+}
+
+#[tokio::test(start_paused = true)]
+async fn try_next_leaves_an_eviction_for_next_to_report() {
+    let (hub, _) = hub(
+        Arc::default(),
+        HubConfig {
+            queue_len: 2,
+            ..HubConfig::default()
+        },
+    );
+    let mut sub = hub.subscribe(EventFilter::default(), None).expect("room");
+    let tick = |seq| event(seq, EventType::TIMER_TICK, "s", "u");
+    hub.dispatch(&batch(&[tick(1), tick(2), tick(3)]));
+    assert_eq!(ready_now(&mut sub), [1, 2]);
+    assert_eq!(
+        sub.next().await.expect("next"),
+        Next::Evicted { last_seq: 2 }
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn try_next_takes_a_fetched_replay_page_but_never_waits_for_the_store() {
+    let log = Arc::new(Log::default());
+    log.0
+        .lock()
+        .expect("lock")
+        .extend((1..=5).map(|s| (*event(s, EventType::TIMER_TICK, "s", "u")).clone()));
+    let (hub, _) = hub(log.clone(), HubConfig::default());
+    let mut sub = hub
+        .subscribe(EventFilter::default(), Some(1))
+        .expect("room");
+    // No page fetched yet: that takes the store.
+    assert!(sub.try_next().is_none());
+    assert_eq!(seqs(&[sub.next().await.expect("next")]), [2]);
+    // The rest of the page, from the store's answer, without waiting.
+    let rest: Vec<_> = std::iter::from_fn(|| sub.try_next()).collect();
+    assert_eq!(seqs(&rest), [3, 4, 5]);
+    assert_eq!(received(&rest), vec![None; 3]);
+    // Then live, through `next` (which goes live once the store is read).
+    let e6 = event(6, EventType::TIMER_TICK, "s", "u");
+    log.0.lock().expect("lock").push((*e6).clone());
+    hub.dispatch(&batch(&[e6]));
+    assert_eq!(seqs(&ready(&mut sub).await), [6]);
+}

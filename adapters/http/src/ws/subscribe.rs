@@ -7,7 +7,7 @@ use ep_domain::{
     AtCapacity, Caller, Denied, GetError, Next, Refused, SubscribeRequest, Subscription,
 };
 use ep_ports::Timestamp;
-use futures_util::{FutureExt, SinkExt, StreamExt};
+use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Map, Value};
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -255,48 +255,57 @@ async fn serve(
     let quiet = tokio::time::sleep(keepalive);
     tokio::pin!(quiet);
     loop {
-        tokio::select! {
-            biased;
-            _ = &mut closed => return Ending::Close(Close::GoingAway),
-            close = live.lease.ended(state, &live.caller.principal) => return Ending::Close(close),
-            incoming = receive(socket) => match incoming {
-                Incoming::Gone(ending) => return ending,
-                Incoming::Skip => {}
-                Incoming::Data(data) => {
-                    quiet.as_mut().reset(Instant::now() + keepalive);
-                    match on_message(&data, subscription, state, live) {
-                        Reply::None => {}
-                        Reply::Send(reply) => {
-                            if !send(socket, reply).await {
+        // The lease's wait, made once until the client's next message (which
+        // may renew the lease) rather than on every event: each one made
+        // registers with the key reloads' watch, which every connection
+        // shares, and unregisters when dropped.
+        let data = {
+            let ended = live.lease.ended(state, &live.caller.principal);
+            tokio::pin!(ended);
+            loop {
+                tokio::select! {
+                    biased;
+                    _ = &mut closed => return Ending::Close(Close::GoingAway),
+                    close = &mut ended => return Ending::Close(close),
+                    incoming = receive(socket) => match incoming {
+                        Incoming::Gone(ending) => return ending,
+                        Incoming::Skip => {}
+                        Incoming::Data(data) => break data,
+                    },
+                    next = subscription.next() => match next {
+                        Ok(Next::Event { frame, seq, received, .. }) => {
+                            let timed = received.filter(|_| metrics::stage_sampled(seq));
+                            if !write_batch(socket, frame, timed, subscription).await {
                                 return Ending::Lost;
                             }
                         }
-                        Reply::Close(denied) => return forbid(socket, denied).await,
+                        Ok(Next::Evicted { last_seq }) => {
+                            tracing::debug!(subscriber = %subscription.public_id(), last_seq, "closing a slow subscriber");
+                            return Ending::Close(Close::SlowConsumer { last_seq });
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "replay for a resuming subscriber failed");
+                            return Ending::Close(Close::ServerError);
+                        }
+                    },
+                    () = &mut quiet => {
+                        quiet.as_mut().reset(Instant::now() + keepalive);
+                        if !send(socket, json_message(&json!({"type": "keepalive"}))).await {
+                            return Ending::Lost;
+                        }
                     }
                 }
-            },
-            next = subscription.next() => match next {
-                Ok(Next::Event { frame, seq, received, .. }) => {
-                    let timed = received.filter(|_| metrics::stage_sampled(seq));
-                    if !write_batch(socket, frame, timed, subscription).await {
-                        return Ending::Lost;
-                    }
-                }
-                Ok(Next::Evicted { last_seq }) => {
-                    tracing::debug!(subscriber = %subscription.public_id(), last_seq, "closing a slow subscriber");
-                    return Ending::Close(Close::SlowConsumer { last_seq });
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "replay for a resuming subscriber failed");
-                    return Ending::Close(Close::ServerError);
-                }
-            },
-            () = &mut quiet => {
-                quiet.as_mut().reset(Instant::now() + keepalive);
-                if !send(socket, json_message(&json!({"type": "keepalive"}))).await {
+            }
+        };
+        quiet.as_mut().reset(Instant::now() + keepalive);
+        match on_message(&data, subscription, state, live) {
+            Reply::None => {}
+            Reply::Send(reply) => {
+                if !send(socket, reply).await {
                     return Ending::Lost;
                 }
             }
+            Reply::Close(denied) => return forbid(socket, denied).await,
         }
     }
 }
@@ -315,14 +324,13 @@ async fn write_batch(
     let write = async {
         socket.feed(Message::Text(first)).await?;
         for _ in 1..WRITE_BATCH {
-            match subscription.next().now_or_never() {
-                Some(Ok(Next::Event { frame, .. })) => {
-                    socket.feed(Message::Text(frame)).await?;
-                    written += 1;
-                }
-                // Eviction or an error: flush what we have; the next call sees it again.
-                _ => break,
-            }
+            // Nothing ready (or an eviction to report): flush what we
+            // have; the next call to `next` sees it.
+            let Some(Next::Event { frame, .. }) = subscription.try_next() else {
+                break;
+            };
+            socket.feed(Message::Text(frame)).await?;
+            written += 1;
         }
         socket.flush().await
     };
