@@ -237,5 +237,56 @@ mod tests {
         });
         assert_eq!(outcome, Outcome::Unsupported);
         assert_eq!(policy_after, libc::SCHED_BATCH);
+        assert_eq!(
+            on_own_thread(|| {
+                let param = libc::sched_param { sched_priority: 0 };
+                // SAFETY: as above.
+                unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &param) };
+                current_thread_slice().expect("sched_getattr")
+            }),
+            None,
+            "only SCHED_OTHER threads report a slice"
+        );
+    }
+
+    /// Whether the calling thread's children start with the default policy.
+    fn resets_on_fork() -> bool {
+        // SAFETY: a plain system call on the calling thread.
+        let policy = unsafe { libc::sched_getscheduler(0) };
+        policy & libc::SCHED_RESET_ON_FORK != 0
+    }
+
+    #[test]
+    fn reset_on_fork_is_kept_as_it_was() {
+        let (plain, kept) = on_own_thread(|| {
+            shorten_current_thread_slice().expect("sched_setattr");
+            let plain = resets_on_fork();
+            let param = libc::sched_param { sched_priority: 0 };
+            // SAFETY: `param` is a valid `sched_param` the kernel only reads;
+            // the same policy with the flag needs no privilege.
+            let rc = unsafe {
+                libc::sched_setscheduler(0, libc::SCHED_OTHER | libc::SCHED_RESET_ON_FORK, &param)
+            };
+            assert_eq!(
+                rc,
+                0,
+                "sched_setscheduler: {}",
+                std::io::Error::last_os_error()
+            );
+            shorten_current_thread_slice().expect("sched_setattr");
+            (plain, resets_on_fork())
+        });
+        assert!(!plain, "the flag is not set where it was not");
+        assert!(kept, "the flag is kept where it was");
+    }
+
+    #[test]
+    fn the_logging_form_shortens_the_slice_too() {
+        let (before, after) = on_own_thread(|| {
+            let before = current_thread_slice().expect("sched_getattr");
+            shorten_current_thread_slice_or_log("test");
+            (before, current_thread_slice().expect("sched_getattr"))
+        });
+        assert_eq!(after, before.map(|_| SLICE));
     }
 }
