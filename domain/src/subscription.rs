@@ -103,13 +103,7 @@ impl<F: Clone + Send + Sync + 'static> Subscription<F> {
         loop {
             if let Some(replay) = &mut self.replay {
                 if let Some(event) = replay.page.pop_front() {
-                    self.last_seq = event.seq;
-                    return Ok(Next::Event {
-                        frame: self.hub.encode(&event),
-                        seq: event.seq,
-                        event_type: event.event_type,
-                        received: None,
-                    });
+                    return Ok(self.replayed(&event));
                 }
                 if replay.more {
                     let mut page = self
@@ -169,19 +163,24 @@ impl<F: Clone + Send + Sync + 'static> Subscription<F> {
     pub fn try_next(&mut self) -> Option<Next<F>> {
         if let Some(replay) = &mut self.replay {
             let event = replay.page.pop_front()?;
-            self.last_seq = event.seq;
-            return Some(Next::Event {
-                frame: self.hub.encode(&event),
-                seq: event.seq,
-                event_type: event.event_type,
-                received: None,
-            });
+            return Some(self.replayed(&event));
         }
         loop {
             let d = self.rx.try_recv().ok()?;
             if let Some(next) = self.live(&d) {
                 return Some(next);
             }
+        }
+    }
+
+    /// A replayed event to send: encoded here (the hub encodes live ones).
+    fn replayed(&mut self, event: &Event) -> Next<F> {
+        self.last_seq = event.seq;
+        Next::Event {
+            frame: self.hub.encode(event),
+            seq: event.seq,
+            event_type: event.event_type,
+            received: None,
         }
     }
 
