@@ -5,12 +5,13 @@
 //! The publish path hands every batch between threads: the pipeline thread
 //! (writer and hub) sends it to SQLite's writer connection thread and takes
 //! the result back. On a machine whose cores the HTTP workers keep busy, a
-//! woken thread with the default slice (3 ms) waits for a running worker's
-//! turn to end: at 1,000 subscribers x 1,000 events/s a 0.1-0.3 ms commit
-//! took 0.8 ms (p50) to 5 ms (p90) to start. Under EEVDF a thread with a
-//! shorter slice has an earlier deadline, so the kernel switches to it when
-//! it wakes; its share of the CPU (its weight, from its nice value) is
-//! unchanged. Older kernels ignore the request, and nothing else changes.
+//! woken thread with the default slice (1.4 ms on 2 cores) waits for a
+//! running worker's turn to end: at 1,000 subscribers x 1,000 events/s a
+//! 0.1-0.3 ms commit took 0.8 ms (p50) to 5 ms (p90) to start. Under
+//! EEVDF a thread with a shorter slice has an earlier deadline, so the
+//! kernel switches to it when it wakes; its share of the CPU (its weight,
+//! from its nice value) is unchanged. Older kernels ignore the request,
+//! and nothing else changes.
 //!
 //! Unprivileged: the policy and nice value are kept as they are.
 
