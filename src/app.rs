@@ -88,6 +88,10 @@ impl Running {
         for job in &self.background {
             job.abort();
         }
+        // A long delete (an erasure, `DELETE /api/v1/events`, retention's)
+        // ends at its next step and answers 503 with its count, well before
+        // the open connections are given up on.
+        self.service.stop_deletes();
         let (jobs, node) = &self.jobs;
         for job in [ep_domain::RETENTION_JOB, ep_export_xapi::JOB] {
             if let Err(e) = jobs.release_lease(job, node).await {

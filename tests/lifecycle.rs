@@ -179,6 +179,9 @@ struct GatedStore {
     used_after_close: Notify,
     /// How long `close` waits for such a use before it returns.
     linger: Duration,
+    /// When set, every delete step finds as many rows as it may take (a
+    /// delete that never ends by itself), and the first one signals this.
+    endless_deletes: Option<Notify>,
 }
 
 impl GatedStore {
@@ -189,7 +192,14 @@ impl GatedStore {
             closed: AtomicBool::new(false),
             used_after_close: Notify::new(),
             linger,
+            endless_deletes: None,
         }
+    }
+
+    /// The same store, with deletes that never end by themselves.
+    fn with_endless_deletes(mut self) -> Self {
+        self.endless_deletes = Some(Notify::new());
+        self
     }
 
     /// Fails a use of the store once it is closing, and says so to `close`.
@@ -237,6 +247,10 @@ impl EventStore for GatedStore {
     }
     async fn delete_some(&self, what: Deletion, limit: usize) -> Result<u64, StoreError> {
         self.open()?;
+        if let Some(step) = &self.endless_deletes {
+            step.notify_one();
+            return Ok(limit as u64);
+        }
         self.inner.delete_some(what, limit).await
     }
     async fn last_seq(&self) -> Result<u64, StoreError> {
@@ -281,6 +295,49 @@ async fn a_graceful_stop_uses_the_store_no_more_once_it_closes() {
     assert_eq!(status, 201);
     server.stop().await;
     assert!(store.closed.load(Ordering::Acquire), "the stop closed it");
+}
+
+/// A long delete (here one that never ends by itself) does not hold the
+/// stop for the open connections' 10 s and then lose its answer: it ends at
+/// its next step and answers 503 with how far it got.
+#[tokio::test]
+async fn a_delete_under_way_when_the_server_stops_answers_503_with_its_count() {
+    let store = Arc::new(
+        GatedStore::new(
+            Arc::new(Semaphore::new(Semaphore::MAX_PERMITS)),
+            Duration::ZERO,
+        )
+        .with_endless_deletes(),
+    );
+    let server = TestServer::with_store(&[], store.clone()).await;
+    let url = server.url("/api/v1/events");
+    let deleting = tokio::spawn(async move { reqwest::Client::new().delete(url).send().await });
+    store
+        .endless_deletes
+        .as_ref()
+        .expect("endless")
+        .notified()
+        .await;
+    server.stop().await;
+    let response = deleting
+        .await
+        .expect("joined")
+        .expect("an answer, not a closed connection");
+    assert_eq!(response.status(), 503);
+    assert!(response.headers().contains_key("retry-after"));
+    let body: Value = response.json().await.expect("JSON");
+    let detail = body["detail"].as_str().expect("detail");
+    let deleted: u64 = detail
+        .split("after ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("a count in {detail:?}"));
+    assert!(deleted >= 1_000, "at least the first step's rows: {detail}");
+    assert!(
+        detail.contains("shutting down") && detail.contains("send it again"),
+        "{detail}"
+    );
 }
 
 #[tokio::test]

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ep_ports::{Deletion, EventStore, StoreError};
-use tokio::sync::Mutex;
+use tokio::sync::{watch, Mutex};
 use tokio::time::Instant;
 
 /// How long one step should hold the store: a publish committed behind a
@@ -18,12 +18,28 @@ pub(crate) const MIN_STEP: usize = 100;
 /// The most rows a step deletes, however fast the store is.
 pub(crate) const MAX_STEP: usize = 20_000;
 
+/// Why a delete in steps ended before its end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Unfinished {
+    /// A step failed; the steps before it are committed.
+    Store(StoreError),
+    /// The service began to stop: the delete ended after this many events,
+    /// at a step's end.
+    Stopped {
+        /// Events deleted before it stopped.
+        deleted: u64,
+    },
+}
+
 /// Runs deletes in steps, one delete at a time on this node.
 #[derive(Clone)]
 pub(crate) struct Deleter {
     store: Arc<dyn EventStore>,
     /// Held for a whole delete: a second one waits for the first to end.
     turn: Arc<Mutex<()>>,
+    /// Set when the service begins to stop: every delete ends at its next
+    /// step, so that its caller gets an answer before the connections close.
+    stopping: Arc<watch::Sender<bool>>,
 }
 
 impl Deleter {
@@ -31,36 +47,59 @@ impl Deleter {
         Self {
             store,
             turn: Arc::new(Mutex::new(())),
+            stopping: Arc::new(watch::Sender::new(false)),
         }
+    }
+
+    /// Ends every delete under way, and every one asked from now on, at
+    /// its next step.
+    pub(crate) fn stop(&self) {
+        self.stopping.send_replace(true);
     }
 
     /// Deletes what `select` makes of the last seq assigned when the delete
     /// starts (so that events published meanwhile are never chased); returns
     /// how many. A delete asked while another runs starts when that one
     /// ends. It runs to its end even when the caller stops waiting (a client
-    /// that disconnects does not leave it half done).
+    /// that disconnects does not leave it half done), unless the service
+    /// begins to stop ([`Deleter::stop`]).
     pub(crate) async fn delete(
         &self,
         select: impl FnOnce(u64) -> Deletion + Send + 'static,
-    ) -> Result<u64, StoreError> {
+    ) -> Result<u64, Unfinished> {
         let store = Arc::clone(&self.store);
         let turn = Arc::clone(&self.turn);
+        let stopping = self.stopping.subscribe();
         tokio::spawn(async move {
             let _turn = turn.lock_owned().await;
-            let through_seq = store.last_seq().await?;
-            in_steps(store.as_ref(), select(through_seq)).await
+            let through_seq = store.last_seq().await.map_err(Unfinished::Store)?;
+            in_steps(store.as_ref(), select(through_seq), stopping).await
         })
         .await
-        .map_err(|e| StoreError::Unavailable(format!("the delete stopped: {e}")))?
+        .map_err(|e| {
+            Unfinished::Store(StoreError::Unavailable(format!("the delete stopped: {e}")))
+        })?
     }
 }
 
 /// Deletes what `what` selects, step after step, until a step finds fewer
-/// rows than it was allowed.
-async fn in_steps(store: &dyn EventStore, what: Deletion) -> Result<u64, StoreError> {
+/// rows than it was allowed, or `stopping` is set.
+async fn in_steps(
+    store: &dyn EventStore,
+    what: Deletion,
+    mut stopping: watch::Receiver<bool>,
+) -> Result<u64, Unfinished> {
     let started = Instant::now();
     let (mut step, mut deleted, mut steps) = (FIRST_STEP, 0_u64, 0_u64);
     loop {
+        if *stopping.borrow_and_update() {
+            tracing::info!(
+                deleted,
+                steps,
+                "a delete stopped part way as the service stops: the events it reports deleted are gone, the rest are kept"
+            );
+            return Err(Unfinished::Stopped { deleted });
+        }
         let at = Instant::now();
         let n = match store.delete_some(what.clone(), step).await {
             Ok(n) => n,
@@ -71,7 +110,7 @@ async fn in_steps(store: &dyn EventStore, what: Deletion) -> Result<u64, StoreEr
                     error = %e,
                     "a delete stopped part way: the events it reports deleted are gone, the rest are kept"
                 );
-                return Err(e);
+                return Err(Unfinished::Store(e));
             }
         };
         deleted += n;
@@ -89,7 +128,11 @@ async fn in_steps(store: &dyn EventStore, what: Deletion) -> Result<u64, StoreEr
         // As long again for everything else: publishes queued behind the
         // step commit, and the WAL checkpointer catches up with what the
         // step wrote instead of the next commit paying for it.
-        tokio::time::sleep(took).await;
+        tokio::select! {
+            () = tokio::time::sleep(took) => {}
+            // Checked at the top of the loop.
+            _ = stopping.changed() => {}
+        }
         step = next_step(step, took);
     }
     // Retention asks every interval; a delete that found nothing is news
@@ -150,10 +193,43 @@ mod tests {
                 left -= n;
                 Ok(n)
             });
-        let deleted = in_steps(&store, Deletion::through(10_000))
+        let (_stopping, stopped) = watch::channel(false);
+        let deleted = in_steps(&store, Deletion::through(10_000), stopped)
             .await
             .expect("delete");
         assert_eq!(deleted, 2_500);
+    }
+
+    /// A delete under way ends at its next step once the service begins to
+    /// stop, with the count so far; one asked afterwards deletes nothing.
+    #[tokio::test(start_paused = true)]
+    async fn a_stop_ends_a_delete_at_its_next_step_with_the_count_so_far() {
+        let (stop, stopping) = watch::channel(false);
+        let mut store = ep_ports::MockEventStore::new();
+        // The service begins to stop during the first step.
+        store
+            .expect_delete_some()
+            .times(1)
+            .returning(move |_, limit| {
+                stop.send_replace(true);
+                Ok(limit as u64)
+            });
+        assert_eq!(
+            in_steps(&store, Deletion::through(1_000_000), stopping).await,
+            Err(Unfinished::Stopped {
+                deleted: FIRST_STEP as u64
+            })
+        );
+
+        let mut store = ep_ports::MockEventStore::new();
+        store.expect_last_seq().returning(|| Ok(1_000_000));
+        store.expect_delete_some().never();
+        let deleter = Deleter::new(Arc::new(store));
+        deleter.stop();
+        assert_eq!(
+            deleter.delete(Deletion::through).await,
+            Err(Unfinished::Stopped { deleted: 0 })
+        );
     }
 
     #[test]

@@ -86,9 +86,25 @@ pub enum DeleteError {
     /// The named parameter (`before`) is not an ISO 8601 instant.
     #[error("Invalid ISO 8601 timestamp for '{0}'")]
     BadTimestamp(&'static str),
+    /// The service began to stop while the delete ran: it ended at a step,
+    /// after `deleted` events (gone for good); asking again finishes it.
+    #[error("The service is shutting down: the delete stopped after {deleted} events; send it again to finish")]
+    Interrupted {
+        /// Events deleted before it stopped.
+        deleted: u64,
+    },
     /// The store failed.
     #[error(transparent)]
     Store(StoreError),
+}
+
+impl From<crate::deleter::Unfinished> for DeleteError {
+    fn from(e: crate::deleter::Unfinished) -> Self {
+        match e {
+            crate::deleter::Unfinished::Store(e) => DeleteError::Store(e),
+            crate::deleter::Unfinished::Stopped { deleted } => DeleteError::Interrupted { deleted },
+        }
+    }
 }
 
 impl From<Refused> for PublishError {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use ep_ports::{Deletion, EventStore, EventType, JobState, StoreError, Timestamp};
 
-use crate::deleter::Deleter;
+use crate::deleter::{Deleter, Unfinished};
 
 /// The lease's name in [`JobState`].
 pub const RETENTION_JOB: &str = "retention";
@@ -206,14 +206,21 @@ impl Retention {
                 continue;
             };
             let cutoff = now.minus_micros(i64::try_from(age.as_micros()).unwrap_or(i64::MAX));
-            let deleted = self
+            let (deleted, stopped) = match self
                 .deleter
                 .delete(move |through| {
                     Deletion::through(through)
                         .of_type(event_type)
                         .before(cutoff)
                 })
-                .await?;
+                .await
+            {
+                Ok(deleted) => (deleted, false),
+                // The service stops: the next pass, on this node or another,
+                // finishes what this one began.
+                Err(Unfinished::Stopped { deleted }) => (deleted, true),
+                Err(Unfinished::Store(e)) => return Err(e),
+            };
             if deleted > 0 {
                 tracing::info!(
                     event_type = event_type.as_str(),
@@ -228,6 +235,9 @@ impl Retention {
                     .deleted
                     .entry(event_type)
                     .or_default() += deleted;
+            }
+            if stopped {
+                return Ok(());
             }
             // A long pass keeps its lease.
             self.jobs
@@ -452,6 +462,28 @@ mod tests {
             report.deleted,
             BTreeMap::from([(EventType::TIMER_TICK, 4), (EventType::ANSWER_SUBMITTED, 4)])
         );
+    }
+
+    /// Once the service begins to stop, a pass deletes nothing more and
+    /// ends (the next pass, here or on another node, goes on from there).
+    #[tokio::test]
+    async fn a_pass_ends_quietly_once_deletes_are_stopped() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let r = retention(
+            "timer_tick=7d,*=30d",
+            store(
+                &[EventType::TIMER_TICK, EventType::QUIZ_STARTED],
+                two_but_quizzes,
+                Arc::clone(&seen),
+                u64::MAX,
+            ),
+            jobs(Duration::from_secs(180), |_| true),
+            Duration::from_secs(60),
+        );
+        r.deleter.stop();
+        r.pass().await.expect("a stopped pass is no failure");
+        assert!(seen.lock().expect("seen").is_empty(), "no step ran");
+        assert!(r.report.lock().expect("report").deleted.is_empty());
     }
 
     #[tokio::test(start_paused = true)]

@@ -557,7 +557,8 @@ impl EventService {
     ///
     /// # Errors
     /// `BadTimestamp` / `Invalid` for a bad `before`; `Refused` (only an
-    /// unrestricted admin may delete); `Store`.
+    /// unrestricted admin may delete); `Interrupted` when the service
+    /// begins to stop meanwhile; `Store`.
     pub async fn delete(&self, caller: &Caller, before: Option<&str>) -> Result<u64, DeleteError> {
         authorize(&caller.principal, Operation::Delete).map_err(Refused::from)?;
         let before = Self::parse_before(before)?;
@@ -571,7 +572,7 @@ impl EventService {
                 }
             })
             .await
-            .map_err(DeleteError::Store)
+            .map_err(DeleteError::from)
     }
 
     /// Erases every event of the student `user_id`, of every type, in steps
@@ -582,7 +583,8 @@ impl EventService {
     ///
     /// # Errors
     /// `Refused` (an admin, restricted to students at most, the student in
-    /// its scope); `Invalid` for an empty or too long `user_id`; `Store`.
+    /// its scope); `Invalid` for an empty or too long `user_id`;
+    /// `Interrupted` when the service begins to stop meanwhile; `Store`.
     pub async fn erase(&self, caller: &Caller, user_id: &str) -> Result<u64, DeleteError> {
         authorize(&caller.principal, Operation::Erase).map_err(Refused::from)?;
         if user_id.is_empty() || user_id.chars().count() > MAX_ID_CHARS {
@@ -604,7 +606,7 @@ impl EventService {
         self.deleter
             .delete(move |through| Deletion::through(through).of_user(user))
             .await
-            .map_err(DeleteError::Store)
+            .map_err(DeleteError::from)
     }
 
     /// Parses the `before` parameter of a delete.
@@ -680,6 +682,15 @@ impl EventService {
     /// The router, for live figures.
     pub fn router(&self) -> &EventRouter {
         &self.router
+    }
+
+    /// Ends every delete under way (an erasure, retention's) at its next
+    /// step, and refuses those asked from now on: called as the service
+    /// begins to stop, so that a long delete's caller gets an answer
+    /// ([`DeleteError::Interrupted`], with the count so far) before the
+    /// connections close, rather than a closed connection.
+    pub fn stop_deletes(&self) {
+        self.deleter.stop();
     }
 
     /// Stops accepting events and waits until every accepted one is committed.

@@ -202,6 +202,11 @@ impl ApiError {
                 e @ DeleteError::BadTimestamp(_) => {
                     (StatusCode::BAD_REQUEST, Text(e.to_string()), None)
                 }
+                e @ DeleteError::Interrupted { .. } => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Text(e.to_string()),
+                    Some(RETRY_AFTER_SECS),
+                ),
                 DeleteError::Store(e) => unavailable(e),
             },
             ApiError::Caliper(e) => match e {
