@@ -252,6 +252,24 @@ async fn a_token_that_expires_ends_the_stream_with_an_error_naming_where_to_resu
     assert!(stream.next().await.is_none(), "the stream ends");
 }
 
+/// A graceful stop ends an open stream with an `error` event naming the
+/// seq to resume from (on another node, or this one restarted), after
+/// everything delivered before it.
+#[tokio::test]
+async fn a_stop_ends_the_stream_with_an_error_naming_where_to_resume() {
+    let server = TestServer::start(&[]).await;
+    let mut stream = Reader::new(open(&server, "?event_types=timer_tick", &[]).await);
+    let stored = server.publish(&event("timer_tick", "s1")).await;
+    assert_eq!(stream.events(1).await[0].json()["id"], stored["id"]);
+    let stopping = tokio::spawn(server.stop());
+    let end = stream.events(1).await.remove(0);
+    assert_eq!(end.event.as_deref(), Some("error"));
+    assert_eq!(end.json()["error"], "shutting_down");
+    assert_eq!(end.json()["resume_from"], stored["seq"]);
+    assert!(stream.next().await.is_none(), "the stream ends");
+    stopping.await.expect("stopped");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reader_that_falls_behind_gets_an_error_naming_the_seq_to_resume_from() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -303,28 +303,57 @@ impl Live {
     ) {
         // The seq of the last event the client will get (queued).
         let mut sent = self.subscription.last_seq();
-        let end = loop {
-            let step = tokio::select! {
-                biased;
-                // The client went away: the server dropped the response
-                // (and its end of the queue) at once, not at the next write.
-                () = queue.closed() => return,
-                step = self.next() => step,
-            };
-            match step {
-                Step::End(event) => break event,
-                Step::Event(event, seq) => {
-                    match tokio::time::timeout(WRITE_TIMEOUT, queue.send(event)).await {
-                        Ok(Ok(())) => sent = seq,
-                        // The client went away.
-                        Ok(Err(_)) => return,
-                        Err(_) => {
-                            metrics::slow_subscriber_closed();
-                            break ending(
-                                "slow_consumer",
-                                "The stream fell too far behind; reconnect to resume",
-                                sent,
-                            );
+        let end = {
+            let Live {
+                caller,
+                lease,
+                state,
+                subscription,
+                closing,
+                ..
+            } = &mut self;
+            // Made once for the stream, not once per event: each one made
+            // registers with a watch that every connection shares (the
+            // shutdown's, the key reloads'), and unregisters when dropped.
+            // A stream takes no messages, so its lease never changes.
+            let closed = closing.changed();
+            let ended = lease.ended(state, &caller.principal);
+            tokio::pin!(closed, ended);
+            loop {
+                let step = tokio::select! {
+                    biased;
+                    // The client went away: the server dropped the response
+                    // (and its end of the queue) at once, not at the next write.
+                    () = queue.closed() => return,
+                    _ = &mut closed => Step::End(ending(
+                        "shutting_down",
+                        "The server is shutting down; reconnect to resume",
+                        subscription.last_seq(),
+                    )),
+                    close = &mut ended => {
+                        let (error, message) = match close {
+                            Close::TokenExpired => ("token_expired", "Token expired"),
+                            _ => ("credential_revoked", "The credential was revoked"),
+                        };
+                        Step::End(ending(error, message, subscription.last_seq()))
+                    }
+                    next = subscription.next() => step(next, subscription, state, caller),
+                };
+                match step {
+                    Step::End(event) => break event,
+                    Step::Event(event, seq) => {
+                        match tokio::time::timeout(WRITE_TIMEOUT, queue.send(event)).await {
+                            Ok(Ok(())) => sent = seq,
+                            // The client went away.
+                            Ok(Err(_)) => return,
+                            Err(_) => {
+                                metrics::slow_subscriber_closed();
+                                break ending(
+                                    "slow_consumer",
+                                    "The stream fell too far behind; reconnect to resume",
+                                    sent,
+                                );
+                            }
                         }
                     }
                 }
@@ -335,52 +364,52 @@ impl Live {
         let _ = last.send(end);
         tracing::debug!(subscriber = %self.subscription.public_id(), "event stream closed");
     }
+}
 
-    /// The next event to send, or the `error` event that ends the stream.
-    async fn next(&mut self) -> Step {
-        let last = self.subscription.last_seq();
-        let end = tokio::select! {
-            biased;
-            _ = self.closing.changed() => {
-                ending("shutting_down", "The server is shutting down; reconnect to resume", last)
-            }
-            close = self.lease.ended(&self.state, &self.caller.principal) => {
-                let (error, message) = match close {
-                    Close::TokenExpired => ("token_expired", "Token expired"),
-                    _ => ("credential_revoked", "The credential was revoked"),
-                };
-                ending(error, message, last)
-            }
-            next = self.subscription.next() => match next {
-                Ok(Next::Event { frame, seq, event_type, .. }) => {
-                    metrics::delivered(1);
-                    return Step::Event(
-                        Event::default()
-                            .id(seq.to_string())
-                            .event(event_type.as_str())
-                            .data(frame.as_str()),
-                        seq,
-                    );
-                }
-                Ok(Next::Evicted { last_seq }) => {
-                    metrics::slow_subscriber_closed();
-                    self.state.refusals.note(
-                        crate::refusals::Refusal::SlowSubscriber,
-                        self.caller.address,
-                        ROUTE,
-                    );
-                    ending(
-                        "slow_consumer",
-                        "The stream fell too far behind; reconnect to resume",
-                        last_seq,
-                    )
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "replay for a resuming event stream failed");
-                    ending("server_error", "Replay from the store failed; reconnect to resume", last)
-                }
-            },
-        };
-        Step::End(end)
+/// What the subscription's `next` calls for: an event to send, or the
+/// `error` event that ends the stream.
+fn step(
+    next: Result<Next<Utf8Bytes>, ep_ports::StoreError>,
+    subscription: &Subscription<Utf8Bytes>,
+    state: &AppState,
+    caller: &Caller,
+) -> Step {
+    match next {
+        Ok(Next::Event {
+            frame,
+            seq,
+            event_type,
+            ..
+        }) => {
+            metrics::delivered(1);
+            Step::Event(
+                Event::default()
+                    .id(seq.to_string())
+                    .event(event_type.as_str())
+                    .data(frame.as_str()),
+                seq,
+            )
+        }
+        Ok(Next::Evicted { last_seq }) => {
+            metrics::slow_subscriber_closed();
+            state.refusals.note(
+                crate::refusals::Refusal::SlowSubscriber,
+                caller.address,
+                ROUTE,
+            );
+            Step::End(ending(
+                "slow_consumer",
+                "The stream fell too far behind; reconnect to resume",
+                last_seq,
+            ))
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "replay for a resuming event stream failed");
+            Step::End(ending(
+                "server_error",
+                "Replay from the store failed; reconnect to resume",
+                subscription.last_seq(),
+            ))
+        }
     }
 }
