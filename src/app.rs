@@ -75,7 +75,8 @@ impl Running {
         }
     }
 
-    /// Answers new requests 503, closes WebSocket sessions with 1001 (a
+    /// Ends deletes under way at their next step (each answers 503 with its
+    /// count), answers new requests 503, closes WebSocket sessions with 1001 (a
     /// publisher first gets the replies to everything it sent), stops
     /// accepting connections, lets open requests finish (at most
     /// [`DRAIN_TIMEOUT`]), commits every event already accepted, stops the

@@ -130,8 +130,9 @@ async fn in_steps(
         // step wrote instead of the next commit paying for it.
         tokio::select! {
             () = tokio::time::sleep(took) => {}
-            // Checked at the top of the loop.
-            _ = stopping.changed() => {}
+            // Checked at the top of the loop. An error (the deleter gone)
+            // disables this branch, so the pause is still taken.
+            Ok(()) = stopping.changed() => {}
         }
         step = next_step(step, took);
     }

@@ -32,6 +32,14 @@ fn hub(log: Arc<Log>, config: HubConfig) -> (Hub<u64>, SubscriberGauge) {
     )
 }
 
+/// The default hub settings with subscriber queues of `queue_len` events.
+fn queue_of(queue_len: usize) -> HubConfig {
+    HubConfig {
+        queue_len,
+        ..HubConfig::default()
+    }
+}
+
 fn batch(events: &[Arc<Event>]) -> EventBatch {
     events.to_vec().into()
 }
@@ -159,13 +167,7 @@ async fn capacity_is_enforced_and_freed_when_a_subscription_ends() {
 
 #[tokio::test(start_paused = true)]
 async fn a_slow_subscriber_is_evicted_after_its_queue_and_does_not_hold_back_others() {
-    let (hub, gauge) = hub(
-        Arc::default(),
-        HubConfig {
-            queue_len: 2,
-            ..HubConfig::default()
-        },
-    );
+    let (hub, gauge) = hub(Arc::default(), queue_of(2));
     let mut slow = hub.subscribe(EventFilter::default(), None).expect("room");
     let mut fast = hub.subscribe(EventFilter::default(), None).expect("room");
     for seq in 1..=5 {
@@ -230,13 +232,7 @@ async fn resuming_replays_stored_events_then_continues_live_without_gap_or_dupli
 #[tokio::test(start_paused = true)]
 async fn a_subscriber_that_lags_while_replaying_catches_up_from_the_store() {
     let log = Arc::new(Log::default());
-    let (hub, _) = hub(
-        log.clone(),
-        HubConfig {
-            queue_len: 1,
-            ..HubConfig::default()
-        },
-    );
+    let (hub, _) = hub(log.clone(), queue_of(1));
     for s in 1..=3 {
         log.0
             .lock()
@@ -384,13 +380,7 @@ async fn try_next_takes_what_is_queued_now_as_next_would() {
 
 #[tokio::test(start_paused = true)]
 async fn try_next_leaves_an_eviction_for_next_to_report() {
-    let (hub, _) = hub(
-        Arc::default(),
-        HubConfig {
-            queue_len: 2,
-            ..HubConfig::default()
-        },
-    );
+    let (hub, _) = hub(Arc::default(), queue_of(2));
     let mut sub = hub.subscribe(EventFilter::default(), None).expect("room");
     let tick = |seq| event(seq, EventType::TIMER_TICK, "s", "u");
     hub.dispatch(&batch(&[tick(1), tick(2), tick(3)]));

@@ -243,14 +243,20 @@ impl EventStore for GatedStore {
     }
 }
 
-#[tokio::test]
-async fn a_full_queue_answers_queue_full_and_frees_up_after_commits() {
+/// A service on a store whose appends wait for `gate`'s permits, with a
+/// publish queue of `max_queue_size` events.
+fn gated_service(max_queue_size: usize) -> (EventService, Arc<Semaphore>) {
     let (store, gate) = GatedStore::new();
     let limits = Limits {
-        max_queue_size: 3,
+        max_queue_size,
         ..Limits::default()
     };
-    let svc = service(store, quiet_broadcaster(), limits);
+    (service(store, quiet_broadcaster(), limits), gate)
+}
+
+#[tokio::test]
+async fn a_full_queue_answers_queue_full_and_frees_up_after_commits() {
+    let (svc, gate) = gated_service(3);
     let accepted: Vec<_> = (0..3)
         .map(|_| enqueue(&svc, request(TICK)).expect("room"))
         .collect();
@@ -273,12 +279,7 @@ async fn a_full_queue_answers_queue_full_and_frees_up_after_commits() {
 /// when the queue is empty (else it could never be published).
 #[tokio::test]
 async fn a_group_is_queued_only_where_it_fits_whole_or_alone() {
-    let (store, gate) = GatedStore::new();
-    let limits = Limits {
-        max_queue_size: 4,
-        ..Limits::default()
-    };
-    let svc = service(store, quiet_broadcaster(), limits);
+    let (svc, gate) = gated_service(4);
     let group = |n| {
         svc.publish_all(
             &caller(),

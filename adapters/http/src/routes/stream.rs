@@ -337,7 +337,7 @@ impl Live {
                         };
                         Step::End(ending(error, message, subscription.last_seq()))
                     }
-                    next = subscription.next() => step(next, subscription, state, caller),
+                    next = subscription.next() => step_for(next, subscription, state, caller),
                 };
                 match step {
                     Step::End(event) => break event,
@@ -368,7 +368,7 @@ impl Live {
 
 /// What the subscription's `next` calls for: an event to send, or the
 /// `error` event that ends the stream.
-fn step(
+fn step_for(
     next: Result<Next<Utf8Bytes>, ep_ports::StoreError>,
     subscription: &Subscription<Utf8Bytes>,
     state: &AppState,
