@@ -6,12 +6,14 @@
 #   bench/ab.sh ws|fanout ROUNDS BINARY...   (from the repository root)
 # ws: `ws-publish --connections 4 --in-flight 256 --duration 8`;
 # fanout: `fanout --subscribers 1000 --rate ${RATE:-1000} --duration 10`.
+# RUNS=N (default 1) runs the scenario N times into each server, as
+# run-all's rounds do: the database grows from run to run.
 # e.g. copy target/release/event-pipeline to /tmp/before, change, build,
 # then: bench/ab.sh fanout 3 /tmp/before target/release/event-pipeline
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ $# -ge 3 ] || { echo "usage: $0 ws|fanout ROUNDS BINARY..." >&2; exit 2; }
-SCENARIO=$1 ROUNDS=$2
+SCENARIO=$1 ROUNDS=$2 RUNS=${RUNS:-1}
 shift 2
 case "$SCENARIO" in ws|fanout) ;; *) echo "scenario: ws or fanout" >&2; exit 2 ;; esac
 cargo build --release -p ep-bench >/dev/null
@@ -49,14 +51,16 @@ for round in $(seq "$ROUNDS"); do
     MAX_WS_CONNECTIONS_PER_IP=100000 MAX_SUBSCRIBERS=20000 "$binary" &
     SERVER=$!
     for _ in $(seq 100); do curl -sf "$URL/health" >/dev/null 2>&1 && break; sleep 0.1; done
-    before=$(ticks "$SERVER") user_before=$(user_ticks "$SERVER")
-    if [ "$SCENARIO" = ws ]; then
-      line=$("$BENCH" --url "$URL" ws-publish --connections 4 --in-flight 256 --duration 8 | grep '^{')
-    else
-      line=$("$BENCH" --url "$URL" fanout --subscribers 1000 --rate "${RATE:-1000}" --duration 10 | grep '^{')
-    fi
-    after=$(ticks "$SERVER") user_after=$(user_ticks "$SERVER")
-    printf 'round %s  %-40s cpu %5d ticks (user %5d)  %s\n' "$round" "$binary" $((after - before)) $((user_after - user_before)) "$(echo "$line" | summary)"
+    for run in $(seq "$RUNS"); do
+      before=$(ticks "$SERVER") user_before=$(user_ticks "$SERVER")
+      if [ "$SCENARIO" = ws ]; then
+        line=$("$BENCH" --url "$URL" ws-publish --connections 4 --in-flight 256 --duration 8 | grep '^{')
+      else
+        line=$("$BENCH" --url "$URL" fanout --subscribers 1000 --rate "${RATE:-1000}" --duration 10 | grep '^{')
+      fi
+      after=$(ticks "$SERVER") user_after=$(user_ticks "$SERVER")
+      printf 'round %s.%s  %-40s cpu %5d ticks (user %5d)  %s\n' "$round" "$run" "$binary" $((after - before)) $((user_after - user_before)) "$(echo "$line" | summary)"
+    done
     kill -TERM "$SERVER"; wait "$SERVER" || true; SERVER=
   done
 done
