@@ -7,7 +7,9 @@
 //! survives a crash or kill of the process. A power loss or kernel crash may
 //! lose the last transactions committed before it (the database stays
 //! consistent); `Durability::Full` (`synchronous=FULL`) closes that gap at
-//! the cost of an fsync per batch.
+//! the cost of an fsync per batch. The writer writes the WAL through
+//! `ep-wal-buffer`, which writes a commit's frames before the commit
+//! returns, so none of this changes with it.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
