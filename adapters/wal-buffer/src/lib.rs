@@ -1,5 +1,6 @@
 //! A SQLite VFS, a shim over the default one, that gathers the frames a
-//! transaction appends to its WAL file and writes them with one call.
+//! transaction appends to its WAL file and writes them with one call per
+//! 120 KiB.
 //!
 //! SQLite writes each WAL frame with two `pwrite` calls (its 24-byte header,
 //! then the page), and a frame that straddles two pages of the operating
