@@ -72,6 +72,36 @@ const CATCHING_UP_INTERVAL: Duration = Duration::from_millis(1);
 /// start-over at 20,000) gave ack p99 55.4-60.6 -> 44.3-54.3 ms.
 pub(crate) const RESTART_FRAMES: i64 = 40_000;
 
+/// WAL frames past [`RESTART_FRAMES`] per millisecond the writer waits
+/// before a transaction while the checkpointer catches up (see
+/// [`catch_up_pause`]).
+const PAUSE_STEP_FRAMES: i64 = 5_000;
+
+/// The longest the writer waits before one transaction for the
+/// checkpointer: at [`RESTART_FRAMES`] + 9 x [`PAUSE_STEP_FRAMES`] and over.
+const PAUSE_MAX: Duration = Duration::from_millis(10);
+
+/// How long the writer waits before a transaction, the WAL holding
+/// `written` frames and the checkpointer not yet within a commit of it:
+/// nothing below [`RESTART_FRAMES`], then 1 ms, one more per
+/// [`PAUSE_STEP_FRAMES`], up to [`PAUSE_MAX`].
+///
+/// Under sustained load the writer appends faster than the checkpointer
+/// copies on the same two cores, so the WAL reached the writer's backstop
+/// before the checkpointer caught up, and the writer copied the rest in one
+/// stall of 12-74 ms that every event in flight waited for (30 times in 24
+/// s of WebSocket publish at 4 x 256 in flight). Waiting a little before
+/// each transaction instead gives the checkpointer the cores in small
+/// slices. Same-run A/B, three 8 s rounds into one server, twice: see the
+/// bench README (2026-12-05).
+pub(crate) fn catch_up_pause(written: i64) -> Duration {
+    if written < RESTART_FRAMES {
+        return Duration::ZERO;
+    }
+    let steps = 1 + (written - RESTART_FRAMES) / PAUSE_STEP_FRAMES;
+    Duration::from_millis(u64::try_from(steps).unwrap_or(u64::MAX)).min(PAUSE_MAX)
+}
+
 /// A passive pass at least this fast found almost nothing left to copy: the
 /// writer's checkpoint after it will be short.
 const CAUGHT_UP: Duration = Duration::from_millis(2);
@@ -216,7 +246,9 @@ impl WalProgress {
         self.restart_asked.load(Ordering::Acquire) && self.behind() <= self.slack()
     }
 
-    /// Run by the writer before each transaction: when the checkpointer asks
+    /// Run by the writer before each transaction: while the WAL is past
+    /// [`RESTART_FRAMES`] and the checkpointer not within a commit of it,
+    /// waits [`catch_up_pause`]. When the checkpointer asks
     /// and has copied all but the last commit (or [`HONOURED_BEHIND`]
     /// frames), checkpoints the rest, so that this transaction starts the WAL
     /// over. The checkpointer cannot copy the last commit between two of the
@@ -226,6 +258,11 @@ impl WalProgress {
     /// tried again before the next transaction.
     pub(crate) fn before_transaction(&self, conn: &rusqlite::Connection) {
         if !self.restart_due() {
+            // Between two transactions: the checkpointer copies meanwhile.
+            let pause = catch_up_pause(self.written.load(Ordering::Acquire));
+            if !pause.is_zero() {
+                std::thread::sleep(pause);
+            }
             return;
         }
         // With fewer frames than were copied, the WAL started over already.
@@ -421,6 +458,18 @@ mod tests {
         };
         assert_eq!(pause_after(refused, FAST, -1), BUSY_INTERVAL);
         assert_eq!(pause_after(refused, FAST, 500), BUSY_INTERVAL);
+    }
+
+    #[test]
+    fn the_writer_waits_longer_the_further_the_wal_is_past_its_start_over() {
+        let ms = |frames| catch_up_pause(frames).as_millis();
+        assert_eq!(ms(0), 0);
+        assert_eq!(ms(RESTART_FRAMES - 1), 0);
+        assert_eq!(ms(RESTART_FRAMES), 1);
+        assert_eq!(ms(RESTART_FRAMES + PAUSE_STEP_FRAMES - 1), 1);
+        assert_eq!(ms(RESTART_FRAMES + PAUSE_STEP_FRAMES), 2);
+        assert_eq!(ms(RESTART_FRAMES + 9 * PAUSE_STEP_FRAMES), 10);
+        assert_eq!(ms(i64::MAX), 10);
     }
 
     #[test]
