@@ -257,12 +257,13 @@ impl WalProgress {
     /// because a pass of the checkpointer's is running costs nothing and is
     /// tried again before the next transaction.
     pub(crate) fn before_transaction(&self, conn: &rusqlite::Connection) {
-        if !self.restart_due() {
+        let pause = self.pause_due();
+        if !pause.is_zero() {
             // Between two transactions: the checkpointer copies meanwhile.
-            let pause = catch_up_pause(self.written.load(Ordering::Acquire));
-            if !pause.is_zero() {
-                std::thread::sleep(pause);
-            }
+            std::thread::sleep(pause);
+            return;
+        }
+        if !self.restart_due() {
             return;
         }
         // With fewer frames than were copied, the WAL started over already.
@@ -278,6 +279,16 @@ impl WalProgress {
             }
         }
         self.restart_asked.store(false, Ordering::Release);
+    }
+
+    /// How long the writer waits before its next transaction: nothing when
+    /// its checkpoint is due, else [`catch_up_pause`] of the WAL's size.
+    fn pause_due(&self) -> Duration {
+        if self.restart_due() {
+            Duration::ZERO
+        } else {
+            catch_up_pause(self.written.load(Ordering::Acquire))
+        }
     }
 
     /// Run before a delete step. Deletes write the WAL faster than it can be
@@ -497,6 +508,26 @@ mod tests {
         let conn = rusqlite::Connection::open_in_memory().expect("open");
         wal.before_transaction(&conn);
         !wal.restart_asked.load(Ordering::Acquire)
+    }
+
+    #[test]
+    fn the_writer_pauses_past_the_start_over_until_its_checkpoint_is_due() {
+        let wal = WalProgress::default();
+        crate::open::set_writer_wal_frames(RESTART_FRAMES - 1);
+        wal.after_append();
+        assert_eq!(wal.pause_due(), Duration::ZERO, "below the start-over");
+        crate::open::set_writer_wal_frames(RESTART_FRAMES + 10);
+        wal.after_append();
+        assert_eq!(wal.pause_due(), Duration::from_millis(1), "not asked");
+        wal.restart_asked.store(true, Ordering::Release);
+        wal.copied.store(0, Ordering::Release);
+        assert_eq!(
+            wal.pause_due(),
+            Duration::from_millis(1),
+            "asked, far behind"
+        );
+        wal.copied.store(RESTART_FRAMES, Ordering::Release);
+        assert_eq!(wal.pause_due(), Duration::ZERO, "the writer's turn");
     }
 
     #[test]
