@@ -19,8 +19,9 @@ its own. `chunked` keys those two by (seq >> 14, value, seq): within the
 share the few leaves of the newest chunk. A side table per index lists
 the chunks that hold each value (a row per value and chunk, written once
 per chunk), and a query walks those chunks newest first, stopping at its
-limit. Not built into the service: see bench/README.md, "What the WAL's
-volume is made of".
+limit. The service's schema 8 (adapters/sqlite/src/chunks.rs) is the
+chunked layout; this script keeps the comparison that chose it (see
+bench/README.md, "What the WAL's volume is made of").
 """
 import json
 import os

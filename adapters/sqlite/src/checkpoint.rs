@@ -49,8 +49,9 @@ const CATCHING_UP_INTERVAL: Duration = Duration::from_millis(1);
 
 /// WAL frames (4 KiB pages) after which the WAL starts over. Every commit
 /// writes each index leaf it touches to the WAL, and the session and user
-/// indexes take keys in random order, so under load the WAL grows by 1-2
-/// pages per event; starting over every 1,000 pages (SQLite's default) cost
+/// indexes took keys in random order, so under load the WAL grew by 1-2
+/// pages per event (schema 8 keys them by chunk, [`crate::chunks`], which
+/// cuts that several-fold; the figures here are from before it); starting over every 1,000 pages (SQLite's default) cost
 /// the writer measurably (the batched insert rate 55k -> 97k events/s from
 /// 1,000 pages to 10,000, with the writer's 64 MiB cache). Each start-over
 /// costs the writer one batch's copy and two fsyncs (5-50 ms) on the commit

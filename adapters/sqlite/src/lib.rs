@@ -16,6 +16,7 @@
 
 mod admit;
 mod checkpoint;
+mod chunks;
 mod counts;
 mod error;
 mod job_state;

@@ -3,7 +3,29 @@
 //! SQLite chooses by itself.
 
 use ep_ports::{EventQuery, Scope, ScopeField};
-use rusqlite::{Connection, ToSql};
+use rusqlite::{types::Value, Connection};
+
+use crate::chunks::{self, Keyed};
+
+/// How a query walks the events, when it should not be left to SQLite.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Walk {
+    /// Down this index.
+    Index(&'static str),
+    /// Down the chunked index of this column, through these chunks
+    /// (ascending), which the statement binds ([`chunks::push_chunks`]).
+    Chunks(Keyed, Vec<i64>),
+}
+
+impl Walk {
+    /// The index the statement names in `INDEXED BY`.
+    pub(crate) fn index(&self) -> &'static str {
+        match self {
+            Walk::Index(index) => index,
+            Walk::Chunks(key, _) => key.index(),
+        }
+    }
+}
 
 /// Events in a query's time range up to which the query walks that range's
 /// index and sorts what it finds by seq, instead of walking the events (or
@@ -37,44 +59,49 @@ pub(crate) fn query_index(
     conn: &Connection,
     query: &EventQuery,
     floored: bool,
-) -> rusqlite::Result<Option<&'static str>> {
+) -> rusqlite::Result<Option<Walk>> {
     if query.session_id.is_some() || query.user_id.is_some() {
         return Ok(None);
     }
     match range_index(conn, query, floored)? {
-        Some(index) => Ok(Some(index)),
-        None => scope_index(conn, &query.scope, query.event_type.is_some()),
+        Some(index) => Ok(Some(Walk::Index(index))),
+        None => scope_index(conn, &query.scope, query.event_type.is_some(), 0),
     }
 }
 
 /// The index of a `since` range.
 const SINCE_INDEX: &str = "ix_events_timestamp";
 
-/// The lists of a scope that have an index of their own, and that index.
-const SCOPE_INDEXES: [(ScopeField, &str); 3] = [
-    (ScopeField::SessionId, "ix_events_session_seq"),
-    (ScopeField::UserId, "ix_events_user_seq"),
-    (ScopeField::EventType, "ix_events_type_seq"),
+/// The lists of a scope that have an index of their own: sessions and users
+/// chunked ([`chunks`]), types not.
+const SCOPE_LISTS: [(ScopeField, Option<Keyed>); 3] = [
+    (ScopeField::SessionId, Some(Keyed::Session)),
+    (ScopeField::UserId, Some(Keyed::User)),
+    (ScopeField::EventType, None),
 ];
 
-/// The index of the scope list (sessions, users or types) whose values hold
-/// the fewest events, when that is at most [`RANGE_WALK_MAX`]; `None`
-/// otherwise. A teacher's token scoped to a class's sessions asking for a
-/// type made SQLite walk that type's events newest first (it prefers an
-/// index that gives the `seq` order to one that needs a sort, and knows no
-/// counts), passing every event of the type outside the class: 0.3-0.8 s
-/// per call at 1,000,000 events, growing with the data. Through the
-/// sessions' index the query reads their events and sorts at most this
-/// many. The type list is skipped when the query or filter names types
-/// (`typed`); the caller skips the whole choice when it names a session or
-/// a user.
+/// The index of a scope's types.
+const TYPE_INDEX: &str = "ix_events_type_seq";
+
+/// The walk through the scope list (sessions, users or types) whose values
+/// hold the fewest events from `from_seq` on, when that is at most
+/// [`RANGE_WALK_MAX`]; `None` otherwise. A teacher's token scoped to a
+/// class's sessions asking for a type made SQLite walk that type's events
+/// newest first (it prefers an index that gives the `seq` order to one
+/// that needs a sort, and knows no counts), passing every event of the type
+/// outside the class: 0.3-0.8 s per call at 1,000,000 events, growing with
+/// the data. Through the sessions' chunks the query reads their events and
+/// sorts at most this many. The type list is skipped when the query or
+/// filter names types (`typed`); the caller skips the whole choice when it
+/// names a session or a user.
 pub(crate) fn scope_index(
     conn: &Connection,
     scope: &Scope,
     typed: bool,
-) -> rusqlite::Result<Option<&'static str>> {
-    let mut fewest: Option<(i64, &'static str)> = None;
-    for (field, index) in SCOPE_INDEXES {
+    from_seq: i64,
+) -> rusqlite::Result<Option<Walk>> {
+    let mut fewest: Option<(i64, Walk)> = None;
+    for (field, keyed) in SCOPE_LISTS {
         if field == ScopeField::EventType && typed {
             continue;
         }
@@ -83,13 +110,23 @@ pub(crate) fn scope_index(
             continue;
         };
         let marks = vec!["?"; values.len()].join(", ");
-        let args: Vec<&str> = values.iter().map(String::as_str).collect();
-        let n = count_up_to_cap(conn, &format!("{} IN ({marks})", field.name()), &args)?;
-        if n <= RANGE_WALK_MAX && fewest.is_none_or(|(least, _)| n < least) {
-            fewest = Some((n, index));
+        let mut condition = format!("{} IN ({marks})", field.name());
+        let mut args: Vec<Value> = values.iter().map(|v| Value::Text(v.clone())).collect();
+        let walk = match keyed {
+            Some(key) => {
+                let names: Vec<&str> = values.iter().map(String::as_str).collect();
+                let found = chunks::chunks_of(conn, key, &names, from_seq)?;
+                chunks::push_chunks(&mut condition, &mut args, &found);
+                Walk::Chunks(key, found)
+            }
+            None => Walk::Index(TYPE_INDEX),
+        };
+        let n = count_up_to_cap(conn, Some(walk.index()), &condition, args)?;
+        if n <= RANGE_WALK_MAX && fewest.as_ref().is_none_or(|(least, _)| n < *least) {
+            fewest = Some((n, walk));
         }
     }
-    Ok(fewest.map(|(_, index)| index))
+    Ok(fewest.map(|(_, walk)| walk))
 }
 
 /// The index to walk for `query`, when its time range holds at most
@@ -108,7 +145,7 @@ fn range_index(
     floored: bool,
 ) -> rusqlite::Result<Option<&'static str>> {
     if let Some(since) = query.since.filter(|_| !floored) {
-        if holds_few(conn, "timestamp > ?", &[since.to_string().as_str()])? {
+        if holds_few(conn, "timestamp > ?", &[since.to_string()])? {
             return Ok(Some(SINCE_INDEX));
         }
     }
@@ -116,12 +153,12 @@ fn range_index(
     let before = query.occurred_before.map(|t| t.to_string());
     let few = match (&from, &before) {
         (None, None) => false,
-        (Some(from), None) => holds_few(conn, "occurred_at >= ?", &[from])?,
-        (None, Some(before)) => holds_few(conn, "occurred_at < ?", &[before])?,
+        (Some(from), None) => holds_few(conn, "occurred_at >= ?", std::slice::from_ref(from))?,
+        (None, Some(before)) => holds_few(conn, "occurred_at < ?", std::slice::from_ref(before))?,
         (Some(from), Some(before)) => holds_few(
             conn,
             "occurred_at >= ? AND occurred_at < ?",
-            &[from, before],
+            &[from.clone(), before.clone()],
         )?,
     };
     Ok(few.then_some("ix_events_occurred"))
@@ -130,19 +167,27 @@ fn range_index(
 /// Whether at most [`RANGE_WALK_MAX`] events meet `condition` (fixed text
 /// whose `?` marks take `args` in order), counted through the index of its
 /// column.
-fn holds_few(conn: &Connection, condition: &str, args: &[&str]) -> rusqlite::Result<bool> {
-    Ok(count_up_to_cap(conn, condition, args)? <= RANGE_WALK_MAX)
+fn holds_few(conn: &Connection, condition: &str, args: &[String]) -> rusqlite::Result<bool> {
+    let args = args.iter().map(|a| Value::Text(a.clone())).collect();
+    Ok(count_up_to_cap(conn, None, condition, args)? <= RANGE_WALK_MAX)
 }
 
 /// How many events meet `condition` (fixed text whose `?` marks take `args`
 /// in order), counting no further than one past [`RANGE_WALK_MAX`]: a walk
-/// of at most that many entries of the index of its column, which holds
-/// every value the count needs.
-fn count_up_to_cap(conn: &Connection, condition: &str, args: &[&str]) -> rusqlite::Result<i64> {
-    let sql = format!("SELECT COUNT(*) FROM (SELECT 1 FROM events WHERE {condition} LIMIT ?)");
+/// of at most that many entries of `index` (or, when `None`, of the index
+/// of the condition's column), which holds every value the count needs.
+fn count_up_to_cap(
+    conn: &Connection,
+    index: Option<&str>,
+    condition: &str,
+    mut args: Vec<Value>,
+) -> rusqlite::Result<i64> {
+    let indexed = index
+        .map(|i| format!(" INDEXED BY {i}"))
+        .unwrap_or_default();
+    let sql =
+        format!("SELECT COUNT(*) FROM (SELECT 1 FROM events{indexed} WHERE {condition} LIMIT ?)");
     let mut stmt = conn.prepare_cached(&sql)?;
-    let cap = RANGE_WALK_MAX + 1;
-    let mut params: Vec<&dyn ToSql> = args.iter().map(|a| a as &dyn ToSql).collect();
-    params.push(&cap);
-    stmt.query_row(params.as_slice(), |r| r.get(0))
+    args.push(Value::Integer(RANGE_WALK_MAX + 1));
+    stmt.query_row(rusqlite::params_from_iter(args), |r| r.get(0))
 }

@@ -67,7 +67,35 @@ pub(crate) const MIGRATIONS: &[&str] = &[
          last_break INTEGER NOT NULL
      );
      INSERT INTO stamp_order (id, last_break) SELECT 1, COALESCE(MAX(seq), 0) FROM events;",
+    // 8: the session and user indexes keyed by chunk of seq, so that a
+    // batch's events share a few leaves instead of one each, and the side
+    // tables that list each session's and user's chunks (chunks.rs), built
+    // from the events here.
+    "CREATE INDEX ix_events_session_chunk ON events (seq >> 14, session_id, seq);
+     CREATE INDEX ix_events_user_chunk    ON events (seq >> 14, user_id, seq);
+     CREATE TABLE session_chunks (
+         session_id TEXT NOT NULL,
+         chunk      INTEGER NOT NULL,
+         PRIMARY KEY (session_id, chunk)
+     ) WITHOUT ROWID;
+     CREATE INDEX ix_session_chunks_chunk ON session_chunks (chunk);
+     CREATE TABLE user_chunks (
+         user_id TEXT NOT NULL,
+         chunk   INTEGER NOT NULL,
+         PRIMARY KEY (user_id, chunk)
+     ) WITHOUT ROWID;
+     CREATE INDEX ix_user_chunks_chunk ON user_chunks (chunk);
+     INSERT INTO session_chunks (session_id, chunk)
+         SELECT DISTINCT session_id, seq >> 14 FROM events WHERE session_id IS NOT NULL;
+     INSERT INTO user_chunks (user_id, chunk)
+         SELECT DISTINCT user_id, seq >> 14 FROM events WHERE user_id IS NOT NULL;
+     DROP INDEX ix_events_session_seq;
+     DROP INDEX ix_events_user_seq;",
 ];
+
+/// The version that rebuilds the session and user indexes: migrating to it
+/// takes a while on a large database, and says so.
+const CHUNKED: usize = 8;
 
 /// The version that adds `type_counts`: migrating to it counts the events.
 const COUNTED: usize = 2;
@@ -116,6 +144,13 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<i64, MigrationError> {
         .enumerate()
         .skip(usize::try_from(found).unwrap_or(0))
     {
+        if i + 1 == CHUNKED {
+            let events: i64 = conn.query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))?;
+            tracing::info!(
+                events,
+                "rebuilding the session and user indexes by chunk (once: it reads every event)"
+            );
+        }
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
         if i + 1 == COUNTED {

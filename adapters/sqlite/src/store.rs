@@ -14,9 +14,11 @@ use tokio_rusqlite::Connection;
 
 use crate::admit::admit;
 use crate::checkpoint::{self, Checkpointer, WalProgress};
+use crate::chunks::{self, Keyed};
 use crate::counts;
 use crate::error::{call_error, is_unique_violation, store_error};
 use crate::open::{configure, file_identity, prepare_file, Durability, OpenError, Role};
+use crate::plan::Walk;
 use crate::rows::{event_from_row, COLUMNS};
 use crate::schema::migrate;
 use crate::space::{available_bytes, PROBE_RESERVE_BYTES};
@@ -313,6 +315,7 @@ fn insert_in(
     }
     if held.is_empty() {
         counts::add(tx, &stored).map_err(store_error)?;
+        chunks::record(tx, &stored).map_err(store_error)?;
     } else {
         let inserted: Vec<Event> = stored
             .iter()
@@ -321,6 +324,7 @@ fn insert_in(
             .map(|(_, e)| e.clone())
             .collect();
         counts::add(tx, &inserted).map_err(store_error)?;
+        chunks::record(tx, &inserted).map_err(store_error)?;
     }
     Ok(stored)
 }
@@ -337,7 +341,7 @@ fn delete_step(
     limit: usize,
 ) -> rusqlite::Result<u64> {
     let tx = conn.transaction()?;
-    let (sql, args) = selection(what, limit);
+    let (sql, args) = selection(&tx, what, limit)?;
     let doomed: Vec<(i64, String, String)> = tx
         .prepare_cached(&sql)?
         .query_map(params_from_iter(args), |r| {
@@ -351,21 +355,42 @@ fn delete_step(
         }
     }
     counts::remove(&tx, &doomed)?;
+    chunks::forget_emptied(&tx)?;
+    if doomed.len() < limit {
+        if let Some(user) = &what.user_id {
+            // The last step of a student's erasure: nothing of theirs is
+            // left in the side table either.
+            chunks::forget_user(&tx, user)?;
+        }
+    }
     tx.commit()?;
     Ok(doomed.len() as u64)
 }
 
 /// The query that picks one delete step's rows (seq, type, timestamp),
 /// oldest first. Only fixed SQL text is built; every value is a bound
-/// parameter.
-fn selection(what: &Deletion, limit: usize) -> (String, Vec<Value>) {
-    let mut sql = String::from("SELECT seq, event_type, timestamp FROM events WHERE seq <= ?");
+/// parameter. A student's events are walked through the chunks that hold
+/// them ([`chunks`]).
+fn selection(
+    conn: &rusqlite::Connection,
+    what: &Deletion,
+    limit: usize,
+) -> rusqlite::Result<(String, Vec<Value>)> {
+    let mut sql = String::from("SELECT seq, event_type, timestamp FROM events");
+    if what.user_id.is_some() {
+        let _ = write!(sql, " INDEXED BY {}", Keyed::User.index());
+    }
+    sql.push_str(" WHERE seq <= ?");
     let mut args = vec![Value::Integer(
         i64::try_from(what.through_seq).unwrap_or(i64::MAX),
     )];
+    let mut found = None;
     if let Some(user) = &what.user_id {
         sql.push_str(" AND user_id = ?");
         args.push(Value::Text(user.clone()));
+        let chunks = chunks::chunks_of(conn, Keyed::User, &[user.as_str()], 0)?;
+        chunks::push_chunks(&mut sql, &mut args, &chunks);
+        found = Some(chunks);
     }
     if let Some(t) = what.event_type {
         sql.push_str(" AND event_type = ?");
@@ -387,15 +412,16 @@ fn selection(what: &Deletion, limit: usize) -> (String, Vec<Value>) {
             args.push(Value::Text(before.to_string()));
         }
     }
-    sql.push_str(
-        if what.before.is_some() && what.user_id.is_none() && what.event_type.is_none() {
-            " ORDER BY timestamp LIMIT ?"
-        } else {
-            " ORDER BY seq LIMIT ?"
-        },
-    );
+    sql.push_str(if let Some(found) = &found {
+        chunks::order_by(found, false)
+    } else if what.before.is_some() && what.event_type.is_none() {
+        " ORDER BY timestamp"
+    } else {
+        " ORDER BY seq"
+    });
+    sql.push_str(" LIMIT ?");
     args.push(Value::Integer(i64::try_from(limit).unwrap_or(i64::MAX)));
-    (sql, args)
+    Ok((sql, args))
 }
 
 /// Appends the caller's scope to a query: each present list as `column IN
@@ -431,9 +457,21 @@ fn query_statement(
         Some(since) => stamps::since_floor(conn, since)?,
         None => None,
     };
-    let index = crate::plan::query_index(conn, &query, floor.is_some())?;
-    if let Some(index) = index {
-        let _ = write!(sql, " INDEXED BY {index}");
+    // A session's or a user's events: through the chunks that hold them.
+    let keyed = match (&query.session_id, &query.user_id) {
+        (Some(session), _) => Some((Keyed::Session, session.as_str())),
+        (None, Some(user)) => Some((Keyed::User, user.as_str())),
+        (None, None) => None,
+    };
+    let walk = match keyed {
+        Some((key, value)) => Some(Walk::Chunks(
+            key,
+            chunks::chunks_of(conn, key, &[value], floor.unwrap_or(0))?,
+        )),
+        None => crate::plan::query_index(conn, &query, floor.is_some())?,
+    };
+    if let Some(walk) = &walk {
+        let _ = write!(sql, " INDEXED BY {}", walk.index());
     }
     sql.push_str(" WHERE 1 = 1");
     let mut args: Vec<Value> = Vec::with_capacity(5);
@@ -466,7 +504,13 @@ fn query_statement(
         args.push(Value::Text(before.to_string()));
     }
     push_scope(&mut sql, &mut args, &query.scope);
-    sql.push_str(" ORDER BY seq DESC LIMIT ?");
+    if let Some(Walk::Chunks(_, found)) = &walk {
+        chunks::push_chunks(&mut sql, &mut args, found);
+        sql.push_str(chunks::order_by(found, true));
+    } else {
+        sql.push_str(" ORDER BY seq DESC");
+    }
+    sql.push_str(" LIMIT ?");
     args.push(Value::Integer(
         i64::try_from(query.limit).unwrap_or(i64::MAX),
     ));
@@ -482,17 +526,28 @@ fn run_after(
     // Only fixed SQL text is built here (the index name is one of ours);
     // every client value is a bound parameter.
     let mut sql = format!("SELECT {COLUMNS} FROM events");
-    if filter.session_id.is_none() && filter.user_id.is_none() {
+    let after = i64::try_from(after_seq).unwrap_or(i64::MAX);
+    let from = after.saturating_add(1);
+    let walk = match (&filter.session_id, &filter.user_id) {
+        (Some(session), _) => Some(Walk::Chunks(
+            Keyed::Session,
+            chunks::chunks_of(conn, Keyed::Session, &[session.as_str()], from)?,
+        )),
+        (None, Some(user)) => Some(Walk::Chunks(
+            Keyed::User,
+            chunks::chunks_of(conn, Keyed::User, &[user.as_str()], from)?,
+        )),
         // A resume of a caller scoped to a class from far back would
         // otherwise walk every event since then.
-        if let Some(index) =
-            crate::plan::scope_index(conn, &filter.scope, filter.event_types.is_some())?
-        {
-            let _ = write!(sql, " INDEXED BY {index}");
+        (None, None) => {
+            crate::plan::scope_index(conn, &filter.scope, filter.event_types.is_some(), from)?
         }
+    };
+    if let Some(walk) = &walk {
+        let _ = write!(sql, " INDEXED BY {}", walk.index());
     }
     sql.push_str(" WHERE seq > ?");
-    let mut args: Vec<Value> = vec![Value::Integer(i64::try_from(after_seq).unwrap_or(i64::MAX))];
+    let mut args: Vec<Value> = vec![Value::Integer(after)];
     if let Some(types) = &filter.event_types {
         let marks = vec!["?"; types.len()].join(", ");
         sql.push_str(&format!(" AND event_type IN ({marks})"));
@@ -507,7 +562,13 @@ fn run_after(
         args.push(Value::Text(u));
     }
     push_scope(&mut sql, &mut args, &filter.scope);
-    sql.push_str(" ORDER BY seq ASC LIMIT ?");
+    if let Some(Walk::Chunks(_, found)) = &walk {
+        chunks::push_chunks(&mut sql, &mut args, found);
+        sql.push_str(chunks::order_by(found, false));
+    } else {
+        sql.push_str(" ORDER BY seq ASC");
+    }
+    sql.push_str(" LIMIT ?");
     args.push(Value::Integer(i64::try_from(limit).unwrap_or(i64::MAX)));
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(params_from_iter(args), event_from_row)?;
@@ -812,10 +873,10 @@ mod tests {
                 (true, None) => Some("ix_events_occurred"),
             };
             let chosen = crate::plan::query_index(&raw, &query, false).expect("plan");
-            assert_eq!(chosen, index, "{query:?}");
+            assert_eq!(walked(chosen), index, "{query:?}");
             let floored = crate::plan::query_index(&raw, &query, true).expect("plan");
             let index = index.filter(|_| range.0.is_none());
-            assert_eq!(floored, index, "with a floor: {query:?}");
+            assert_eq!(walked(floored), index, "with a floor: {query:?}");
         }
         let one_session = EventQuery {
             session_id: Some("s1".into()),
@@ -842,14 +903,14 @@ mod tests {
         fill_for_scopes(&store).await;
         let raw = rusqlite::Connection::open(dir.path().join("events.db")).expect("raw open");
         let expected = [
-            Some("ix_events_session_seq"),
-            Some("ix_events_user_seq"),
+            Some("ix_events_session_chunk"),
+            Some("ix_events_user_chunk"),
             Some("ix_events_type_seq"),
             None,
-            Some("ix_events_user_seq"),
+            Some("ix_events_user_chunk"),
             None,
             // 96 events in the class's sessions, 40 of the student's.
-            Some("ix_events_user_seq"),
+            Some("ix_events_user_chunk"),
         ];
         for ((scope, few), index) in scopes_over_many_events().into_iter().zip(expected) {
             assert_eq!(few, index.is_some(), "{scope:?}");
@@ -858,7 +919,7 @@ mod tests {
                 ..EventQuery::latest(100)
             };
             let chosen = crate::plan::query_index(&raw, &query, false).expect("plan");
-            assert_eq!(chosen, index, "{query:?}");
+            assert_eq!(walked(chosen), index, "{query:?}");
             let one_session = EventQuery {
                 session_id: Some("class-a".into()),
                 ..query.clone()
@@ -875,10 +936,15 @@ mod tests {
                 scope: scopes_over_many_events()[i].0.clone(),
                 ..EventQuery::latest(100)
             };
-            crate::plan::query_index(&raw, &query, false).expect("plan")
+            walked(crate::plan::query_index(&raw, &query, false).expect("plan"))
         };
         assert_eq!(typed(2), None, "rare types beside a named type");
-        assert_eq!(typed(0), Some("ix_events_session_seq"), "a class");
+        assert_eq!(typed(0), Some("ix_events_session_chunk"), "a class");
+    }
+
+    /// The index a walk goes down.
+    fn walked(walk: Option<crate::plan::Walk>) -> Option<&'static str> {
+        walk.as_ref().map(crate::plan::Walk::index)
     }
 
     /// How SQLite runs `sql` with `args`: each step's detail.
@@ -995,20 +1061,26 @@ mod tests {
     async fn every_delete_selection_walks_an_index() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("events.db");
-        drop(
-            SqliteStore::open(&path, Durability::Normal)
+        {
+            let store = SqliteStore::open(&path, Durability::Normal)
                 .await
-                .expect("open"),
-        );
+                .expect("open");
+            // The student's events, in two chunks.
+            for n in [1, 1 << chunks::CHUNK_BITS] {
+                let event =
+                    ep_conformance::new_event(n, ep_ports::EventType::TIMER_TICK, None, Some("u"));
+                store.append(vec![event]).await.expect("append");
+            }
+        }
         let conn = rusqlite::Connection::open(&path).expect("raw open");
         let t = Timestamp::from_micros(0);
         let cases = [
             (Deletion::through(9), "PRIMARY KEY"),
             (Deletion::through(9).before(t), "ix_events_timestamp"),
-            (Deletion::through(9).of_user("u"), "ix_events_user_seq"),
+            (Deletion::through(9).of_user("u"), "ix_events_user_chunk"),
             (
                 Deletion::through(9).of_user("u").before(t),
-                "ix_events_user_seq",
+                "ix_events_user_chunk",
             ),
             (
                 Deletion::through(9)
@@ -1018,7 +1090,7 @@ mod tests {
             ),
         ];
         for (what, index) in cases {
-            let (sql, args) = selection(&what, 10);
+            let (sql, args) = selection(&conn, &what, 10).expect("selection");
             let plan: Vec<String> = conn
                 .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
                 .expect("plan")
@@ -1030,6 +1102,219 @@ mod tests {
             assert!(plan.contains(index), "{what:?}: {plan}");
             assert!(!plan.contains("TEMP B-TREE"), "{what:?} sorts: {plan}");
         }
+    }
+
+    /// Events in two chunks of seq: sessions and users found across the
+    /// boundary newest first and oldest first, as a walk of all events
+    /// finds them; a query's walk seeks the chunked index without a sort;
+    /// a student's erasure leaves no side-table row of theirs, and deletes
+    /// past a chunk leave none of that chunk's.
+    #[tokio::test]
+    async fn sessions_and_users_are_found_across_chunks_and_forgotten_with_their_events() {
+        use ep_ports::{EventQuery, EventType};
+
+        let (store, dir) = temp_store().await;
+        let span = (1_i64 << chunks::CHUNK_BITS) + 700;
+        let session = |i: i64| format!("s{}", i % 7);
+        let user = |i: i64| format!("u{}", i % 5);
+        for from in (0..span).step_by(1_000) {
+            let batch = (from..(from + 1_000).min(span))
+                .map(|i| {
+                    let (s, u) = (session(i), user(i));
+                    ep_conformance::new_event(i, EventType::TIMER_TICK, Some(&s), Some(&u))
+                })
+                .collect();
+            store.append(batch).await.expect("append");
+        }
+        let all = store
+            .after(0, EventFilter::default(), usize::MAX)
+            .await
+            .expect("all");
+        assert_eq!(all.len() as i64, span);
+        let boundary = 1_u64 << chunks::CHUNK_BITS;
+        let of = |f: &dyn Fn(&Event) -> bool| -> Vec<u64> {
+            all.iter().filter(|e| f(e)).map(|e| e.seq).collect()
+        };
+        let in_s3 = of(&|e| e.session_id.as_deref() == Some("s3"));
+        let of_u2 = of(&|e| e.user_id.as_deref() == Some("u2"));
+        // Newest first, 150 of them: past the boundary into chunk 0.
+        async fn seqs(store: &SqliteStore, q: EventQuery) -> Vec<u64> {
+            let found = store.query(q).await.expect("query");
+            found.iter().map(|e| e.seq).collect()
+        }
+        let expected: Vec<u64> = in_s3.iter().rev().take(150).copied().collect();
+        assert!(expected.last() < Some(&boundary) && expected[0] >= boundary);
+        let q = EventQuery {
+            session_id: Some("s3".into()),
+            ..EventQuery::latest(150)
+        };
+        assert_eq!(seqs(&store, q).await, expected);
+        let expected: Vec<u64> = of_u2.iter().rev().take(200).copied().collect();
+        let q = EventQuery {
+            user_id: Some("u2".into()),
+            ..EventQuery::latest(200)
+        };
+        assert_eq!(seqs(&store, q).await, expected);
+        // A class's sessions (a scope), newest first across the boundary:
+        // few enough events to walk the sessions' chunks and sort them.
+        let class = Scope {
+            session_ids: Some(vec!["s3".into(), "s5".into()]),
+            ..Scope::unrestricted()
+        };
+        let expected: Vec<u64> = all
+            .iter()
+            .rev()
+            .filter(|e| class.allows(e))
+            .take(3_000)
+            .map(|e| e.seq)
+            .collect();
+        assert!(expected.last() < Some(&boundary));
+        let q = EventQuery {
+            scope: class.clone(),
+            ..EventQuery::latest(3_000)
+        };
+        assert_eq!(seqs(&store, q).await, expected);
+        let filter = EventFilter {
+            scope: class,
+            ..EventFilter::default()
+        };
+        let found: Vec<u64> = store
+            .after(boundary - 50, filter, 30)
+            .await
+            .expect("after")
+            .iter()
+            .map(|e| e.seq)
+            .collect();
+        let expected: Vec<u64> = in_s3_or_s5(&all)
+            .into_iter()
+            .filter(|&s| s > boundary - 50)
+            .take(30)
+            .collect();
+        assert_eq!(found, expected);
+        // Oldest first from before the boundary.
+        let after = boundary - 20;
+        let filter = EventFilter {
+            session_id: Some("s3".into()),
+            ..EventFilter::default()
+        };
+        let found: Vec<u64> = store
+            .after(after, filter, 40)
+            .await
+            .expect("after")
+            .iter()
+            .map(|e| e.seq)
+            .collect();
+        let expected: Vec<u64> = in_s3
+            .iter()
+            .filter(|&&s| s > after)
+            .take(40)
+            .copied()
+            .collect();
+        assert_eq!(found, expected);
+
+        let raw = rusqlite::Connection::open(dir.path().join("events.db")).expect("raw open");
+        let (sql, args) = query_statement(
+            &raw,
+            EventQuery {
+                session_id: Some("s3".into()),
+                ..EventQuery::latest(150)
+            },
+        )
+        .expect("statement");
+        let plan = plan_of(&raw, &sql, args).join("; ");
+        assert!(plan.contains("ix_events_session_chunk"), "{plan}");
+        assert!(!plan.contains("TEMP B-TREE"), "{plan}");
+
+        let rows = |sql: &str| -> i64 { raw.query_row(sql, [], |r| r.get(0)).expect("count") };
+        assert_eq!(
+            rows("SELECT COUNT(*) FROM user_chunks WHERE user_id = 'u2'"),
+            2
+        );
+        let through = all.last().expect("events").seq;
+        while store
+            .delete_some(Deletion::through(through).of_user("u2"), 1_000)
+            .await
+            .expect("erase")
+            > 0
+        {}
+        assert_eq!(
+            rows("SELECT COUNT(*) FROM user_chunks WHERE user_id = 'u2'"),
+            0,
+            "erased"
+        );
+        assert_eq!(
+            rows("SELECT COUNT(*) FROM user_chunks"),
+            8,
+            "four other students in two chunks"
+        );
+        // Every event of chunk 0 (seq 1 to 16,383) and a few of chunk 1.
+        while store
+            .delete_some(Deletion::through(boundary + 10), 5_000)
+            .await
+            .expect("delete")
+            > 0
+        {}
+        assert_eq!(
+            rows("SELECT COUNT(*) FROM session_chunks WHERE chunk = 0"),
+            0
+        );
+        assert_eq!(rows("SELECT COUNT(*) FROM user_chunks WHERE chunk = 0"), 0);
+        assert_eq!(
+            rows("SELECT COUNT(*) FROM session_chunks WHERE chunk = 1"),
+            7
+        );
+    }
+
+    /// Rows of chunks older than the oldest event are forgotten a bounded
+    /// number per delete step, also by steps that delete nothing.
+    #[tokio::test]
+    async fn delete_steps_forget_old_chunks_rows_a_thousand_at_a_time() {
+        let (store, dir) = temp_store().await;
+        let event =
+            ep_conformance::new_event(1, ep_ports::EventType::TIMER_TICK, Some("now"), None);
+        store.append(vec![event]).await.expect("append");
+        let raw = rusqlite::Connection::open(dir.path().join("events.db")).expect("raw open");
+        // 2,500 sessions of a chunk whose events are gone (-1: before any
+        // seq), and the live one's.
+        for i in 0..2_500 {
+            raw.execute(
+                "INSERT INTO session_chunks VALUES (?1, -1)",
+                [format!("old-{i}")],
+            )
+            .expect("insert");
+        }
+        let left = || -> i64 {
+            raw.query_row("SELECT COUNT(*) FROM session_chunks", [], |r| r.get(0))
+                .expect("count")
+        };
+        let step = chunks::FORGET_PER_STEP;
+        assert_eq!(left(), 2_501);
+        assert_eq!(
+            store
+                .delete_some(Deletion::through(0), 100)
+                .await
+                .expect("step"),
+            0
+        );
+        assert_eq!(left(), 2_501 - step);
+        store
+            .delete_some(Deletion::through(0), 100)
+            .await
+            .expect("step");
+        store
+            .delete_some(Deletion::through(0), 100)
+            .await
+            .expect("step");
+        assert_eq!(left(), 1, "only the live session's row");
+    }
+
+    /// The seqs of the events of sessions s3 and s5, oldest first.
+    fn in_s3_or_s5(events: &[Event]) -> Vec<u64> {
+        events
+            .iter()
+            .filter(|e| matches!(e.session_id.as_deref(), Some("s3" | "s5")))
+            .map(|e| e.seq)
+            .collect()
     }
 
     /// Events whose payloads fill a few pages each.

@@ -81,7 +81,7 @@ async fn events_survive_reopening_and_the_schema_is_versioned_in_wal_mode() {
     let journal: String = conn
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .expect("journal");
-    assert_eq!((version, journal.as_str()), (7, "wal"));
+    assert_eq!((version, journal.as_str()), (8, "wal"));
 }
 
 #[tokio::test]
@@ -190,13 +190,14 @@ async fn a_database_of_an_older_version_gets_its_counts_built_once() {
     // As version 1 left it: the events, no counts, no occurred_at.
     rusqlite::Connection::open(&path)
         .expect("raw open")
-        .execute_batch(
+        .execute_batch(&format!(
             "DROP TABLE type_counts; DROP TABLE minute_counts;
              DROP INDEX ix_events_occurred; ALTER TABLE events DROP COLUMN occurred_at;
              DROP INDEX ix_events_idempotency; ALTER TABLE events DROP COLUMN idempotency_key;
              DROP TABLE leases; DROP TABLE cursors; DROP TABLE stamp_order;
-             PRAGMA user_version = 1;",
-        )
+             {UNCHUNK}
+             PRAGMA user_version = 1;"
+        ))
         .expect("downgrade");
     let store = SqliteStore::open(&path, Durability::Normal)
         .await
@@ -209,4 +210,93 @@ async fn a_database_of_an_older_version_gets_its_counts_built_once() {
         .query_row("SELECT last_break FROM stamp_order", [], |r| r.get(0))
         .expect("stamp order");
     assert_eq!(last_break, 50);
+}
+
+/// Undoes schema version 8: the session and user indexes as they were, no
+/// side tables.
+const UNCHUNK: &str = "DROP INDEX ix_events_session_chunk; DROP INDEX ix_events_user_chunk;
+     DROP TABLE session_chunks; DROP TABLE user_chunks;
+     CREATE INDEX ix_events_session_seq ON events (session_id, seq);
+     CREATE INDEX ix_events_user_seq    ON events (user_id, seq);";
+
+#[tokio::test]
+async fn a_database_of_version_7_gets_its_sessions_and_users_indexed_by_chunk() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("events.db");
+    let sessions = ["s-a", "s-b", "s-c"];
+    let users = ["u-1", "u-2"];
+    let (newest_of_b, of_user) = {
+        let store = SqliteStore::open(&path, Durability::Normal)
+            .await
+            .expect("open");
+        let batch = (0..60)
+            .map(|i| {
+                let session = sessions[(i % 3) as usize];
+                let user = (i % 4 != 0).then(|| users[(i % 2) as usize]);
+                new_event(i, EventType::ANSWER_SUBMITTED, Some(session), user)
+            })
+            .collect();
+        store.append(batch).await.expect("append");
+        let query = |session: Option<&str>, user: Option<&str>| EventQuery {
+            session_id: session.map(str::to_owned),
+            user_id: user.map(str::to_owned),
+            ..EventQuery::latest(7)
+        };
+        (
+            store.query(query(Some("s-b"), None)).await.expect("query"),
+            store.query(query(None, Some("u-2"))).await.expect("query"),
+        )
+    };
+    assert_eq!(newest_of_b.len(), 7);
+    assert_eq!(of_user.len(), 7);
+    let raw = rusqlite::Connection::open(&path).expect("raw open");
+    raw.execute_batch(&format!("{UNCHUNK} PRAGMA user_version = 7;"))
+        .expect("downgrade");
+    drop(raw);
+    let store = SqliteStore::open(&path, Durability::Normal)
+        .await
+        .expect("reopen");
+    let query = |session: Option<&str>, user: Option<&str>| EventQuery {
+        session_id: session.map(str::to_owned),
+        user_id: user.map(str::to_owned),
+        ..EventQuery::latest(7)
+    };
+    assert_eq!(
+        store.query(query(Some("s-b"), None)).await.expect("query"),
+        newest_of_b
+    );
+    assert_eq!(
+        store.query(query(None, Some("u-2"))).await.expect("query"),
+        of_user
+    );
+    let raw = rusqlite::Connection::open(&path).expect("raw open");
+    let version: i64 = raw
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .expect("version");
+    assert_eq!(version, 8);
+    let pairs = |table: &str| -> Vec<(String, i64)> {
+        raw.prepare(&format!("SELECT * FROM {table} ORDER BY 1, 2"))
+            .expect("select")
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .expect("rows")
+            .collect::<rusqlite::Result<_>>()
+            .expect("pairs")
+    };
+    // 60 events, seq 1-60: all in chunk 0.
+    assert_eq!(
+        pairs("session_chunks"),
+        sessions.map(|s| (s.to_owned(), 0)).to_vec()
+    );
+    assert_eq!(
+        pairs("user_chunks"),
+        users.map(|u| (u.to_owned(), 0)).to_vec()
+    );
+    let old_indexes: i64 = raw
+        .query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE name IN ('ix_events_session_seq', 'ix_events_user_seq')",
+            [],
+            |r| r.get(0),
+        )
+        .expect("indexes");
+    assert_eq!(old_indexes, 0, "the old indexes are dropped");
 }
