@@ -27,6 +27,44 @@ impl Walk {
     }
 }
 
+/// The walk through a session's events, when `session` is given, else a
+/// user's: the chunks that hold them from `from_seq` on.
+pub(crate) fn key_walk(
+    conn: &Connection,
+    session: Option<&str>,
+    user: Option<&str>,
+    from_seq: i64,
+) -> rusqlite::Result<Option<Walk>> {
+    let (key, value) = match (session, user) {
+        (Some(session), _) => (Keyed::Session, session),
+        (None, Some(user)) => (Keyed::User, user),
+        (None, None) => return Ok(None),
+    };
+    let found = chunks::chunks_of(conn, key, &[value], from_seq)?;
+    Ok(Some(Walk::Chunks(key, found)))
+}
+
+/// Ends a statement's conditions with the chunks of `walk`, if it goes
+/// through chunks, and orders it by seq, newest or oldest first.
+pub(crate) fn push_order(
+    sql: &mut String,
+    args: &mut Vec<Value>,
+    walk: Option<&Walk>,
+    newest_first: bool,
+) {
+    match walk {
+        Some(Walk::Chunks(_, found)) => {
+            chunks::push_chunks(sql, args, found);
+            sql.push_str(chunks::order_by(found, newest_first));
+        }
+        _ => sql.push_str(if newest_first {
+            " ORDER BY seq DESC"
+        } else {
+            " ORDER BY seq"
+        }),
+    }
+}
+
 /// Events in a query's time range up to which the query walks that range's
 /// index and sorts what it finds by seq, instead of walking the events (or
 /// one type's) newest first and filtering them by time; and likewise events

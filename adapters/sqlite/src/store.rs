@@ -14,11 +14,11 @@ use tokio_rusqlite::Connection;
 
 use crate::admit::admit;
 use crate::checkpoint::{self, Checkpointer, WalProgress};
-use crate::chunks::{self, Keyed};
+use crate::chunks;
 use crate::counts;
 use crate::error::{call_error, is_unique_violation, store_error};
 use crate::open::{configure, file_identity, prepare_file, Durability, OpenError, Role};
-use crate::plan::Walk;
+use crate::plan;
 use crate::rows::{event_from_row, COLUMNS};
 use crate::schema::migrate;
 use crate::space::{available_bytes, PROBE_RESERVE_BYTES};
@@ -377,20 +377,17 @@ fn selection(
     limit: usize,
 ) -> rusqlite::Result<(String, Vec<Value>)> {
     let mut sql = String::from("SELECT seq, event_type, timestamp FROM events");
-    if what.user_id.is_some() {
-        let _ = write!(sql, " INDEXED BY {}", Keyed::User.index());
+    let walk = plan::key_walk(conn, None, what.user_id.as_deref(), 0)?;
+    if let Some(walk) = &walk {
+        let _ = write!(sql, " INDEXED BY {}", walk.index());
     }
     sql.push_str(" WHERE seq <= ?");
     let mut args = vec![Value::Integer(
         i64::try_from(what.through_seq).unwrap_or(i64::MAX),
     )];
-    let mut found = None;
     if let Some(user) = &what.user_id {
         sql.push_str(" AND user_id = ?");
         args.push(Value::Text(user.clone()));
-        let chunks = chunks::chunks_of(conn, Keyed::User, &[user.as_str()], 0)?;
-        chunks::push_chunks(&mut sql, &mut args, &chunks);
-        found = Some(chunks);
     }
     if let Some(t) = what.event_type {
         sql.push_str(" AND event_type = ?");
@@ -412,13 +409,11 @@ fn selection(
             args.push(Value::Text(before.to_string()));
         }
     }
-    sql.push_str(if let Some(found) = &found {
-        chunks::order_by(found, false)
-    } else if what.before.is_some() && what.event_type.is_none() {
-        " ORDER BY timestamp"
+    if walk.is_none() && what.before.is_some() && what.event_type.is_none() {
+        sql.push_str(" ORDER BY timestamp");
     } else {
-        " ORDER BY seq"
-    });
+        plan::push_order(&mut sql, &mut args, walk.as_ref(), false);
+    }
     sql.push_str(" LIMIT ?");
     args.push(Value::Integer(i64::try_from(limit).unwrap_or(i64::MAX)));
     Ok((sql, args))
@@ -458,17 +453,14 @@ fn query_statement(
         None => None,
     };
     // A session's or a user's events: through the chunks that hold them.
-    let keyed = match (&query.session_id, &query.user_id) {
-        (Some(session), _) => Some((Keyed::Session, session.as_str())),
-        (None, Some(user)) => Some((Keyed::User, user.as_str())),
-        (None, None) => None,
-    };
-    let walk = match keyed {
-        Some((key, value)) => Some(Walk::Chunks(
-            key,
-            chunks::chunks_of(conn, key, &[value], floor.unwrap_or(0))?,
-        )),
-        None => crate::plan::query_index(conn, &query, floor.is_some())?,
+    let walk = match plan::key_walk(
+        conn,
+        query.session_id.as_deref(),
+        query.user_id.as_deref(),
+        floor.unwrap_or(0),
+    )? {
+        Some(walk) => Some(walk),
+        None => plan::query_index(conn, &query, floor.is_some())?,
     };
     if let Some(walk) = &walk {
         let _ = write!(sql, " INDEXED BY {}", walk.index());
@@ -504,12 +496,7 @@ fn query_statement(
         args.push(Value::Text(before.to_string()));
     }
     push_scope(&mut sql, &mut args, &query.scope);
-    if let Some(Walk::Chunks(_, found)) = &walk {
-        chunks::push_chunks(&mut sql, &mut args, found);
-        sql.push_str(chunks::order_by(found, true));
-    } else {
-        sql.push_str(" ORDER BY seq DESC");
-    }
+    plan::push_order(&mut sql, &mut args, walk.as_ref(), true);
     sql.push_str(" LIMIT ?");
     args.push(Value::Integer(
         i64::try_from(query.limit).unwrap_or(i64::MAX),
@@ -528,20 +515,16 @@ fn run_after(
     let mut sql = format!("SELECT {COLUMNS} FROM events");
     let after = i64::try_from(after_seq).unwrap_or(i64::MAX);
     let from = after.saturating_add(1);
-    let walk = match (&filter.session_id, &filter.user_id) {
-        (Some(session), _) => Some(Walk::Chunks(
-            Keyed::Session,
-            chunks::chunks_of(conn, Keyed::Session, &[session.as_str()], from)?,
-        )),
-        (None, Some(user)) => Some(Walk::Chunks(
-            Keyed::User,
-            chunks::chunks_of(conn, Keyed::User, &[user.as_str()], from)?,
-        )),
+    let walk = match plan::key_walk(
+        conn,
+        filter.session_id.as_deref(),
+        filter.user_id.as_deref(),
+        from,
+    )? {
+        Some(walk) => Some(walk),
         // A resume of a caller scoped to a class from far back would
         // otherwise walk every event since then.
-        (None, None) => {
-            crate::plan::scope_index(conn, &filter.scope, filter.event_types.is_some(), from)?
-        }
+        None => plan::scope_index(conn, &filter.scope, filter.event_types.is_some(), from)?,
     };
     if let Some(walk) = &walk {
         let _ = write!(sql, " INDEXED BY {}", walk.index());
@@ -562,12 +545,7 @@ fn run_after(
         args.push(Value::Text(u));
     }
     push_scope(&mut sql, &mut args, &filter.scope);
-    if let Some(Walk::Chunks(_, found)) = &walk {
-        chunks::push_chunks(&mut sql, &mut args, found);
-        sql.push_str(chunks::order_by(found, false));
-    } else {
-        sql.push_str(" ORDER BY seq ASC");
-    }
+    plan::push_order(&mut sql, &mut args, walk.as_ref(), false);
     sql.push_str(" LIMIT ?");
     args.push(Value::Integer(i64::try_from(limit).unwrap_or(i64::MAX)));
     let mut stmt = conn.prepare_cached(&sql)?;
