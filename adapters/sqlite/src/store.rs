@@ -42,6 +42,8 @@ pub struct SqliteStore {
     /// The newest timestamp appended, for the writer to notice an event
     /// stamped out of seq order.
     stamps: Arc<StampOrder>,
+    /// The side-table rows of the newest chunk already written.
+    recorded: Arc<chunks::Recorded>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -100,6 +102,7 @@ impl SqliteStore {
             checkpointer: checkpoint::spawn(checkpointer, Arc::clone(&wal)),
             wal,
             stamps: Arc::new(stamps),
+            recorded: Arc::default(),
         })
     }
 
@@ -120,17 +123,27 @@ impl SqliteStore {
     async fn append_with<R>(
         &self,
         batch: Vec<NewEvent>,
-        insert: fn(&mut rusqlite::Connection, Vec<NewEvent>, &StampOrder) -> Result<R, StoreError>,
+        insert: fn(
+            &mut rusqlite::Connection,
+            Vec<NewEvent>,
+            &StampOrder,
+            &chunks::Recorded,
+        ) -> Result<R, StoreError>,
     ) -> Result<R, StoreError>
     where
         R: Send + 'static,
     {
         let wal = Arc::clone(&self.wal);
         let stamps = Arc::clone(&self.stamps);
+        let recorded = Arc::clone(&self.recorded);
         self.writer
             .call(move |conn| {
                 wal.before_transaction(conn);
-                let appended = insert(conn, batch, &stamps);
+                let appended = insert(conn, batch, &stamps, &recorded);
+                if appended.is_err() {
+                    // Rolled back, or not known to be committed.
+                    recorded.clear();
+                }
                 wal.after_append();
                 appended
             })
@@ -218,9 +231,10 @@ fn insert_batch(
     conn: &mut rusqlite::Connection,
     batch: Vec<NewEvent>,
     stamps: &StampOrder,
+    recorded: &chunks::Recorded,
 ) -> Result<Vec<Event>, StoreError> {
     let tx = conn.transaction().map_err(store_error)?;
-    let stored = insert_in(&tx, batch, stamps)?;
+    let stored = insert_in(&tx, batch, stamps, recorded)?;
     tx.commit().map_err(store_error)?;
     Ok(stored)
 }
@@ -231,6 +245,7 @@ fn insert_unless_held(
     conn: &mut rusqlite::Connection,
     batch: Vec<NewEvent>,
     stamps: &StampOrder,
+    recorded: &chunks::Recorded,
 ) -> Result<Appended, StoreError> {
     let tx = conn.transaction().map_err(store_error)?;
     let mut held = Vec::new();
@@ -245,7 +260,7 @@ fn insert_unless_held(
         // Dropping the transaction rolls it back: it wrote nothing.
         return Ok(Appended::Held(held));
     }
-    let stored = insert_in(&tx, batch, stamps)?;
+    let stored = insert_in(&tx, batch, stamps, recorded)?;
     tx.commit().map_err(store_error)?;
     Ok(Appended::Stored(stored))
 }
@@ -258,6 +273,7 @@ fn insert_in(
     tx: &rusqlite::Transaction<'_>,
     batch: Vec<NewEvent>,
     stamps: &StampOrder,
+    recorded: &chunks::Recorded,
 ) -> Result<Vec<Event>, StoreError> {
     let mut stored = Vec::with_capacity(batch.len());
     let mut newest = stamps.lock();
@@ -315,7 +331,7 @@ fn insert_in(
     }
     if held.is_empty() {
         counts::add(tx, &stored).map_err(store_error)?;
-        chunks::record(tx, &stored).map_err(store_error)?;
+        chunks::record(tx, &stored, recorded).map_err(store_error)?;
     } else {
         let inserted: Vec<Event> = stored
             .iter()
@@ -324,7 +340,7 @@ fn insert_in(
             .map(|(_, e)| e.clone())
             .collect();
         counts::add(tx, &inserted).map_err(store_error)?;
-        chunks::record(tx, &inserted).map_err(store_error)?;
+        chunks::record(tx, &inserted, recorded).map_err(store_error)?;
     }
     Ok(stored)
 }
@@ -622,10 +638,13 @@ impl EventStore for SqliteStore {
         }
         self.wal.wait_for_copies().await;
         let wal = Arc::clone(&self.wal);
+        let recorded = Arc::clone(&self.recorded);
         self.writer
             .call(move |conn| {
                 wal.before_transaction(conn);
                 let deleted = delete_step(conn, &what, limit).map_err(store_error);
+                // The step may have removed side-table rows.
+                recorded.clear();
                 wal.after_delete();
                 deleted
             })
@@ -1241,6 +1260,37 @@ mod tests {
             rows("SELECT COUNT(*) FROM session_chunks WHERE chunk = 1"),
             7
         );
+    }
+
+    /// A student erased and back in the same chunk is found again: the
+    /// erasure removed their side-table row, and the writer's memory of the
+    /// rows it wrote is cleared with it.
+    #[tokio::test]
+    async fn a_student_erased_and_back_is_found_again() {
+        use ep_ports::{EventQuery, EventType};
+
+        let (store, _dir) = temp_store().await;
+        let event = |n| ep_conformance::new_event(n, EventType::TIMER_TICK, Some("s"), Some("u"));
+        store
+            .append(vec![event(1), event(2)])
+            .await
+            .expect("append");
+        while store
+            .delete_some(Deletion::through(2).of_user("u"), 10)
+            .await
+            .expect("erase")
+            > 0
+        {}
+        store.append(vec![event(3)]).await.expect("append");
+        let of = |session: Option<&str>, user: Option<&str>| EventQuery {
+            session_id: session.map(str::to_owned),
+            user_id: user.map(str::to_owned),
+            ..EventQuery::latest(10)
+        };
+        let found = store.query(of(None, Some("u"))).await.expect("query");
+        assert_eq!(found.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![3]);
+        let found = store.query(of(Some("s"), None)).await.expect("query");
+        assert_eq!(found.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![3]);
     }
 
     /// Rows of chunks older than the oldest event are forgotten a bounded
