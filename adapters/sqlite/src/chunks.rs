@@ -113,11 +113,24 @@ pub(crate) fn chunks_of(
     chunks.collect()
 }
 
-/// Appends the condition that a row is in one of `chunks`, bound as
+/// Chunks bound as a list at most: SQLite refuses a statement with more
+/// than 32,766 parameters, and a scope's values share them (20,000 chunks
+/// are 327M events of one key).
+const LISTED_MAX: usize = 20_000;
+
+/// Appends the condition that a row is in one of `chunks` (ascending), bound as
 /// parameters: ` AND (seq >> 14) = ?` for one chunk, ` AND (seq >> 14) IN
 /// (...)` for several (an empty list matches nothing). Follow it with
 /// [`order_by`] of the same chunks.
 pub(crate) fn push_chunks(sql: &mut String, args: &mut Vec<Value>, chunks: &[i64]) {
+    if chunks.len() > LISTED_MAX {
+        // Past what a statement may bind: the chunks' range instead, which
+        // SQLite walks whole (slower, never refused).
+        let _ = write!(sql, " AND (seq >> {CHUNK_BITS}) BETWEEN ? AND ?");
+        args.push(Value::Integer(chunks[0]));
+        args.push(Value::Integer(chunks[chunks.len() - 1]));
+        return;
+    }
     if let [chunk] = chunks {
         let _ = write!(sql, " AND (seq >> {CHUNK_BITS}) = ?");
         args.push(Value::Integer(*chunk));
@@ -301,6 +314,13 @@ mod tests {
                 " AND (seq >> 14) IN (?, ?)".to_owned(),
                 vec![Value::Integer(1), Value::Integer(2)]
             )
+        );
+        let many: Vec<i64> = (0..=LISTED_MAX as i64).collect();
+        let (sql, args) = pushed(&many);
+        assert_eq!(sql, " AND (seq >> 14) BETWEEN ? AND ?");
+        assert_eq!(
+            args,
+            vec![Value::Integer(0), Value::Integer(LISTED_MAX as i64)]
         );
         assert_eq!(order_by(&[3], true), " ORDER BY seq DESC");
         assert_eq!(order_by(&[], false), " ORDER BY seq");
