@@ -315,6 +315,11 @@ mod tests {
                 vec![Value::Integer(1), Value::Integer(2)]
             )
         );
+        let listed: Vec<i64> = (0..LISTED_MAX as i64).collect();
+        assert!(
+            pushed(&listed).0.contains(" IN ("),
+            "at the bound, still a list"
+        );
         let many: Vec<i64> = (0..=LISTED_MAX as i64).collect();
         let (sql, args) = pushed(&many);
         assert_eq!(sql, " AND (seq >> 14) BETWEEN ? AND ?");
