@@ -26,6 +26,7 @@ mod publish_request;
 mod query_params;
 mod rate_limit;
 mod retention;
+mod ring;
 mod router;
 mod sequencer;
 mod service;

@@ -7,14 +7,27 @@ use std::sync::Arc;
 
 use ep_ports::{Event, EventFilter, EventStore};
 
+use crate::delivery::Item;
+use crate::ring::Reader;
+
+/// A subscription's move to the ring of its new filter.
+pub(crate) struct Moved<F> {
+    /// Its place in the ring of the new filter, from the update on.
+    pub reader: Reader<Item<F>>,
+    /// The position in the old ring where the update took effect: what
+    /// the old ring holds before it was matched under the old filter and
+    /// dispatched before the update.
+    pub cut: u64,
+}
+
 /// The hub as one of its subscriptions sees it.
 pub(crate) trait Membership<F>: Send + Sync {
     /// Removes subscription `id`; true if it was still registered.
     fn remove(&self, id: u64) -> bool;
 
-    /// Replaces the filter of subscription `id`; the new filter generation,
-    /// or `None` if it is no longer registered.
-    fn update_filter(&self, id: u64, filter: EventFilter) -> Option<u64>;
+    /// Moves subscription `id` to the ring of `filter`; `None` if it is no
+    /// longer registered.
+    fn update_filter(&self, id: u64, filter: EventFilter) -> Option<Moved<F>>;
 
     /// This node's random tag (public subscriber ids are unique across nodes).
     fn node(&self) -> u32;

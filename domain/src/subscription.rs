@@ -3,14 +3,13 @@
 //! two.
 
 use std::collections::VecDeque;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use ep_ports::{Event, EventFilter, StoreError, Timestamp};
-use tokio::sync::mpsc;
 
-use crate::delivery::{Delivery, SubState};
-use crate::membership::Membership;
+use crate::delivery::Item;
+use crate::membership::{Membership, Moved};
+use crate::ring::{Lagged, Reader};
 
 /// Stored events fetched per replay query.
 const REPLAY_PAGE: usize = 500;
@@ -43,11 +42,15 @@ pub enum Next<F> {
 pub struct Subscription<F> {
     id: u64,
     hub: Arc<dyn Membership<F>>,
-    rx: mpsc::Receiver<Delivery<F>>,
-    state: Arc<SubState>,
+    /// Its place in the ring of its filter, which the subscriptions of the
+    /// same filter share.
+    reader: Reader<Item<F>>,
+    /// Live events carried over from the ring of a replaced filter, to
+    /// deliver before the new ring's.
+    carried: VecDeque<Item<F>>,
+    /// Live events of a replaced filter were lost before they were taken.
+    lost: bool,
     filter: EventFilter,
-    /// The generation of `filter` (the hub's count of filter updates).
-    generation: u64,
     /// The seq of the last event delivered (or the resume point).
     last_seq: u64,
     /// While catching up from the store: the fetched page not yet delivered,
@@ -64,23 +67,27 @@ struct Replay {
 }
 
 impl<F: Clone + Send + Sync + 'static> Subscription<F> {
+    /// A subscription that has delivered everything up to `after`: the
+    /// resume point, or for a live one the last event dispatched before it
+    /// joined (where a client it evicts before its first event resumes).
+    /// With `replay`, it first replays the stored events after `after`.
     pub(crate) fn new(
         id: u64,
         hub: Arc<dyn Membership<F>>,
-        rx: mpsc::Receiver<Delivery<F>>,
-        state: Arc<SubState>,
+        reader: Reader<Item<F>>,
         filter: EventFilter,
-        resume_after: Option<u64>,
+        after: u64,
+        replay: bool,
     ) -> Self {
         Self {
             id,
             hub,
-            rx,
-            state,
+            reader,
+            carried: VecDeque::new(),
+            lost: false,
             filter,
-            generation: 0,
-            last_seq: resume_after.unwrap_or(0),
-            replay: resume_after.map(|after| Replay {
+            last_seq: after,
+            replay: replay.then(|| Replay {
                 page: VecDeque::new(),
                 more: true,
                 read_to: after,
@@ -127,27 +134,25 @@ impl<F: Clone + Send + Sync + 'static> Subscription<F> {
                 }
                 // Caught up with the store. Go live, unless live events were
                 // dropped meanwhile: then catch up from the store again.
-                self.state.replaying.store(false, Ordering::Release);
-                if self.state.lagged.swap(false, Ordering::AcqRel) {
-                    self.state.replaying.store(true, Ordering::Release);
-                    while self.rx.try_recv().is_ok() {}
+                if self.lost || self.reader.lagged() {
+                    self.lost = false;
+                    self.reader.skip();
+                    self.carried.clear();
                     replay.more = true;
                     continue;
                 }
                 self.replay = None;
             }
-            match self.rx.recv().await {
-                Some(d) => {
-                    if let Some(next) = self.live(&d) {
-                        return Ok(next);
-                    }
-                }
-                // Only the hub drops the sender, and only to evict.
-                None => {
-                    return Ok(Next::Evicted {
-                        last_seq: self.last_seq,
-                    })
-                }
+            if let Some(next) = self.pop_carried() {
+                return Ok(next);
+            }
+            if self.lost {
+                return Ok(self.evicted());
+            }
+            match self.pop_live() {
+                Ok(Some(next)) => return Ok(next),
+                Ok(None) => self.reader.ready().await,
+                Err(Lagged) => return Ok(self.evicted()),
             }
         }
     }
@@ -165,11 +170,56 @@ impl<F: Clone + Send + Sync + 'static> Subscription<F> {
             let event = replay.page.pop_front()?;
             return Some(self.replayed(&event));
         }
-        loop {
-            let d = self.rx.try_recv().ok()?;
-            if let Some(next) = self.live(&d) {
+        if let Some(next) = self.pop_carried() {
+            return Some(next);
+        }
+        if self.lost {
+            return None;
+        }
+        self.pop_live().ok().flatten()
+    }
+
+    /// The next carried-over event to send, skipping any already replayed.
+    fn pop_carried(&mut self) -> Option<Next<F>> {
+        while let Some(item) = self.carried.pop_front() {
+            if let Some(next) = live_next(&item, self.last_seq) {
+                self.last_seq = item.event.seq;
                 return Some(next);
             }
+        }
+        None
+    }
+
+    /// The next event of the ring to send, skipping any already replayed;
+    /// `None` when the ring has none ready.
+    fn pop_live(&mut self) -> Result<Option<Next<F>>, Lagged> {
+        loop {
+            let last_seq = self.last_seq;
+            match self.reader.pop_with(|item| live_next(item, last_seq))? {
+                None => return Ok(None),
+                Some(None) => {}
+                Some(Some(next)) => {
+                    if let Next::Event { seq, .. } = next {
+                        self.last_seq = seq;
+                    }
+                    return Ok(Some(next));
+                }
+            }
+        }
+    }
+
+    /// The subscription fell a whole queue behind: it leaves the hub (no
+    /// longer counted) and tells its transport where to resume.
+    fn evicted(&mut self) -> Next<F> {
+        if self.hub.remove(self.id) {
+            tracing::info!(
+                subscriber = self.id,
+                last_seq = self.last_seq,
+                "slow subscriber evicted: it fell a whole queue behind"
+            );
+        }
+        Next::Evicted {
+            last_seq: self.last_seq,
         }
     }
 
@@ -184,37 +234,38 @@ impl<F: Clone + Send + Sync + 'static> Subscription<F> {
         }
     }
 
-    /// A live delivery to send, or `None` for one to skip: already
-    /// replayed, or matched under a filter since replaced (only then is the
-    /// filter checked again).
-    fn live(&mut self, d: &Delivery<F>) -> Option<Next<F>> {
-        let event = &d.item.event;
-        let stale = d.generation != self.generation && !self.filter.matches(event);
-        if event.seq <= self.last_seq || stale {
-            return None;
-        }
-        self.last_seq = event.seq;
-        Some(Next::Event {
-            frame: d.item.frame.clone(),
-            seq: event.seq,
-            event_type: event.event_type,
-            received: Some(event.timestamp),
-        })
-    }
-
     /// Replaces the filter; in force for every event delivered after this
-    /// returns (queued events that no longer match are skipped).
+    /// returns. Live events matched under the old filter and not yet
+    /// delivered are kept if they match the new one too.
     pub fn update_filter(&mut self, filter: EventFilter) {
-        if let Some(generation) = self.hub.update_filter(self.id, filter.clone()) {
-            self.generation = generation;
+        if let Some(Moved { reader, cut }) = self.hub.update_filter(self.id, filter.clone()) {
+            let mut old = std::mem::replace(&mut self.reader, reader);
+            if old.take_until(&mut self.carried, cut).is_err() {
+                self.lost = true;
+            }
+            self.carried.retain(|item| filter.matches(&item.event));
         }
         self.filter = filter;
     }
 
-    /// The seq of the last event delivered, or the resume point.
+    /// The seq of the last event delivered; before the first, the resume
+    /// point, or for a live subscription the last event dispatched before it
+    /// joined. Resuming after it loses nothing and repeats nothing.
     pub fn last_seq(&self) -> u64 {
         self.last_seq
     }
+}
+
+/// A live event to send, or `None` for one already replayed (at or before
+/// `last_seq`). Takes only the frame (one count of a shared buffer).
+fn live_next<F: Clone>(item: &Item<F>, last_seq: u64) -> Option<Next<F>> {
+    let event = &item.event;
+    (event.seq > last_seq).then(|| Next::Event {
+        frame: item.frame.clone(),
+        seq: event.seq,
+        event_type: event.event_type,
+        received: Some(event.timestamp),
+    })
 }
 
 impl<F> Drop for Subscription<F> {

@@ -172,13 +172,20 @@ async fn a_slow_subscriber_is_evicted_after_its_queue_and_does_not_hold_back_oth
     let mut fast = hub.subscribe(EventFilter::default(), None).expect("room");
     for seq in 1..=5 {
         hub.dispatch(&batch(&[event(seq, EventType::TIMER_TICK, "s", "u")]));
-        // The fast one reads as events come.
+        // The fast one reads as events come; the slow one only the first.
         assert_eq!(seqs(&ready(&mut fast).await), [seq]);
+        if seq == 1 {
+            assert_eq!(seqs(&ready(&mut slow).await), [1]);
+        }
     }
+    // Events 2 and 3 were dropped for 4 and 5 before it read them: it is
+    // told to resume after 1, with no event after the gap.
     let got = ready(&mut slow).await;
-    assert_eq!(seqs(&got), [1, 2]);
-    assert_eq!(got.last(), Some(&Next::Evicted { last_seq: 2 }));
+    assert_eq!(got, [Next::Evicted { last_seq: 1 }]);
     assert_eq!(gauge.get(), 1, "the evicted one no longer counts");
+    // The fast one goes on.
+    hub.dispatch(&batch(&[event(6, EventType::TIMER_TICK, "s", "u")]));
+    assert_eq!(seqs(&ready(&mut fast).await), [6]);
 }
 
 #[tokio::test(start_paused = true)]
@@ -268,6 +275,34 @@ async fn an_event_queued_before_a_filter_update_that_matches_the_new_filter_is_s
     assert_eq!(seqs(&ready(&mut sub).await), [1]);
 }
 
+/// Subscriptions of one filter share what the hub queues for them; one
+/// changing its filter leaves the others as they were, keeps what it had
+/// been handed that its new filter matches, and gets nothing more of the
+/// old filter.
+#[tokio::test(start_paused = true)]
+async fn a_filter_update_of_one_member_of_a_shared_filter_leaves_the_others_as_they_were() {
+    let (hub, _) = hub(Arc::default(), HubConfig::default());
+    let class = filter(None, Some("s1"), None);
+    let mut moves = hub.subscribe(class.clone(), None).expect("room");
+    let mut stays = hub.subscribe(class.clone(), None).expect("room");
+    hub.dispatch(&batch(&[
+        event(1, EventType::TIMER_TICK, "s1", "u1"),
+        event(2, EventType::TIMER_TICK, "s1", "u2"),
+    ]));
+    moves.update_filter(filter(None, None, Some("u1")));
+    hub.dispatch(&batch(&[
+        event(3, EventType::TIMER_TICK, "s1", "u2"),
+        event(4, EventType::TIMER_TICK, "s2", "u1"),
+    ]));
+    assert_eq!(seqs(&ready(&mut moves).await), [1, 4]);
+    assert_eq!(seqs(&ready(&mut stays).await), [1, 2, 3]);
+    // Back to the class: it joins the others' queue from now on.
+    moves.update_filter(class);
+    hub.dispatch(&batch(&[event(5, EventType::TIMER_TICK, "s1", "u2")]));
+    assert_eq!(seqs(&ready(&mut moves).await), [5]);
+    assert_eq!(seqs(&ready(&mut stays).await), [5]);
+}
+
 #[tokio::test(start_paused = true)]
 async fn last_seq_is_the_last_event_delivered_or_the_resume_point() {
     let (hub, _) = hub(Arc::default(), HubConfig::default());
@@ -283,6 +318,10 @@ async fn last_seq_is_the_last_event_delivered_or_the_resume_point() {
         .subscribe(EventFilter::default(), Some(7))
         .expect("room");
     assert_eq!(resumed.last_seq(), 7);
+    // A live one that joins later starts after what was dispatched before:
+    // evicted before its first event, it resumes from there, not from 0.
+    let late = hub.subscribe(EventFilter::default(), None).expect("room");
+    assert_eq!(late.last_seq(), 9);
 }
 
 #[tokio::test(start_paused = true)]
@@ -383,8 +422,14 @@ async fn try_next_leaves_an_eviction_for_next_to_report() {
     let (hub, _) = hub(Arc::default(), queue_of(2));
     let mut sub = hub.subscribe(EventFilter::default(), None).expect("room");
     let tick = |seq| event(seq, EventType::TIMER_TICK, "s", "u");
-    hub.dispatch(&batch(&[tick(1), tick(2), tick(3)]));
+    hub.dispatch(&batch(&[tick(1), tick(2)]));
     assert_eq!(ready_now(&mut sub), [1, 2]);
+    hub.dispatch(&batch(&[tick(3), tick(4), tick(5)]));
+    assert_eq!(
+        ready_now(&mut sub),
+        Vec::<u64>::new(),
+        "3 was dropped for 5"
+    );
     assert_eq!(
         sub.next().await.expect("next"),
         Next::Evicted { last_seq: 2 }
