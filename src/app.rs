@@ -293,6 +293,9 @@ pub async fn start_with_stores(
         },
         Box::new(ep_http::event_frame),
     );
+    // The hub runs on the pipeline thread; subscribers are woken from the
+    // main runtime, where their connections run.
+    hub.announce_on(tokio::runtime::Handle::current());
     let hub_task = pipeline
         .handle()
         .spawn(hub.clone().run(broadcaster.subscribe().await?));

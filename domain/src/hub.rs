@@ -21,11 +21,12 @@ use std::collections::HashMap;
 
 use crate::id_hash::IdMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 
 use std::time::Duration;
 
 use ep_ports::{Event, EventBatch, EventFeed, EventFilter, EventStore, EventType, FeedItem};
+use tokio::runtime::Handle;
 use tokio::time::Instant;
 
 use crate::delivery::{Dispatched, Feed, Item};
@@ -307,6 +308,9 @@ struct HubInner<F> {
     /// The seq of the last event dispatched (or where dispatching starts):
     /// where a subscription that joins now begins.
     dispatched: AtomicU64,
+    /// Where subscribers are woken from, if not from the dispatcher's own
+    /// thread (see [`Hub::announce_on`]).
+    announcer: OnceLock<Handle>,
 }
 
 /// 32 random bits for this process (from a UUIDv7's random part).
@@ -358,6 +362,7 @@ impl<F: Clone + Send + Sync + 'static> Hub<F> {
                 next_id: AtomicU64::new(1),
                 node: node_tag(),
                 dispatched: AtomicU64::new(0),
+                announcer: OnceLock::new(),
             }),
         }
     }
@@ -476,6 +481,16 @@ impl<F: Clone + Send + Sync + 'static> Hub<F> {
         }
     }
 
+    /// Wakes the subscribers of each dispatched batch from a task on
+    /// `handle`'s runtime (where their connections run) rather than from
+    /// the dispatcher's thread: woken from one of its workers, they queue on
+    /// that worker, not in the runtime's shared queue, and the dispatcher
+    /// is free for the next batch at once. Set once; later calls are
+    /// ignored.
+    pub fn announce_on(&self, handle: Handle) {
+        let _ = self.inner.announcer.set(handle);
+    }
+
     /// How many subscriptions are live.
     pub fn len(&self) -> usize {
         self.inner.read().members.len()
@@ -554,8 +569,20 @@ impl<F: Clone + Send + Sync + 'static> Hub<F> {
                 }
             }
         }
-        for ring in pushed {
-            ring.announce();
+        match self.inner.announcer.get() {
+            Some(handle) if !pushed.is_empty() => {
+                let rings: Vec<Feed<F>> = pushed.into_iter().cloned().collect();
+                handle.spawn(async move {
+                    for ring in rings {
+                        ring.announce();
+                    }
+                });
+            }
+            _ => {
+                for ring in pushed {
+                    ring.announce();
+                }
+            }
         }
     }
 }

@@ -11,8 +11,8 @@
 //! take.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use tokio::sync::Notify;
 
@@ -22,7 +22,10 @@ const KEPT_SLOTS: usize = 64;
 
 /// The shared queue.
 pub(crate) struct Ring<T> {
-    state: Mutex<State<T>>,
+    /// Readers read under the shared lock (they never wait for each
+    /// other); pushing, joining, leaving and dropping what all have read
+    /// take it alone.
+    state: RwLock<State<T>>,
     /// The position after the last item pushed; readers check it without
     /// the lock.
     tail: AtomicU64,
@@ -45,7 +48,7 @@ struct State<T> {
 struct Slot<T> {
     item: T,
     /// Readers that joined before this item and have yet to take it.
-    unread: usize,
+    unread: AtomicUsize,
 }
 
 /// The reader fell a whole capacity behind: items it had not read were
@@ -69,7 +72,7 @@ impl<T> State<T> {
     fn release_from(&mut self, from: u64) {
         let start = usize::try_from(from.saturating_sub(self.head)).unwrap_or(usize::MAX);
         for slot in self.slots.iter_mut().skip(start) {
-            slot.unread -= 1;
+            *slot.unread.get_mut() -= 1;
         }
         self.trim();
     }
@@ -77,7 +80,11 @@ impl<T> State<T> {
     /// Drops the items every reader has read: always a prefix, since each
     /// reader reads in order and counts only in items pushed after it joined.
     fn trim(&mut self) {
-        while self.slots.front().is_some_and(|s| s.unread == 0) {
+        while self
+            .slots
+            .front_mut()
+            .is_some_and(|s| *s.unread.get_mut() == 0)
+        {
             self.slots.pop_front();
             self.head += 1;
         }
@@ -91,7 +98,7 @@ impl<T: Clone> Ring<T> {
     /// An empty ring holding at most `capacity` items (at least one).
     pub(crate) fn new(capacity: usize) -> Arc<Self> {
         Arc::new(Self {
-            state: Mutex::new(State {
+            state: RwLock::new(State {
                 slots: VecDeque::new(),
                 head: 0,
                 readers: 0,
@@ -103,10 +110,14 @@ impl<T: Clone> Ring<T> {
         })
     }
 
-    fn lock(&self) -> MutexGuard<'_, State<T>> {
-        // Every update completes before the lock is released (none can
-        // panic halfway), so a poisoned ring is still consistent.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    // Every update completes before the lock is released (none can panic
+    // halfway), so a poisoned ring is still consistent.
+    fn lock(&self) -> RwLockWriteGuard<'_, State<T>> {
+        self.state.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, State<T>> {
+        self.state.read().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// A reader that reads every item pushed from now on.
@@ -138,7 +149,7 @@ impl<T: Clone> Ring<T> {
                 state.slots.pop_front();
                 state.head += 1;
             }
-            let unread = state.readers;
+            let unread = AtomicUsize::new(state.readers);
             state.slots.push_back(Slot { item, unread });
             self.tail.store(state.tail(), Ordering::Release);
         }
@@ -154,7 +165,7 @@ impl<T: Clone> Ring<T> {
     /// Items held (not yet read by every reader), for tests.
     #[cfg(test)]
     pub(crate) fn held(&self) -> usize {
-        self.lock().slots.len()
+        self.read().slots.len()
     }
 }
 
@@ -169,19 +180,21 @@ impl<T: Clone> Reader<T> {
         if self.ring.end() <= self.next {
             return Ok(None);
         }
-        let mut state = self.ring.lock();
+        let state = self.ring.read();
         if self.next < state.head {
             return Err(Lagged);
         }
         let at = usize::try_from(self.next - state.head).unwrap_or(usize::MAX);
-        let Some(slot) = state.slots.get_mut(at) else {
+        let Some(slot) = state.slots.get(at) else {
             return Ok(None);
         };
         let out = read(&slot.item);
-        slot.unread -= 1;
+        let last = slot.unread.fetch_sub(1, Ordering::AcqRel) == 1;
+        drop(state);
         self.next += 1;
-        if at == 0 {
-            state.trim();
+        // The last reader of the oldest item drops what all have read.
+        if last && at == 0 {
+            self.ring.lock().trim();
         }
         Ok(Some(out))
     }
@@ -204,7 +217,7 @@ impl<T: Clone> Reader<T> {
         let taken = stop.saturating_sub(start);
         for slot in state.slots.range_mut(start..start + taken) {
             out.push_back(slot.item.clone());
-            slot.unread -= 1;
+            *slot.unread.get_mut() -= 1;
         }
         self.next += taken as u64;
         if start == 0 && taken > 0 {
@@ -215,7 +228,7 @@ impl<T: Clone> Reader<T> {
 
     /// True when items this reader had not read were dropped.
     pub(crate) fn lagged(&self) -> bool {
-        self.ring.end() > self.next && self.next < self.ring.lock().head
+        self.ring.end() > self.next && self.next < self.ring.read().head
     }
 
     /// Gives up everything not read yet: the next item taken is the next
@@ -251,7 +264,7 @@ impl<T> Drop for Reader<T> {
         let mut state = self
             .ring
             .state
-            .lock()
+            .write()
             .unwrap_or_else(PoisonError::into_inner);
         state.release_from(self.next);
         state.readers -= 1;
@@ -345,7 +358,7 @@ mod tests {
             ring.push(i);
         }
         assert_eq!(take_all(&mut reader).map(|v| v.len()), Ok(1_000));
-        assert!(ring.lock().slots.capacity() <= KEPT_SLOTS);
+        assert!(ring.read().slots.capacity() <= KEPT_SLOTS);
     }
 
     #[tokio::test(start_paused = true)]

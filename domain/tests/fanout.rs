@@ -460,3 +460,24 @@ async fn try_next_takes_a_fetched_replay_page_but_never_waits_for_the_store() {
     hub.dispatch(&batch(&[e6]));
     assert_eq!(seqs(&ready(&mut sub).await), [6]);
 }
+
+/// The hub dispatches on a thread of its own and wakes subscribers from a
+/// task on their runtime: a subscriber waiting there gets the event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribers_are_woken_from_the_runtime_they_run_on() {
+    let (hub, _) = hub(Arc::default(), HubConfig::default());
+    hub.announce_on(tokio::runtime::Handle::current());
+    let mut sub = hub.subscribe(EventFilter::default(), None).expect("room");
+    let waiting = tokio::spawn(async move { sub.next().await.expect("next") });
+    let dispatcher = hub.clone();
+    std::thread::spawn(move || {
+        dispatcher.dispatch(&batch(&[event(1, EventType::TIMER_TICK, "s", "u")]));
+    })
+    .join()
+    .expect("dispatcher thread");
+    let got = tokio::time::timeout(std::time::Duration::from_secs(30), waiting)
+        .await
+        .expect("woken")
+        .expect("task");
+    assert_eq!(seqs(&[got]), [1]);
+}

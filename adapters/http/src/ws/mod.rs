@@ -8,6 +8,7 @@
 
 mod close;
 mod closing;
+mod gate;
 mod half_close;
 mod lease;
 mod limiter;

@@ -1,6 +1,8 @@
 //! `/ws/subscribe`: the filter handshake, then events as bare JSON objects,
 //! `ping`/`pong`, `update_filters`, keepalives, and resume from a `seq`.
 
+use std::future::Future;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use ep_domain::{
@@ -14,6 +16,7 @@ use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 use super::close::{Close, Ending};
+use super::gate::Gate;
 use super::lease::Lease;
 use super::socket::Socket;
 use super::{json_message, send, WRITE_TIMEOUT};
@@ -36,7 +39,12 @@ enum Incoming {
 }
 
 async fn receive(socket: &mut Socket) -> Incoming {
-    match socket.next().await {
+    std::future::poll_fn(|cx| poll_receive(socket, cx)).await
+}
+
+/// The client's next message, if one has come.
+fn poll_receive(socket: &mut Socket, cx: &mut Context<'_>) -> Poll<Incoming> {
+    socket.poll_next_unpin(cx).map(|message| match message {
         Some(Ok(Message::Text(text))) => Incoming::Data(text.as_bytes().to_vec()),
         Some(Ok(Message::Binary(data))) => Incoming::Data(data.to_vec()),
         Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => Incoming::Skip,
@@ -46,7 +54,18 @@ async fn receive(socket: &mut Socket) -> Incoming {
             Incoming::Gone(Ending::after_read_error(&e))
         }
         None => Incoming::Gone(Ending::Lost),
-    }
+    })
+}
+
+/// What ends or interrupts the subscribed phase, apart from events and
+/// client messages.
+enum Signal {
+    /// The server is shutting down.
+    Closing,
+    /// The credential's lease ended (expired or revoked).
+    Ended(Close),
+    /// Nothing was sent for a keepalive period.
+    Quiet,
 }
 
 /// Refuses the subscription with an error reply; the connection then
@@ -254,6 +273,10 @@ async fn serve(
     tokio::pin!(closed);
     let quiet = tokio::time::sleep(keepalive);
     tokio::pin!(quiet);
+    // The signals and the socket are polled only once they woke the task:
+    // a wake-up for events polls the subscription alone.
+    let signals = Gate::new();
+    let reads = Gate::new();
     loop {
         // The lease's wait, made once until the client's next message (which
         // may renew the lease) rather than on every event: each one made
@@ -262,12 +285,30 @@ async fn serve(
         let data = {
             let ended = live.lease.ended(state, &live.caller.principal);
             tokio::pin!(ended);
+            signals.open();
             loop {
                 tokio::select! {
                     biased;
-                    _ = &mut closed => return Ending::Close(Close::GoingAway),
-                    close = &mut ended => return Ending::Close(close),
-                    incoming = receive(socket) => match incoming {
+                    signal = std::future::poll_fn(|cx| signals.poll(cx, |cx| {
+                        if closed.as_mut().poll(cx).is_ready() {
+                            return Poll::Ready(Signal::Closing);
+                        }
+                        if let Poll::Ready(close) = ended.as_mut().poll(cx) {
+                            return Poll::Ready(Signal::Ended(close));
+                        }
+                        quiet.as_mut().poll(cx).map(|()| Signal::Quiet)
+                    })) => match signal {
+                        Signal::Closing => return Ending::Close(Close::GoingAway),
+                        Signal::Ended(close) => return Ending::Close(close),
+                        Signal::Quiet => {
+                            quiet.as_mut().reset(Instant::now() + keepalive);
+                            signals.open();
+                            if !send(socket, json_message(&json!({"type": "keepalive"}))).await {
+                                return Ending::Lost;
+                            }
+                        }
+                    },
+                    incoming = std::future::poll_fn(|cx| reads.poll(cx, |cx| poll_receive(socket, cx))) => match incoming {
                         Incoming::Gone(ending) => return ending,
                         Incoming::Skip => {}
                         Incoming::Data(data) => break data,
@@ -288,16 +329,11 @@ async fn serve(
                             return Ending::Close(Close::ServerError);
                         }
                     },
-                    () = &mut quiet => {
-                        quiet.as_mut().reset(Instant::now() + keepalive);
-                        if !send(socket, json_message(&json!({"type": "keepalive"}))).await {
-                            return Ending::Lost;
-                        }
-                    }
                 }
             }
         };
         quiet.as_mut().reset(Instant::now() + keepalive);
+        signals.open();
         match on_message(&data, subscription, state, live) {
             Reply::None => {}
             Reply::Send(reply) => {
