@@ -3,6 +3,8 @@
 //! and outcome; rate-limit refusals; WebSocket connections, deliveries,
 //! slow subscribers closed; and the live figures read at each scrape.
 
+use std::sync::OnceLock;
+
 use ep_domain::RateClass;
 use ep_ports::{EventType, Timestamp};
 
@@ -191,7 +193,12 @@ pub(crate) fn websocket(route: &'static str, change: f64) {
 
 /// `n` events written to a subscriber.
 pub(crate) fn delivered(n: usize) {
-    metrics::counter!(DELIVERIES).increment(n as u64);
+    // Looked up once, not on each of a million writes a second: the
+    // recorder is installed before the server serves (`Metrics::install`).
+    static DELIVERED: OnceLock<metrics::Counter> = OnceLock::new();
+    DELIVERED
+        .get_or_init(|| metrics::counter!(DELIVERIES))
+        .increment(n as u64);
 }
 
 /// Whether the stages of a write that starts with event `seq` are recorded.

@@ -357,20 +357,29 @@ async fn write_batch(
 ) -> bool {
     let dequeued = received.map(|r| (r, Timestamp::now()));
     let mut written = 1;
-    let write = async {
-        socket.feed(Message::Text(first)).await?;
-        for _ in 1..WRITE_BATCH {
-            // Nothing ready (or an eviction to report): flush what we
-            // have; the next call to `next` sees it.
-            let Some(Next::Event { frame, .. }) = subscription.try_next() else {
-                break;
-            };
-            socket.feed(Message::Text(frame)).await?;
-            written += 1;
+    let ok = {
+        let write = async {
+            socket.feed(Message::Text(first)).await?;
+            for _ in 1..WRITE_BATCH {
+                // Nothing ready (or an eviction to report): flush what we
+                // have; the next call to `next` sees it.
+                let Some(Next::Event { frame, .. }) = subscription.try_next() else {
+                    break;
+                };
+                socket.feed(Message::Text(frame)).await?;
+                written += 1;
+            }
+            socket.flush().await
+        };
+        tokio::pin!(write);
+        // A write the socket takes at once (the usual case) needs no timer:
+        // the timeout (and its reading of the clock) starts only if it must
+        // wait.
+        match std::future::poll_fn(|cx| Poll::Ready(write.as_mut().poll(cx))).await {
+            Poll::Ready(done) => done.is_ok(),
+            Poll::Pending => matches!(tokio::time::timeout(WRITE_TIMEOUT, write).await, Ok(Ok(()))),
         }
-        socket.flush().await
     };
-    let ok = matches!(tokio::time::timeout(WRITE_TIMEOUT, write).await, Ok(Ok(())));
     if ok {
         metrics::delivered(written);
         if let Some((received, dequeued)) = dequeued {
