@@ -239,42 +239,26 @@ struct Registry<F> {
 }
 
 impl<F: Clone> Registry<F> {
-    /// The group of `filter`, made (and indexed) if there is none.
-    fn group_for(&mut self, filter: &EventFilter, queue_len: usize) -> u64 {
+    /// One subscription more in the group of `filter`, made (and indexed)
+    /// if there is none: its group id and its place in the group's ring.
+    fn join(&mut self, filter: &EventFilter, queue_len: usize) -> (u64, Reader<Item<F>>) {
         let key = Key::of(filter);
-        if let Some(list) = self.index.first_list(&key) {
-            let same = list.iter().copied().find(|gid| {
+        let same = self.index.first_list(&key).and_then(|list| {
+            list.iter().copied().find(|gid| {
                 self.groups
                     .get(gid)
                     .is_some_and(|group| group.filter == *filter)
-            });
-            if let Some(gid) = same {
-                return gid;
-            }
-        }
-        let gid = self.next_group;
-        self.next_group += 1;
-        self.index.insert(key.clone(), gid);
-        self.groups.insert(
-            gid,
-            Group {
-                filter: filter.clone(),
-                key,
-                ring: Ring::new(queue_len),
-                members: 0,
-            },
-        );
-        gid
-    }
-
-    /// One subscription more in the group of `filter`: its group id and its
-    /// place in the group's ring.
-    fn join(&mut self, filter: &EventFilter, queue_len: usize) -> (u64, Reader<Item<F>>) {
-        let gid = self.group_for(filter, queue_len);
+            })
+        });
+        let gid = same.unwrap_or_else(|| {
+            let gid = self.next_group;
+            self.next_group += 1;
+            self.index.insert(key.clone(), gid);
+            gid
+        });
         let group = self.groups.entry(gid).or_insert_with(|| Group {
-            // Unreachable: `group_for` just found or made it.
             filter: filter.clone(),
-            key: Key::Wildcard,
+            key,
             ring: Ring::new(queue_len),
             members: 0,
         });
