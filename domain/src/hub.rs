@@ -757,6 +757,29 @@ mod tests {
         members
     }
 
+    /// A filter's group is found under its key whatever else is indexed
+    /// there or was made before it.
+    #[test]
+    fn a_filter_joins_its_group_wherever_the_group_is_indexed() {
+        let hub = hub();
+        let _first = hub
+            .subscribe(filter(None, Some("s0"), None), None)
+            .expect("room");
+        let _narrower = hub
+            .subscribe(filter(None, Some("s1"), Some("u1")), None)
+            .expect("room");
+        let _class: Vec<_> = (0..2)
+            .map(|_| {
+                hub.subscribe(filter(None, Some("s1"), None), None)
+                    .expect("room")
+            })
+            .collect();
+        let _everything: Vec<_> = (0..2)
+            .map(|_| hub.subscribe(EventFilter::default(), None).expect("room"))
+            .collect();
+        assert_eq!(groups(&hub), [1, 1, 2, 2]);
+    }
+
     #[tokio::test]
     async fn subscriptions_of_the_same_filter_share_one_ring_that_holds_each_event_once() {
         let hub = hub();

@@ -481,3 +481,70 @@ async fn subscribers_are_woken_from_the_runtime_they_run_on() {
         .expect("task");
     assert_eq!(seqs(&[got]), [1]);
 }
+
+/// On a node that starts with events in its store, a live subscriber that
+/// joins before anything new is dispatched starts after the store's last:
+/// evicted before its first event, it resumes from there, not from 0.
+#[tokio::test(start_paused = true)]
+async fn a_live_subscriber_starts_after_what_the_store_held_when_the_hub_started() {
+    let log = Arc::new(Log::default());
+    log.0
+        .lock()
+        .expect("lock")
+        .extend((1..=4).map(|s| (*event(s, EventType::TIMER_TICK, "s", "u")).clone()));
+    let (hub, _) = hub(log, HubConfig::default());
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let dispatcher = tokio::spawn(hub.clone().run(Box::pin(Feed(rx))));
+    // One runtime thread: the dispatcher runs until it waits on its feed,
+    // having read the store's last seq.
+    for _ in 0..8 {
+        tokio::task::yield_now().await;
+    }
+    let mut joined = hub.subscribe(EventFilter::default(), None).expect("room");
+    assert_eq!(joined.last_seq(), 4);
+    tx.send(batch(&[event(5, EventType::TIMER_TICK, "s", "u")]))
+        .expect("feed");
+    assert_eq!(seqs(&ready(&mut joined).await), [5]);
+    drop(tx);
+    dispatcher.await.expect("dispatcher");
+}
+
+/// With `announce_on`, a batch's subscribers are woken by a task on that
+/// runtime, not by the dispatching thread: until that runtime runs, a
+/// waiting subscriber sleeps; once it runs, the subscriber gets the event.
+#[test]
+fn with_announce_on_subscribers_are_woken_by_a_task_on_that_runtime() {
+    let runtime = || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+    };
+    let (subscribers, announcer) = (runtime(), runtime());
+    let (hub, _) = hub(Arc::default(), HubConfig::default());
+    hub.announce_on(announcer.handle().clone());
+    let mut sub = hub.subscribe(EventFilter::default(), None).expect("room");
+    subscribers.block_on(async {
+        let waiting = tokio::spawn(async move { sub.next().await.expect("next") });
+        tokio::task::yield_now().await;
+        hub.dispatch(&batch(&[event(1, EventType::TIMER_TICK, "s", "u")]));
+        for _ in 0..8 {
+            tokio::task::yield_now().await;
+        }
+        assert!(!waiting.is_finished(), "woken before the announcer ran");
+        std::thread::spawn(move || {
+            announcer.block_on(async {
+                for _ in 0..8 {
+                    tokio::task::yield_now().await;
+                }
+            });
+        })
+        .join()
+        .expect("announcer thread");
+        let got = tokio::time::timeout(std::time::Duration::from_secs(30), waiting)
+            .await
+            .expect("woken")
+            .expect("task");
+        assert_eq!(seqs(&[got]), [1]);
+    });
+}

@@ -44,6 +44,15 @@ pub(crate) fn key_walk(
     Ok(Some(Walk::Chunks(key, found)))
 }
 
+/// Names the index `walk` goes through, if any, after the statement's
+/// `FROM events`.
+pub(crate) fn push_index(sql: &mut String, walk: Option<&Walk>) {
+    if let Some(walk) = walk {
+        sql.push_str(" INDEXED BY ");
+        sql.push_str(walk.index());
+    }
+}
+
 /// Ends a statement's conditions with the chunks of `walk`, if it goes
 /// through chunks, and orders it by seq, newest or oldest first.
 pub(crate) fn push_order(

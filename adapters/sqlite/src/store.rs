@@ -394,9 +394,7 @@ fn selection(
 ) -> rusqlite::Result<(String, Vec<Value>)> {
     let mut sql = String::from("SELECT seq, event_type, timestamp FROM events");
     let walk = plan::key_walk(conn, None, what.user_id.as_deref(), 0)?;
-    if let Some(walk) = &walk {
-        let _ = write!(sql, " INDEXED BY {}", walk.index());
-    }
+    plan::push_index(&mut sql, walk.as_ref());
     sql.push_str(" WHERE seq <= ?");
     let mut args = vec![Value::Integer(
         i64::try_from(what.through_seq).unwrap_or(i64::MAX),
@@ -478,9 +476,7 @@ fn query_statement(
         Some(walk) => Some(walk),
         None => plan::query_index(conn, &query, floor.is_some())?,
     };
-    if let Some(walk) = &walk {
-        let _ = write!(sql, " INDEXED BY {}", walk.index());
-    }
+    plan::push_index(&mut sql, walk.as_ref());
     sql.push_str(" WHERE 1 = 1");
     let mut args: Vec<Value> = Vec::with_capacity(5);
     if let Some(t) = query.event_type {
@@ -542,9 +538,7 @@ fn run_after(
         // otherwise walk every event since then.
         None => plan::scope_index(conn, &filter.scope, filter.event_types.is_some(), from)?,
     };
-    if let Some(walk) = &walk {
-        let _ = write!(sql, " INDEXED BY {}", walk.index());
-    }
+    plan::push_index(&mut sql, walk.as_ref());
     sql.push_str(" WHERE seq > ?");
     let mut args: Vec<Value> = vec![Value::Integer(after)];
     if let Some(types) = &filter.event_types {
