@@ -13,6 +13,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::config::{BroadcasterKind, Config};
+use crate::delivery::Delivery;
 use crate::pipeline::Pipeline;
 pub use crate::start_error::StartError;
 
@@ -46,6 +47,8 @@ pub struct Running {
     store: Arc<dyn EventStore>,
     /// Stops the publish path's runtime when dropped, after `shutdown`.
     _pipeline: Pipeline,
+    /// Stops the subscribers' runtime when dropped, after `shutdown`.
+    _delivery: Delivery,
 }
 
 impl Running {
@@ -294,12 +297,16 @@ pub async fn start_with_stores(
         Box::new(ep_http::event_frame),
     );
     // The hub runs on the pipeline thread; subscribers are woken from the
-    // main runtime, where their connections run.
-    hub.announce_on(tokio::runtime::Handle::current());
+    // runtime their connections run on: see `delivery.rs`.
+    let delivery = Delivery::start().map_err(StartError::Thread)?;
+    hub.announce_on(delivery.handle().clone());
     let hub_task = pipeline
         .handle()
         .spawn(hub.clone().run(broadcaster.subscribe().await?));
-    let ws = Arc::new(WsShared::new(config.max_ws_connections_per_ip));
+    let ws = Arc::new(
+        WsShared::new(config.max_ws_connections_per_ip)
+            .with_subscribers_on(delivery.handle().clone()),
+    );
     let state = AppState::new(Shared {
         service: Arc::clone(&service),
         hub,
@@ -357,5 +364,92 @@ pub async fn start_with_stores(
         hub: hub_task,
         store,
         _pipeline: pipeline,
+        _delivery: delivery,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::connect_async;
+    use tokio_tungstenite::tungstenite::Message;
+
+    use super::*;
+
+    type Ws = tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >;
+
+    /// The next text frame, as JSON.
+    async fn next_json(ws: &mut Ws) -> serde_json::Value {
+        loop {
+            match ws.next().await.expect("a frame").expect("a good frame") {
+                Message::Text(text) => return serde_json::from_str(&text).expect("JSON"),
+                Message::Ping(_) | Message::Pong(_) => {}
+                other => panic!("unexpected frame {other:?}"),
+            }
+        }
+    }
+
+    async fn send(ws: &mut Ws, value: serde_json::Value) {
+        ws.send(Message::text(value.to_string()))
+            .await
+            .expect("sent");
+    }
+
+    fn event(session: &str) -> serde_json::Value {
+        serde_json::json!({
+            "event_type": "quiz_started",
+            "source": "quiz-engine",
+            "session_id": session,
+            "user_id": "stu-1042",
+            "payload": {"quiz_id": "algebra-unit-3", "total_questions": 12, "time_limit_seconds": 1800}
+        })
+    }
+
+    #[tokio::test]
+    async fn subscriber_connections_run_on_the_subscribers_runtime_and_publishers_do_not() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = dir.path().join("events.db");
+        let config = Config::from_vars([
+            ("HOST", "127.0.0.1"),
+            ("PORT", "0"),
+            ("DATABASE_PATH", db.to_str().expect("utf-8 path")),
+        ])
+        .expect("config");
+        let running = start(config).await.expect("starts");
+        let base = format!("ws://{}/ws", running.local_addr());
+        let tasks = running._delivery.handle().metrics();
+        assert_eq!(tasks.num_alive_tasks(), 0, "nothing runs there at start");
+
+        let (mut publisher, _) = connect_async(format!("{base}/publish"))
+            .await
+            .expect("publisher");
+        send(&mut publisher, event("s-before")).await;
+        assert_eq!(next_json(&mut publisher).await["status"], "ok");
+        assert_eq!(
+            tasks.num_alive_tasks(),
+            0,
+            "a publisher's connection runs on the runtime that accepted it"
+        );
+
+        let (mut subscriber, _) = connect_async(format!("{base}/subscribe"))
+            .await
+            .expect("subscriber");
+        send(&mut subscriber, serde_json::json!({"session_id": "s-1"})).await;
+        assert_eq!(next_json(&mut subscriber).await["status"], "subscribed");
+        assert_eq!(
+            tasks.num_alive_tasks(),
+            1,
+            "the subscriber's connection runs on the subscribers' runtime"
+        );
+
+        // And it is delivered to from there.
+        send(&mut publisher, event("s-1")).await;
+        assert_eq!(next_json(&mut publisher).await["status"], "ok");
+        let delivered = next_json(&mut subscriber).await;
+        assert_eq!(delivered["session_id"], "s-1", "{delivered}");
+
+        running.shutdown().await;
+    }
 }

@@ -10,6 +10,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 mod connect;
+mod delivery;
 pub mod event_types;
 mod pipeline;
 mod start_error;

@@ -27,6 +27,7 @@ fn serve() -> ExitCode {
     };
     telemetry::init(&config);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .on_thread_start(|| ep_thread_slice::shorten_current_thread_slice_or_log("ep-worker"))
         .enable_all()
         .build()
     {

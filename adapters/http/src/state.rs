@@ -79,6 +79,9 @@ pub struct WsShared {
     /// Bumped by every reload of the keys: live connections then check
     /// their credential still holds.
     reloads: tokio::sync::watch::Sender<u64>,
+    /// Where subscriber connections run: `None` for the runtime that
+    /// accepted them (see [`WsShared::with_subscribers_on`]).
+    subscribers_on: Option<tokio::runtime::Handle>,
 }
 
 impl WsShared {
@@ -89,7 +92,23 @@ impl WsShared {
             sessions: Arc::new(WsSessions::default()),
             draining: AtomicBool::new(false),
             reloads: tokio::sync::watch::Sender::new(0),
+            subscribers_on: None,
         }
+    }
+
+    /// Runs each `/ws/subscribe` connection's task on `runtime` rather than
+    /// on the runtime that accepted it. A fan-out wakes every subscriber of
+    /// an event at once; on a runtime of their own, those wake-ups do not
+    /// queue ahead of a publisher's next message, nor of REST requests.
+    #[must_use]
+    pub fn with_subscribers_on(mut self, runtime: tokio::runtime::Handle) -> Self {
+        self.subscribers_on = Some(runtime);
+        self
+    }
+
+    /// The runtime a subscriber connection runs on, if not the current one.
+    pub(crate) fn subscribers_on(&self) -> Option<&tokio::runtime::Handle> {
+        self.subscribers_on.as_ref()
     }
 
     /// Tells every live connection that the keys were reloaded: those whose

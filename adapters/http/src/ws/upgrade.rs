@@ -256,7 +256,13 @@ fn handshake(
     let ticket = state.ws.sessions.open();
 
     let config = socket_config(endpoint, state.config.max_ws_message_bytes);
-    tokio::spawn(async move {
+    // A subscriber's connection runs where the service asked (its own
+    // runtime: see `WsShared::with_subscribers_on`).
+    let runtime = match endpoint {
+        Endpoint::Subscribe => state.ws.subscribers_on().cloned(),
+        Endpoint::Publish => None,
+    };
+    let connection = async move {
         let upgraded = match upgrade.await {
             Ok(upgraded) => upgraded,
             Err(e) => {
@@ -307,7 +313,11 @@ fn handshake(
         drop(slot);
         drop(ticket);
         closing::linger(socket).await;
-    });
+    };
+    match runtime {
+        Some(runtime) => drop(runtime.spawn(connection)),
+        None => drop(tokio::spawn(connection)),
+    }
 
     let mut response = Response::new(warp::hyper::body::Bytes::new().into());
     *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
