@@ -199,6 +199,45 @@ impl<T: Clone> Reader<T> {
         Ok(Some(out))
     }
 
+    /// Hands the items ready for this reader to `read`, in order, at most
+    /// `max` of them, under one shared lock (the lock's count is touched
+    /// once, not once per item): an item `read` refuses (`false`) is not
+    /// taken, and ends the call. Returns how many were taken.
+    ///
+    /// # Errors
+    /// `Lagged` when items it had not read were dropped.
+    pub(crate) fn pop_each(
+        &mut self,
+        max: usize,
+        mut read: impl FnMut(&T) -> bool,
+    ) -> Result<usize, Lagged> {
+        if max == 0 || self.ring.end() <= self.next {
+            return Ok(0);
+        }
+        let state = self.ring.read();
+        if self.next < state.head {
+            return Err(Lagged);
+        }
+        let start = usize::try_from(self.next - state.head).unwrap_or(usize::MAX);
+        let mut taken = 0;
+        let mut finished_oldest = false;
+        for (at, slot) in state.slots.iter().enumerate().skip(start).take(max) {
+            if !read(&slot.item) {
+                break;
+            }
+            let last = slot.unread.fetch_sub(1, Ordering::AcqRel) == 1;
+            finished_oldest |= last && at == 0;
+            taken += 1;
+        }
+        drop(state);
+        self.next += taken as u64;
+        // The last reader of the oldest item drops what all have read.
+        if finished_oldest {
+            self.ring.lock().trim();
+        }
+        Ok(taken)
+    }
+
     /// Moves the items ready for this reader before position `end` into
     /// `out`.
     ///
@@ -351,6 +390,48 @@ mod tests {
     }
 
     #[test]
+    fn pop_each_hands_over_what_is_ready_until_refused_and_drops_what_all_have_read() {
+        let ring = Ring::new(8);
+        let mut a = ring.join();
+        let mut b = ring.join();
+        for i in 1..=4 {
+            ring.push(i);
+        }
+        let mut seen = Vec::new();
+        let refuse_third = |seen: &mut Vec<u64>, item: &u64| {
+            let wanted = seen.len() < 2;
+            if wanted {
+                seen.push(*item);
+            }
+            wanted
+        };
+        assert_eq!(a.pop_each(10, |item| refuse_third(&mut seen, item)), Ok(2));
+        assert_eq!(seen, [1, 2]);
+        assert_eq!(
+            a.pop_with(|item| *item),
+            Ok(Some(3)),
+            "the refused item stays"
+        );
+        assert_eq!(ring.held(), 4, "b has read nothing");
+        let mut seen_b = Vec::new();
+        assert_eq!(
+            b.pop_each(3, |item| {
+                seen_b.push(*item);
+                true
+            }),
+            Ok(3),
+            "at most max"
+        );
+        assert_eq!(seen_b, [1, 2, 3]);
+        assert_eq!(ring.held(), 1, "1-3 read by both and dropped; 4 left");
+        assert_eq!(b.pop_each(0, |_| true), Ok(0));
+        assert_eq!(take_all(&mut a), Ok(vec![4]));
+        assert_eq!(take_all(&mut b), Ok(vec![4]));
+        assert_eq!(ring.held(), 0);
+        assert_eq!(a.pop_each(5, |_| true), Ok(0), "nothing ready");
+    }
+
+    #[test]
     fn an_emptied_ring_gives_back_a_bursts_buffer() {
         let ring = Ring::new(4_096);
         let mut reader = ring.join();
@@ -434,10 +515,20 @@ mod tests {
                     }
                     Op::Take(i, max) => {
                         let Some(m) = models.get_mut(i) else { continue };
-                        // Up to `max` items: in one take, or popped one by one.
+                        // Up to `max` items: in one take, handed over under one
+                        // lock (to a reader that refuses the one after `max`), or
+                        // popped one by one.
                         let mut out = VecDeque::new();
-                        let got = if max % 2 == 0 {
+                        let got = if max % 3 == 0 {
                             m.reader.take_until(&mut out, m.next + max as u64)
+                        } else if max % 3 == 1 {
+                            m.reader.pop_each(max + 1, |item| {
+                                let wanted = out.len() < max;
+                                if wanted {
+                                    out.push_back(*item);
+                                }
+                                wanted
+                            })
                         } else {
                             (|| {
                                 for _ in 0..max {

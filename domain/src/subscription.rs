@@ -179,6 +179,39 @@ impl<F: Clone + Send + Sync + 'static> Subscription<F> {
         self.pop_live().ok().flatten()
     }
 
+    /// Hands the frames of the live events ready now to `take`, in order,
+    /// at most `max` of them, reading the ring once for all: for a
+    /// transport that writes whatever is ready at once. A frame `take`
+    /// refuses (`false`) stays for the next call. Hands over nothing while
+    /// the subscription replays from the store or has events carried over
+    /// from a replaced filter, nor an eviction to report: [`try_next`]
+    /// hands those one at a time. Returns how many were taken.
+    ///
+    /// [`try_next`]: Subscription::try_next
+    pub fn try_take_frames(&mut self, max: usize, mut take: impl FnMut(&F) -> bool) -> usize {
+        if self.replay.is_some() || !self.carried.is_empty() || self.lost {
+            return 0;
+        }
+        let mut last_seq = self.last_seq;
+        let mut taken = 0;
+        // An eviction is reported by `next`, as after `try_next`.
+        let _ = self.reader.pop_each(max, |item| {
+            let seq = item.event.seq;
+            // Already replayed: passed over.
+            if seq <= last_seq {
+                return true;
+            }
+            let took = take(&item.frame);
+            if took {
+                last_seq = seq;
+                taken += 1;
+            }
+            took
+        });
+        self.last_seq = last_seq;
+        taken
+    }
+
     /// The next carried-over event to send, skipping any already replayed.
     fn pop_carried(&mut self) -> Option<Next<F>> {
         while let Some(item) = self.carried.pop_front() {

@@ -417,6 +417,65 @@ async fn try_next_takes_what_is_queued_now_as_next_would() {
     assert_eq!(sub.last_seq(), 7);
 }
 
+/// The frames `try_take_frames` hands over at once, at most `max`.
+fn frames_now(sub: &mut Subscription<u64>, max: usize) -> Vec<u64> {
+    let mut out = Vec::new();
+    let taken = sub.try_take_frames(max, |frame| {
+        out.push(*frame);
+        true
+    });
+    assert_eq!(taken, out.len());
+    out
+}
+
+#[tokio::test(start_paused = true)]
+async fn try_take_frames_hands_over_what_try_next_would_until_refused() {
+    let (hub, _) = hub(Arc::default(), queue_of(8));
+    let mut sub = hub
+        .subscribe(filter(None, Some("s1"), None), None)
+        .expect("room");
+    let tick = |seq| event(seq, EventType::TIMER_TICK, "s1", "u");
+    assert_eq!(frames_now(&mut sub, 10), Vec::<u64>::new(), "nothing yet");
+    hub.dispatch(&batch(&[tick(1), tick(2), tick(3), tick(4)]));
+    assert_eq!(frames_now(&mut sub, 2), [1, 2], "at most max");
+    assert_eq!(sub.last_seq(), 2);
+
+    // A frame refused stays, and is the next one handed over.
+    let mut offered = Vec::new();
+    let taken = sub.try_take_frames(10, |frame| {
+        offered.push(*frame);
+        false
+    });
+    assert_eq!((taken, offered), (0, vec![3]));
+    assert_eq!(sub.last_seq(), 2);
+    assert_eq!(frames_now(&mut sub, 10), [3, 4]);
+    assert_eq!(sub.last_seq(), 4);
+
+    // What was already delivered is passed over.
+    hub.dispatch(&batch(&[tick(4), tick(5)]));
+    assert_eq!(frames_now(&mut sub, 10), [5]);
+
+    // Events carried over a filter update are left to `try_next`, and the
+    // new filter's follow them.
+    hub.dispatch(&batch(&[tick(6)]));
+    sub.update_filter(filter(None, Some("s1"), Some("u")));
+    hub.dispatch(&batch(&[tick(7)]));
+    assert_eq!(frames_now(&mut sub, 10), Vec::<u64>::new());
+    assert_eq!(ready_now(&mut sub), [6, 7]);
+
+    // An eviction is left to `next`.
+    hub.dispatch(&batch(&(8..=17).map(tick).collect::<Vec<_>>()));
+    assert_eq!(
+        frames_now(&mut sub, 100),
+        Vec::<u64>::new(),
+        "8 and 9 were dropped"
+    );
+    assert_eq!(
+        sub.next().await.expect("next"),
+        Next::Evicted { last_seq: 7 }
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn try_next_leaves_an_eviction_for_next_to_report() {
     let (hub, _) = hub(Arc::default(), queue_of(2));

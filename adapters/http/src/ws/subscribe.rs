@@ -360,7 +360,22 @@ async fn write_batch(
     let ok = {
         let write = async {
             socket.feed(Message::Text(first)).await?;
-            for _ in 1..WRITE_BATCH {
+            // What the ring holds ready, read once for all (not once per
+            // event) and each frame queued while the socket takes it at once.
+            let mut failed = None;
+            let taken = std::future::poll_fn(|cx| {
+                Poll::Ready(subscription.try_take_frames(WRITE_BATCH - 1, |frame| {
+                    queue_at_once(socket, cx, frame, &mut failed)
+                }))
+            })
+            .await;
+            if let Some(e) = failed {
+                return Err(e);
+            }
+            written += taken;
+            // Then one at a time: a replay's events, those carried over a
+            // filter update, or what the socket could not take at once.
+            for _ in 1 + taken..WRITE_BATCH {
                 // Nothing ready (or an eviction to report): flush what we
                 // have; the next call to `next` sees it.
                 let Some(Next::Event { frame, .. }) = subscription.try_next() else {
@@ -387,6 +402,32 @@ async fn write_batch(
         }
     }
     ok
+}
+
+/// Queues `frame` if the socket takes it without waiting (its buffer has
+/// room): `false`, and the frame left for later, when it does not, or when
+/// the socket failed (the error in `failed`).
+fn queue_at_once(
+    socket: &mut Socket,
+    cx: &mut Context<'_>,
+    frame: &Utf8Bytes,
+    failed: &mut Option<tokio_tungstenite::tungstenite::Error>,
+) -> bool {
+    use futures_util::Sink;
+    let result = match std::pin::Pin::new(&mut *socket).poll_ready(cx) {
+        Poll::Pending => return false,
+        Poll::Ready(Ok(())) => {
+            std::pin::Pin::new(&mut *socket).start_send(Message::Text(frame.clone()))
+        }
+        Poll::Ready(Err(e)) => Err(e),
+    };
+    match result {
+        Ok(()) => true,
+        Err(e) => {
+            *failed = Some(e);
+            false
+        }
+    }
 }
 
 /// What a subscribed client's message calls for.
