@@ -298,7 +298,7 @@ pub async fn start_with_stores(
     );
     // The hub runs on the pipeline thread; subscribers are woken from the
     // runtime their connections run on: see `delivery.rs`.
-    let delivery = Delivery::start().map_err(StartError::Thread)?;
+    let delivery = Delivery::start(config.delivery_threads()).map_err(StartError::Thread)?;
     hub.announce_on(delivery.handle().clone());
     let hub_task = pipeline
         .handle()

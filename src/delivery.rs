@@ -9,6 +9,9 @@
 //! priorities; two runtimes leave the choice to the kernel, which runs a
 //! thread woken by its socket (a publisher's worker, mostly idle) before
 //! the turn of one that is busy writing to subscribers.
+//!
+//! It has `WS_DELIVERY_THREADS` workers, by default half the cores (see
+//! `Config::delivery_threads`).
 
 use tokio::runtime::{Handle, Runtime};
 
@@ -19,13 +22,14 @@ pub(crate) struct Delivery {
 }
 
 impl Delivery {
-    /// Starts as many workers as the machine has cores.
+    /// Starts `threads` workers (at least one).
     ///
     /// # Errors
     /// When the runtime's threads cannot be created.
-    pub(crate) fn start() -> std::io::Result<Self> {
+    pub(crate) fn start(threads: usize) -> std::io::Result<Self> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .thread_name("ep-subscribers")
+            .worker_threads(threads.max(1))
             .enable_all()
             .build()?;
         Ok(Self {

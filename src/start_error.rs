@@ -40,8 +40,9 @@ pub enum StartError {
     /// The xAPI connector could not be built.
     #[error("cannot start the xAPI connector: {0}")]
     Export(String),
-    /// The publish path's thread could not be started.
-    #[error("cannot start the publish path's thread: {0}")]
+    /// The publish path's thread, or the subscribers' threads
+    /// (`WS_DELIVERY_THREADS`), could not be started.
+    #[error("cannot start the publish path's or the subscribers' threads: {0}")]
     Thread(std::io::Error),
     /// The address could not be bound.
     #[error("cannot listen on {addr}: {source}")]

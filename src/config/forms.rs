@@ -99,6 +99,34 @@ impl<const MIN: usize> From<Count<MIN>> for usize {
     }
 }
 
+/// A number of threads: `0` (the service chooses from the cores) up to
+/// [`Threads::MAX`].
+pub(crate) struct Threads(usize);
+
+impl Threads {
+    /// More threads than any machine this serves has cores.
+    const MAX: usize = 1_024;
+}
+
+impl Form for Threads {
+    fn expected() -> String {
+        format!(
+            "a whole number of threads from 0 (chosen from the cores) to {}",
+            Self::MAX
+        )
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        text.parse().ok().filter(|n| *n <= Self::MAX).map(Self)
+    }
+}
+
+impl From<Threads> for usize {
+    fn from(t: Threads) -> usize {
+        t.0
+    }
+}
+
 /// A duration in whole seconds, at least `MIN`.
 pub(crate) struct Seconds<const MIN: u64>(Duration);
 

@@ -53,12 +53,31 @@ fn a_bad_value_names_the_variable_and_the_accepted_form() {
         ("MAX_QUEUE_SIZE", "0"),
         ("MAX_SUBSCRIBERS", "-1"),
         ("HOST", "not an address"),
+        ("WS_DELIVERY_THREADS", "1025"),
+        ("WS_DELIVERY_THREADS", "two"),
     ] {
         let err = Config::from_vars([(var, value)])
             .expect_err(var)
             .to_string();
         assert!(err.contains(var), "{err}");
         assert!(err.contains("expected"), "{err}");
+    }
+}
+
+#[test]
+fn delivery_threads_are_half_the_cores_unless_set() {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let default = Config::from_vars([]).expect("defaults");
+    assert_eq!(default.ws_delivery_threads, 0);
+    assert_eq!(default.delivery_threads(), (cores / 2).max(1));
+    for (value, threads) in [
+        ("0", (cores / 2).max(1)),
+        ("1", 1),
+        ("3", 3),
+        ("1024", 1024),
+    ] {
+        let c = Config::from_vars([("WS_DELIVERY_THREADS", value)]).expect(value);
+        assert_eq!(c.delivery_threads(), threads, "{value}");
     }
 }
 
@@ -295,7 +314,7 @@ fn every_setting_is_shown_in_the_form_it_is_read_in_with_secrets_masked() {
     assert_eq!(get("STARTUP_TIMEOUT_SECONDS"), "5");
     assert_eq!(get("DATABASE_SYNCHRONOUS"), "full");
     assert_eq!(get("LOG_LEVEL"), "warn");
-    assert_eq!(shown.len(), 53, "every setting: {shown:?}");
+    assert_eq!(shown.len(), 54, "every setting: {shown:?}");
 
     // What is shown reads back as the same settings (secrets aside).
     let back: Vec<(&str, &str)> =
