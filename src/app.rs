@@ -420,6 +420,8 @@ mod tests {
         let running = start(config).await.expect("starts");
         let base = format!("ws://{}/ws", running.local_addr());
         let tasks = running._delivery.handle().metrics();
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        assert_eq!(tasks.num_workers(), (cores / 2).max(1), "half the cores");
         assert_eq!(tasks.num_alive_tasks(), 0, "nothing runs there at start");
 
         let (mut publisher, _) = connect_async(format!("{base}/publish"))

@@ -18,6 +18,8 @@ use tokio::runtime::{Handle, Runtime};
 /// The subscribers' runtime. Dropping it stops its workers without waiting
 /// for them (after `Running::shutdown` has closed every session).
 pub(crate) struct Delivery {
+    handle: Handle,
+    /// Taken only when dropped.
     runtime: Option<Runtime>,
 }
 
@@ -33,16 +35,14 @@ impl Delivery {
             .enable_all()
             .build()?;
         Ok(Self {
+            handle: runtime.handle().clone(),
             runtime: Some(runtime),
         })
     }
 
     /// Where subscriber connections, and the wake-ups of a dispatch, run.
     pub(crate) fn handle(&self) -> &Handle {
-        self.runtime
-            .as_ref()
-            .map(Runtime::handle)
-            .expect("the runtime is taken only when dropped")
+        &self.handle
     }
 }
 
