@@ -530,7 +530,7 @@ impl<F: Clone + Send + Sync + 'static> Hub<F> {
         if registry.groups.is_empty() {
             return;
         }
-        let mut pushed: Vec<&Feed<F>> = Vec::new();
+        let mut pushed: Vec<Feed<F>> = Vec::new();
         for event in batch.iter() {
             let mut item: Option<Arc<Dispatched<F>>> = None;
             // Parsed once for every payload filter asked about this event.
@@ -549,15 +549,14 @@ impl<F: Clone + Send + Sync + 'static> Hub<F> {
                     })
                 });
                 if group.ring.push(Arc::clone(item)) {
-                    pushed.push(&group.ring);
+                    pushed.push(Arc::clone(&group.ring));
                 }
             }
         }
         match self.inner.announcer.get() {
             Some(handle) if !pushed.is_empty() => {
-                let rings: Vec<Feed<F>> = pushed.into_iter().cloned().collect();
                 handle.spawn(async move {
-                    for ring in rings {
+                    for ring in pushed {
                         ring.announce();
                     }
                 });

@@ -171,32 +171,19 @@ impl<T: Clone> Ring<T> {
 
 impl<T: Clone> Reader<T> {
     /// What `read` makes of the next item ready for this reader, which it
-    /// then counts as read; `None` when none is ready. One lock, and no
-    /// copy of the item: `read` takes what it needs of it.
+    /// then counts as read; `None` when none is ready. No copy of the
+    /// item: `read` takes what it needs of it.
     ///
     /// # Errors
     /// `Lagged` when items it had not read were dropped.
     pub(crate) fn pop_with<R>(&mut self, read: impl FnOnce(&T) -> R) -> Result<Option<R>, Lagged> {
-        if self.ring.end() <= self.next {
-            return Ok(None);
-        }
-        let state = self.ring.read();
-        if self.next < state.head {
-            return Err(Lagged);
-        }
-        let at = usize::try_from(self.next - state.head).unwrap_or(usize::MAX);
-        let Some(slot) = state.slots.get(at) else {
-            return Ok(None);
-        };
-        let out = read(&slot.item);
-        let last = slot.unread.fetch_sub(1, Ordering::AcqRel) == 1;
-        drop(state);
-        self.next += 1;
-        // The last reader of the oldest item drops what all have read.
-        if last && at == 0 {
-            self.ring.lock().trim();
-        }
-        Ok(Some(out))
+        let mut read = Some(read);
+        let mut out = None;
+        self.pop_each(1, |item| {
+            out = read.take().map(|read| read(item));
+            true
+        })?;
+        Ok(out)
     }
 
     /// Hands the items ready for this reader to `read`, in order, at most

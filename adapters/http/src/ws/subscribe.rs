@@ -413,12 +413,9 @@ fn queue_at_once(
     frame: &Utf8Bytes,
     failed: &mut Option<tokio_tungstenite::tungstenite::Error>,
 ) -> bool {
-    use futures_util::Sink;
-    let result = match std::pin::Pin::new(&mut *socket).poll_ready(cx) {
+    let result = match socket.poll_ready_unpin(cx) {
         Poll::Pending => return false,
-        Poll::Ready(Ok(())) => {
-            std::pin::Pin::new(&mut *socket).start_send(Message::Text(frame.clone()))
-        }
+        Poll::Ready(Ok(())) => socket.start_send_unpin(Message::Text(frame.clone())),
         Poll::Ready(Err(e)) => Err(e),
     };
     match result {
